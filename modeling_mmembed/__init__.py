@@ -1,0 +1,35 @@
+# Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
+"""
+mmembed: multimodal (audio, visual, text) embeddings learned by multi-task training, and emotion recognition on them.
+
+Importing the package registers the `mmembed` model type with the transformers auto classes, so that
+`AutoConfig`, `AutoModel` and `AutoModelForAudioClassification` load saved MMEmbed models without remote code.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
+
+from .configuration_mmembed import EMOTIONS, MODALITIES, MMEmbedConfig
+from .modeling_mmembed import (
+    MMEmbedEmotionOutput,
+    MMEmbedForEmotionRecognition,
+    MMEmbedModel,
+    MMEmbedModelOutput,
+    MMEmbedPreTrainedModel,
+)
+
+AutoConfig.register(MMEmbedConfig.model_type, MMEmbedConfig, exist_ok=True)
+AutoModel.register(MMEmbedConfig, MMEmbedModel, exist_ok=True)
+AutoModelForAudioClassification.register(MMEmbedConfig, MMEmbedForEmotionRecognition, exist_ok=True)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EMOTIONS",
+    "MODALITIES",
+    "MMEmbedConfig",
+    "MMEmbedEmotionOutput",
+    "MMEmbedForEmotionRecognition",
+    "MMEmbedModel",
+    "MMEmbedModelOutput",
+    "MMEmbedPreTrainedModel",
+]

@@ -1,0 +1,307 @@
+# Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
+"""MMEmbed configuration: the multimodal encoder, its emotion head and the named presets."""
+
+import math
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+MODALITIES = ("audio", "visual", "text")
+"""Every modality the encoder knows, in canonical order. Audio is the query stream and always present."""
+
+DEFAULT_MODALITY_WEIGHTS = {"audio": 0.4, "visual": 0.4, "text": 0.2}
+
+EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
+"""The six CMU-MOSEI emotions in the CMU Multimodal SDK's label-column order."""
+
+DEFAULT_TEXT_FEATURE_SIZE = 300
+
+INPUT_LAYER_FIELDS = (
+    "audio_feature_size",
+    "visual_feature_size",
+    "text_feature_size",
+    "text_vocab_size",
+    "audio_subsampling",
+)
+"""Config fields that shape the input layers; a checkpoint only transfers when they agree."""
+
+AUTO_MAP = {
+    "AutoConfig": "configuration_mmembed.MMEmbedConfig",
+    "AutoModel": "modeling_mmembed.MMEmbedModel",
+    "AutoModelForAudioClassification": "modeling_mmembed.MMEmbedForEmotionRecognition",
+}
+"""Every auto class of the package, written into each saved config so that Hub remote code finds all of them."""
+
+PRESETS = {
+    "base": {
+        "hidden_size": 256,
+        "num_attention_heads": 4,
+        "intermediate_size": 1024,
+        "num_audio_layers": 6,
+        "num_cross_modal_layers": 2,
+        "audio_subsampling": 4,
+    },
+    "tiny": {
+        "hidden_size": 32,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "num_audio_layers": 2,
+        "num_cross_modal_layers": 1,
+        "audio_subsampling": 4,
+    },
+    "mosei_sdk": {
+        "hidden_size": 256,
+        "num_attention_heads": 4,
+        "intermediate_size": 1024,
+        "num_audio_layers": 6,
+        "num_cross_modal_layers": 2,
+        "audio_subsampling": 4,
+        "audio_feature_size": 74,
+        "visual_feature_size": 35,
+        "text_feature_size": 300,
+    },
+}
+"""Named configurations. `mosei_sdk` matches the CMU SDK features: COVAREP (74, 100 Hz), FACET 4.2 (35), GloVe 300."""
+
+
+@strict
+class MMEmbedConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`MMEmbedModel`] and its heads: a transformer encoder whose audio stream attends to itself and,
+    through cross-modal attention, to the visual and text streams. The embedding is a weighted sum of the audio,
+    visual-fused and text-fused branches.
+
+    Args:
+        audio_feature_size (`int`, defaults to 80):
+            Size of one audio frame (80 log-mel filterbank bins; 74 for CMU COVAREP).
+        visual_feature_size (`int`, defaults to 35):
+            Size of one visual frame (35 for CMU FACET 4.2).
+        text_feature_size (`int`, *optional*):
+            Size of one word vector (300 for GloVe). Defaults to 300 unless `text_vocab_size` is set.
+        text_vocab_size (`int`, *optional*):
+            Vocabulary size when the text stream is given as token ids instead of word vectors.
+        hidden_size (`int`, defaults to 256):
+            Width of every stream inside the encoder.
+        num_attention_heads (`int`, defaults to 4):
+            Attention heads in every attention layer; must divide `hidden_size`.
+        intermediate_size (`int`, defaults to 1024):
+            Width of the feed-forward blocks.
+        num_audio_layers (`int`, defaults to 6):
+            Audio self-attention layers.
+        num_cross_modal_layers (`int`, defaults to 2):
+            Cross-modal (audio queries, other-modality keys/values) layers for each of visual and text.
+        hidden_act (`str`, defaults to `"gelu"`):
+            Activation of the feed-forward blocks and the audio subsampler.
+        hidden_dropout (`float`, defaults to 0.1):
+            Dropout on embeddings and on every residual branch.
+        attention_dropout (`float`, defaults to 0.1):
+            Dropout on attention probabilities.
+        activation_dropout (`float`, defaults to 0.0):
+            Dropout inside the feed-forward blocks.
+        classifier_dropout (`float`, defaults to 0.1):
+            Dropout in the classification head.
+        layer_norm_eps (`float`, defaults to 1e-5):
+            Epsilon of the layer norms.
+        initializer_range (`float`, defaults to 0.02):
+            Standard deviation of the weight initialisation.
+        audio_subsampling (`int`, defaults to 4):
+            Time-reduction factor of the strided convolution front-end (a power of two; 4 for 100 Hz features).
+        modalities (`list[str]`, *optional*):
+            The modalities this model uses: audio plus any of visual and text. Defaults to all three. Use a subset for
+            ablations.
+        modality_weights (`dict[str, float]`, *optional*):
+            Weight of each branch in the embedding; defaults to audio 0.4, visual 0.4, text 0.2. Weights are
+            renormalised per sample over the modalities that sample has.
+        thresholds (`list[float]`, *optional*):
+            Per-class decision thresholds of a multi-label head, applied to sigmoid probabilities. Defaults to 0.5.
+        pos_weight (`list[float]`, *optional*):
+            Per-class positive weights of the multi-label BCE loss (for rare emotions).
+        freeze_encoder (`bool`, defaults to `False`):
+            Train only the head: the encoder's parameters get `requires_grad=False`.
+
+    Without `num_labels`/`id2label` the classification head predicts the six CMU-MOSEI emotions (CMU SDK order) as a
+    multi-label problem; `num_labels=1` gives a regression head (MOSEI sentiment).
+
+    Example:
+
+    ```python
+    >>> from modeling_mmembed import MMEmbedConfig, MMEmbedModel
+
+    >>> config = MMEmbedConfig.from_preset("tiny")
+    >>> model = MMEmbedModel(config)
+    ```"""
+
+    model_type = "mmembed"
+
+    audio_feature_size: int = 80
+    visual_feature_size: int = 35
+    text_feature_size: int | None = None
+    text_vocab_size: int | None = None
+    hidden_size: int = 256
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    num_audio_layers: int = 6
+    num_cross_modal_layers: int = 2
+    hidden_act: str = "gelu"
+    hidden_dropout: float | int = 0.1
+    attention_dropout: float | int = 0.1
+    activation_dropout: float | int = 0.0
+    classifier_dropout: float | int = 0.1
+    layer_norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    audio_subsampling: int = 4
+    modalities: list[str] | None = None
+    modality_weights: dict[str, float | int] | None = None
+    thresholds: list[float | int] | None = None
+    pos_weight: list[float | int] | None = None
+    freeze_encoder: bool = False
+
+    def __post_init__(self, **kwargs):
+        if self.id2label is None and kwargs.get("num_labels") is None:
+            self.id2label = dict(enumerate(EMOTIONS))
+            self.label2id = {label: index for index, label in self.id2label.items()}
+        super().__post_init__(**kwargs)
+        self._fill_defaults()
+        self._validate()
+        self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "MMEmbedConfig":
+        """Build a named configuration (`base`, `tiny` or `mosei_sdk`); keyword arguments override its fields."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown MMEmbed preset {name!r}; choose one of {sorted(PRESETS)}.")
+        return cls(**{**PRESETS[name], **overrides})
+
+    @classmethod
+    def base(cls, **overrides) -> "MMEmbedConfig":
+        """The paper-sized encoder: hidden 256, 4 heads, FFN 1024, 6 audio layers, 2 cross-modal layers each."""
+        return cls.from_preset("base", **overrides)
+
+    @classmethod
+    def tiny(cls, **overrides) -> "MMEmbedConfig":
+        """A very small encoder (hidden 32, 2 audio layers) for tests and smoke runs."""
+        return cls.from_preset("tiny", **overrides)
+
+    @classmethod
+    def mosei_sdk(cls, **overrides) -> "MMEmbedConfig":
+        """The base encoder sized for CMU SDK features: COVAREP 74, FACET 4.2 35, GloVe 300."""
+        return cls.from_preset("mosei_sdk", **overrides)
+
+    @property
+    def source_modalities(self) -> list[str]:
+        """The modalities fused into the audio stream by cross-modal attention (all used ones except audio)."""
+        return [modality for modality in self.modalities if modality != "audio"]
+
+    @property
+    def text_uses_token_ids(self) -> bool:
+        """Whether the text stream takes token ids (`text_vocab_size`) rather than word vectors."""
+        return self.text_vocab_size is not None
+
+    def _fill_defaults(self) -> None:
+        if self.modalities is None:
+            self.modalities = list(MODALITIES)
+        if self.modality_weights is None:
+            self.modality_weights = dict(DEFAULT_MODALITY_WEIGHTS)
+        if self.text_feature_size is None and self.text_vocab_size is None:
+            self.text_feature_size = DEFAULT_TEXT_FEATURE_SIZE
+        if self.problem_type is None:
+            self.problem_type = "regression" if self.num_labels == 1 else "multi_label_classification"
+        if self.thresholds is None and self.problem_type == "multi_label_classification":
+            self.thresholds = [0.5] * self.num_labels
+
+    def _validate(self) -> None:
+        for name in (
+            "audio_feature_size",
+            "visual_feature_size",
+            "hidden_size",
+            "num_attention_heads",
+            "intermediate_size",
+            "num_audio_layers",
+            "num_cross_modal_layers",
+            "audio_subsampling",
+        ):
+            _require(getattr(self, name) >= 1, name, f"must be a positive integer, got {getattr(self, name)}")
+        for name in ("text_feature_size", "text_vocab_size"):
+            value = getattr(self, name)
+            _require(value is None or value >= 1, name, f"must be a positive integer or None, got {value}")
+        _require(
+            self.text_feature_size is None or self.text_vocab_size is None,
+            "text_vocab_size",
+            f"the text stream takes either word vectors (text_feature_size={self.text_feature_size}) or token ids "
+            f"(text_vocab_size={self.text_vocab_size}), not both; set the other to None",
+        )
+        _require(
+            self.hidden_size % self.num_attention_heads == 0,
+            "num_attention_heads",
+            f"must divide hidden_size ({self.hidden_size}), got {self.num_attention_heads}",
+        )
+        _require(
+            self.hidden_size % 2 == 0, "hidden_size", f"must be even (sinusoidal positions), got {self.hidden_size}"
+        )
+        _require(
+            math.log2(self.audio_subsampling).is_integer(),
+            "audio_subsampling",
+            f"must be a power of two (1, 2, 4, 8, ...), got {self.audio_subsampling}",
+        )
+        for name in ("hidden_dropout", "attention_dropout", "activation_dropout", "classifier_dropout"):
+            value = getattr(self, name)
+            _require(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+        self._validate_modalities()
+        self._validate_classification()
+
+    def _validate_modalities(self) -> None:
+        unknown = sorted(set(self.modalities) - set(MODALITIES))
+        _require(not unknown, "modalities", f"unknown modalities {unknown}; known: {list(MODALITIES)}")
+        _require(
+            "audio" in self.modalities, "modalities", f"must include 'audio' (the query stream), got {self.modalities}"
+        )
+        _require(len(set(self.modalities)) == len(self.modalities), "modalities", f"has duplicates: {self.modalities}")
+        self.modalities = [modality for modality in MODALITIES if modality in self.modalities]
+        unknown = sorted(set(self.modality_weights) - set(MODALITIES))
+        _require(not unknown, "modality_weights", f"unknown modalities {unknown}; known: {list(MODALITIES)}")
+        for modality in self.modalities:
+            weight = self.modality_weights.get(modality)
+            _require(
+                weight is not None and math.isfinite(weight) and weight > 0,
+                "modality_weights",
+                f"needs a finite positive weight for every used modality; {modality!r} has {weight}",
+            )
+
+    def _validate_classification(self) -> None:
+        _require(self.num_labels >= 1, "num_labels", f"must be at least 1, got {self.num_labels}")
+        if self.thresholds is not None:
+            _require(
+                len(self.thresholds) == self.num_labels,
+                "thresholds",
+                f"needs one threshold per label ({self.num_labels}), got {len(self.thresholds)}",
+            )
+            _require(
+                all(0.0 < value < 1.0 for value in self.thresholds),
+                "thresholds",
+                f"are probabilities and must lie in (0, 1), got {self.thresholds}",
+            )
+        if self.pos_weight is not None:
+            _require(
+                self.problem_type == "multi_label_classification",
+                "pos_weight",
+                f"only applies to multi-label classification, problem_type is {self.problem_type!r}",
+            )
+            _require(
+                len(self.pos_weight) == self.num_labels,
+                "pos_weight",
+                f"needs one weight per label ({self.num_labels}), got {len(self.pos_weight)}",
+            )
+            _require(
+                all(math.isfinite(value) and value > 0 for value in self.pos_weight),
+                "pos_weight",
+                f"must be finite and positive, got {self.pos_weight}",
+            )
+
+
+def _require(condition: bool, field: str, reason: str) -> None:
+    """Raise a `ValueError` naming the config field and the reason when `condition` is false."""
+    if not condition:
+        raise ValueError(f"MMEmbedConfig.{field}: {reason}.")
+
+
+__all__ = ["EMOTIONS", "MODALITIES", "MMEmbedConfig"]

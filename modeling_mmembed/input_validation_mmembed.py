@@ -1,0 +1,217 @@
+# Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
+"""
+Checks on what users feed the MMEmbed models. Every failure is a `ValueError` that names the modality (or label
+field), what was expected and what was given, before anything reaches a layer or a loss.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from .configuration_mmembed import MMEmbedConfig
+
+
+@dataclass
+class ModalityInput:
+    """One modality's validated input: `values` `[B, T, D]` (token ids: `[B, T]`) and a bool mask `[B, T]`."""
+
+    values: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+def validate_encoder_inputs(
+    config: MMEmbedConfig,
+    *,
+    input_features: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    visual_features: torch.Tensor | None,
+    visual_attention_mask: torch.Tensor | None,
+    text_features: torch.Tensor | None,
+    text_input_ids: torch.Tensor | None,
+    text_attention_mask: torch.Tensor | None,
+) -> dict[str, ModalityInput]:
+    """Validate the encoder's inputs; returns the given modalities (audio first) as [`ModalityInput`]s."""
+    if input_features is None:
+        raise ValueError("input_features (audio) is required: the audio stream is the query of every branch.")
+    audio = _validated_features("audio", "input_features", input_features, config.audio_feature_size)
+    batch_size = audio.shape[0]
+    audio_mask = _validated_mask("audio", "attention_mask", attention_mask, audio, batch_size)
+    _require_real_frames_first(audio_mask)
+    inputs = {"audio": ModalityInput(audio, audio_mask)}
+
+    visual = _validated_source(
+        config, "visual", "visual_features", visual_features, "visual_attention_mask", visual_attention_mask
+    )
+    if visual is not None:
+        inputs["visual"] = ModalityInput(
+            visual,
+            _validated_mask("visual", "visual_attention_mask", visual_attention_mask, visual, batch_size),
+        )
+
+    text = _validated_text(config, text_features, text_input_ids, text_attention_mask)
+    if text is not None:
+        inputs["text"] = ModalityInput(
+            text, _validated_mask("text", "text_attention_mask", text_attention_mask, text, batch_size)
+        )
+    return inputs
+
+
+def _validated_source(
+    config: MMEmbedConfig,
+    modality: str,
+    name: str,
+    values: torch.Tensor | None,
+    mask_name: str,
+    mask: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """A visual/text feature tensor checked against the config, or None when that modality is not given."""
+    if values is None:
+        if mask is not None:
+            raise ValueError(f"{mask_name} ({modality}) was given without {name}.")
+        return None
+    if modality not in config.modalities:
+        raise ValueError(
+            f"{name} ({modality}) was given, but this model uses only {config.modalities}; drop the {modality} "
+            "inputs or use a model configured with that modality."
+        )
+    feature_size = config.visual_feature_size if modality == "visual" else config.text_feature_size
+    return _validated_features(modality, name, values, feature_size)
+
+
+def _validated_text(
+    config: MMEmbedConfig,
+    text_features: torch.Tensor | None,
+    text_input_ids: torch.Tensor | None,
+    text_attention_mask: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """The text stream (word vectors or token ids, whichever the config expects), or None when not given."""
+    if text_features is not None and text_input_ids is not None:
+        raise ValueError("text was given both as text_features and as text_input_ids; give exactly one.")
+    if text_input_ids is None:
+        if text_features is not None and config.text_uses_token_ids:
+            raise ValueError(
+                f"text_features (text) were given, but this model reads text as token ids "
+                f"(text_vocab_size={config.text_vocab_size}); pass text_input_ids."
+            )
+        return _validated_source(
+            config, "text", "text_features", text_features, "text_attention_mask", text_attention_mask
+        )
+    if "text" not in config.modalities:
+        raise ValueError(f"text_input_ids (text) were given, but this model uses only {config.modalities}.")
+    if not config.text_uses_token_ids:
+        raise ValueError(
+            f"text_input_ids (text) were given, but this model reads text as word vectors "
+            f"(text_feature_size={config.text_feature_size}); pass text_features."
+        )
+    if text_input_ids.dim() != 2:
+        raise ValueError(
+            f"text_input_ids (text) must have shape (batch, text_length); got {tuple(text_input_ids.shape)}."
+        )
+    if text_input_ids.dtype.is_floating_point or text_input_ids.dtype == torch.bool:
+        raise ValueError(f"text_input_ids (text) must be integer token ids; got dtype {text_input_ids.dtype}.")
+    out_of_range = (text_input_ids < 0) | (text_input_ids >= config.text_vocab_size)
+    if out_of_range.any():
+        raise ValueError(
+            f"text_input_ids (text) must lie in [0, {config.text_vocab_size}); got values "
+            f"{text_input_ids[out_of_range].unique()[:5].tolist()}."
+        )
+    return text_input_ids
+
+
+def _validated_features(modality: str, name: str, values: torch.Tensor, feature_size: int) -> torch.Tensor:
+    """A float `[B, T, feature_size]` tensor with only finite values."""
+    if not torch.is_tensor(values) or not values.dtype.is_floating_point:
+        kind = values.dtype if torch.is_tensor(values) else type(values).__name__
+        raise ValueError(f"{name} ({modality}) must be a floating-point tensor; got {kind}.")
+    if values.dim() != 3:
+        raise ValueError(
+            f"{name} ({modality}) must have shape (batch, time, {feature_size}); got {tuple(values.shape)} "
+            f"({values.dim()} dimensions)."
+        )
+    if values.shape[-1] != feature_size:
+        raise ValueError(
+            f"{name} ({modality}) has {values.shape[-1]} features per frame; the model expects {feature_size} "
+            f"(got shape {tuple(values.shape)})."
+        )
+    if values.shape[1] == 0:
+        raise ValueError(f"{name} ({modality}) has no frames (shape {tuple(values.shape)}).")
+    finite = torch.isfinite(values)
+    if not finite.all():
+        bad = ~finite
+        samples = bad.flatten(1).any(dim=1).nonzero().flatten().tolist()
+        raise ValueError(
+            f"{name} ({modality}) holds {int(bad.sum())} non-finite values (NaN/inf) in samples {samples}; "
+            "replace them (CMU COVAREP uses NaN/-inf; 0 is the convention) before calling the model."
+        )
+    return values
+
+
+def _validated_mask(
+    modality: str, name: str, mask: torch.Tensor | None, values: torch.Tensor, batch_size: int
+) -> torch.Tensor:
+    """A bool `[B, T]` mask matching `values` (all true when `mask` is None)."""
+    expected = (batch_size, values.shape[1])
+    if values.shape[0] != batch_size:
+        raise ValueError(f"{modality} inputs have batch size {values.shape[0]}, but the audio input has {batch_size}.")
+    if mask is None:
+        return torch.ones(expected, dtype=torch.bool, device=values.device)
+    if tuple(mask.shape) != expected:
+        raise ValueError(
+            f"{name} ({modality}) must have shape {expected} to match its features; got {tuple(mask.shape)}."
+        )
+    if not ((mask == 0) | (mask == 1)).all():
+        raise ValueError(f"{name} ({modality}) must hold only 0 (padding) and 1 (real frame).")
+    return mask.to(device=values.device, dtype=torch.bool)
+
+
+def _require_real_frames_first(audio_mask: torch.Tensor) -> None:
+    """Every sample needs at least one real audio frame, with padding only at the end (right padding)."""
+    empty = (~audio_mask.any(dim=-1)).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(
+            f"attention_mask (audio) is all zero for samples {empty}; every sample needs audio (the query stream). "
+            "Drop those samples."
+        )
+    lengths = audio_mask.sum(dim=-1, keepdim=True)
+    prefix = torch.arange(audio_mask.shape[1], device=audio_mask.device)[None, :] < lengths
+    not_right_padded = (prefix != audio_mask).any(dim=-1).nonzero().flatten().tolist()
+    if not_right_padded:
+        raise ValueError(
+            f"attention_mask (audio) must be right-padded (real frames first, then padding); samples "
+            f"{not_right_padded} are not."
+        )
+
+
+def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Check `labels` against the head's `problem_type` and `num_labels`; returns them unchanged."""
+    shape = tuple(labels.shape)
+    if config.problem_type == "multi_label_classification":
+        if shape != (batch_size, config.num_labels):
+            raise ValueError(
+                f"labels for multi-label classification must have shape ({batch_size}, {config.num_labels}); "
+                f"got {shape}."
+            )
+        values = labels.float()
+        if not torch.isfinite(values).all() or (values < 0).any() or (values > 1).any():
+            raise ValueError(
+                "labels for multi-label classification must be presence values in [0, 1]; got values in "
+                f"[{values.min().item()}, {values.max().item()}]. Binarise CMU-MOSEI intensities (present <=> > 0)."
+            )
+        return labels
+    if config.problem_type == "single_label_classification":
+        if shape != (batch_size,) or labels.dtype.is_floating_point:
+            raise ValueError(
+                f"labels for single-label classification must be integer class ids of shape ({batch_size},); got "
+                f"{labels.dtype} {shape}."
+            )
+        if (labels < 0).any() or (labels >= config.num_labels).any():
+            raise ValueError(
+                f"labels for single-label classification must lie in [0, {config.num_labels}); got "
+                f"{labels.unique()[:5].tolist()}."
+            )
+        return labels
+    if shape not in ((batch_size,), (batch_size, 1)):
+        raise ValueError(f"labels for regression must have shape ({batch_size},) or ({batch_size}, 1); got {shape}.")
+    if not torch.isfinite(labels.float()).all():
+        raise ValueError("labels for regression hold NaN or inf.")
+    return labels

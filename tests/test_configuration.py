@@ -1,0 +1,103 @@
+"""MMEmbedConfig: defaults that make the emotion head work bare, presets, validation and serialisation."""
+
+import pytest
+from transformers import AutoConfig
+
+from modeling_mmembed import EMOTIONS, MMEmbedConfig
+
+
+def test_bare_config_is_six_emotion_multi_label():
+    config = MMEmbedConfig()
+    assert config.num_labels == 6
+    assert [config.id2label[i] for i in range(6)] == ["happy", "sad", "anger", "surprise", "disgust", "fear"]
+    assert config.label2id == {label: i for i, label in enumerate(EMOTIONS)}
+    assert config.problem_type == "multi_label_classification"
+    assert config.thresholds == [0.5] * 6
+    assert config.modality_weights == {"audio": 0.4, "visual": 0.4, "text": 0.2}
+    assert config.modalities == ["audio", "visual", "text"]
+    assert config.text_feature_size == 300 and config.text_vocab_size is None
+
+
+def test_one_label_is_regression_and_has_no_thresholds():
+    config = MMEmbedConfig(num_labels=1)
+    assert config.problem_type == "regression"
+    assert config.thresholds is None
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        (
+            "base",
+            {
+                "hidden_size": 256,
+                "num_attention_heads": 4,
+                "intermediate_size": 1024,
+                "num_audio_layers": 6,
+                "num_cross_modal_layers": 2,
+                "audio_subsampling": 4,
+            },
+        ),
+        ("tiny", {"hidden_size": 32, "num_audio_layers": 2}),
+        (
+            "mosei_sdk",
+            {"audio_feature_size": 74, "visual_feature_size": 35, "text_feature_size": 300, "hidden_size": 256},
+        ),
+    ],
+)
+def test_presets(preset, expected):
+    config = getattr(MMEmbedConfig, preset)()
+    assert {key: getattr(config, key) for key in expected} == expected
+    assert MMEmbedConfig.from_preset(preset).to_dict() == config.to_dict()
+
+
+def test_preset_overrides_and_unknown_preset():
+    assert MMEmbedConfig.tiny(num_audio_layers=3).num_audio_layers == 3
+    with pytest.raises(ValueError, match="Unknown MMEmbed preset 'huge'"):
+        MMEmbedConfig.from_preset("huge")
+
+
+def test_token_id_text_stream():
+    config = MMEmbedConfig(text_vocab_size=100)
+    assert config.text_uses_token_ids and config.text_feature_size is None
+
+
+def test_modalities_are_put_in_canonical_order():
+    assert MMEmbedConfig(modalities=["text", "audio"]).modalities == ["audio", "text"]
+    assert MMEmbedConfig(modalities=["text", "audio"]).source_modalities == ["text"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"hidden_size": 30, "num_attention_heads": 4}, "num_attention_heads: must divide hidden_size"),
+        ({"hidden_size": 0}, "hidden_size: must be a positive integer"),
+        ({"num_audio_layers": 0}, "num_audio_layers: must be a positive integer"),
+        ({"audio_subsampling": 3}, "audio_subsampling: must be a power of two"),
+        ({"hidden_dropout": 1.0}, r"hidden_dropout: must be in \[0, 1\)"),
+        ({"modalities": ["visual", "text"]}, "modalities: must include 'audio'"),
+        ({"modalities": ["audio", "smell"]}, r"modalities: unknown modalities \['smell'\]"),
+        ({"modalities": ["audio", "audio"]}, "modalities: has duplicates"),
+        ({"modality_weights": {"audio": 0.4, "visual": 0.0, "text": 0.2}}, "'visual' has 0.0"),
+        ({"modality_weights": {"audio": 1.0}}, "'visual' has None"),
+        ({"text_vocab_size": 100, "text_feature_size": 300}, "text_vocab_size: the text stream takes either"),
+        ({"thresholds": [0.5, 0.5]}, r"thresholds: needs one threshold per label \(6\), got 2"),
+        ({"thresholds": [0.5] * 5 + [1.5]}, "thresholds: are probabilities"),
+        ({"pos_weight": [1.0] * 5}, r"pos_weight: needs one weight per label \(6\), got 5"),
+        ({"pos_weight": [1.0] * 5 + [-2.0]}, "pos_weight: must be finite and positive"),
+        ({"num_labels": 1, "pos_weight": [2.0]}, "pos_weight: only applies to multi-label"),
+    ],
+)
+def test_invalid_values_raise_value_error_naming_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        MMEmbedConfig(**fields)
+
+
+def test_save_and_reload_round_trip(tmp_path):
+    config = MMEmbedConfig.mosei_sdk(modalities=["audio", "text"], pos_weight=[1, 2, 3, 4, 5, 6])
+    config.save_pretrained(tmp_path)
+    reloaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(reloaded, MMEmbedConfig)
+    reloaded_fields = {key: value for key, value in reloaded.to_dict().items() if key != "_name_or_path"}
+    assert reloaded_fields == {key: value for key, value in config.to_dict().items() if key != "_name_or_path"}
+    assert reloaded.id2label[5] == "fear"

@@ -1,0 +1,313 @@
+"""MMEmbedModel and MMEmbedForEmotionRecognition: padding, missing modalities, attention back-ends, training."""
+
+import copy
+
+import pytest
+import torch
+
+from modeling_mmembed import MMEmbedForEmotionRecognition, MMEmbedModel
+
+from .conftest import padded_batch, perturb_, sample, tiny_config
+
+# Lengths deliberately not multiples of the subsampling factor (4).
+LENGTHS = {"audio": [23, 9, 17], "visual": [11, 4, 7], "text": [5, 3, 6]}
+
+
+def emotion_model(**overrides) -> MMEmbedForEmotionRecognition:
+    torch.manual_seed(0)
+    return perturb_(MMEmbedForEmotionRecognition(tiny_config(**overrides)))
+
+
+def drop_modality(batch: dict, modality: str) -> dict:
+    prefix = {"visual": "visual_", "text": "text_"}[modality]
+    return {key: value for key, value in batch.items() if not key.startswith(prefix)}
+
+
+@pytest.mark.parametrize("padded_modality", ["audio", "visual", "text"])
+def test_padding_invariance(padded_modality):
+    """A sample alone equals the same sample inside a batch whose padding holds random non-zero values."""
+    model = emotion_model()
+    lengths = {m: ([max(LENGTHS[m])] * 3 if m != padded_modality else LENGTHS[m]) for m in LENGTHS}
+    batch = padded_batch(lengths)
+    with torch.no_grad():
+        batched = model.mmembed(**batch)
+        batched_logits = model(**batch).logits
+        for index in range(3):
+            alone = sample(batch, index)
+            single = model.mmembed(**alone)
+            torch.testing.assert_close(single.pooler_output[0], batched.pooler_output[index], atol=1e-5, rtol=0)
+            torch.testing.assert_close(model(**alone).logits[0], batched_logits[index], atol=1e-5, rtol=0)
+
+
+def test_subsampled_mask_counts_real_frames():
+    model = emotion_model()
+    output = model.mmembed(**padded_batch(LENGTHS))
+    assert output.attention_mask.sum(-1).tolist() == [6, 3, 5]  # ceil(length / 4)
+    assert output.last_hidden_state.shape == (3, 6, 32)
+    padded = ~output.attention_mask
+    assert torch.all(output.last_hidden_state[padded] == 0)
+
+
+@pytest.mark.parametrize("missing", ["visual", "text"])
+def test_missing_modality_per_sample_equals_run_without_it(missing):
+    model = emotion_model()
+    batch = padded_batch(LENGTHS)
+    mask_name = f"{missing}_attention_mask"
+    batch[mask_name][1] = 0
+    with torch.no_grad():
+        batched = model.mmembed(**batch)
+        without = model.mmembed(**drop_modality(sample(batch, 1), missing))
+        with_it = model.mmembed(**sample(batch, 0))
+    torch.testing.assert_close(batched.pooler_output[1], without.pooler_output[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(batched.pooler_output[0], with_it.pooler_output[0], atol=1e-5, rtol=0)
+    index = model.config.modalities.index(missing)
+    assert batched.modality_weights[1, index] == 0
+    assert batched.modality_weights[0, index] > 0
+    torch.testing.assert_close(batched.modality_weights.sum(-1), torch.ones(3))
+
+
+def test_missing_modality_for_whole_batch_equals_zero_masks():
+    model = emotion_model()
+    batch = padded_batch(LENGTHS)
+    zeroed = dict(batch, visual_attention_mask=torch.zeros_like(batch["visual_attention_mask"]))
+    with torch.no_grad():
+        absent = model.mmembed(**drop_modality(batch, "visual"))
+        masked = model.mmembed(**zeroed)
+    assert absent.visual_hidden_state is None
+    torch.testing.assert_close(absent.pooler_output, masked.pooler_output, atol=1e-5, rtol=0)
+    expected_weights = torch.tensor([0.4 / 0.6, 0.0, 0.2 / 0.6]).expand(3, 3)
+    torch.testing.assert_close(absent.modality_weights, expected_weights)
+
+
+def test_audio_only_batch_is_the_audio_branch():
+    model = emotion_model()
+    batch = padded_batch({"audio": LENGTHS["audio"]})
+    with torch.no_grad():
+        output = model.mmembed(**batch)
+    mask = output.attention_mask[..., None]
+    torch.testing.assert_close(output.last_hidden_state, output.audio_hidden_state * mask)
+
+
+def test_ablation_model_has_only_its_modalities():
+    model = MMEmbedModel(tiny_config(modalities=["audio", "text"]))
+    assert list(model.cross_modal_encoders) == ["text"]
+    assert not any("visual" in name for name, _ in model.named_parameters())
+    batch = padded_batch(LENGTHS)
+    with pytest.raises(ValueError, match=r"visual_features \(visual\) was given, but this model uses only"):
+        model(**batch)
+    output = model(**drop_modality(batch, "visual"))
+    assert output.modality_weights.shape == (3, 2)
+    torch.testing.assert_close(output.modality_weights, torch.tensor([[2 / 3, 1 / 3]] * 3))
+
+
+def test_text_token_ids():
+    model = perturb_(MMEmbedModel(tiny_config(text_feature_size=None, text_vocab_size=50)))
+    batch = padded_batch({"audio": LENGTHS["audio"]})
+    ids = torch.randint(0, 50, (3, 5))
+    output = model(**batch, text_input_ids=ids, text_attention_mask=torch.ones(3, 5))
+    assert output.text_hidden_state.shape == output.audio_hidden_state.shape
+    assert output.modality_weights[0].tolist() == pytest.approx([0.4 / 0.6, 0.0, 0.2 / 0.6])
+
+
+def test_sdpa_and_eager_agree():
+    model = emotion_model()
+    batch = padded_batch(LENGTHS)
+    batch["text_attention_mask"][2] = 0
+    assert model.config._attn_implementation == "sdpa"
+    with torch.no_grad():
+        sdpa = model(**batch).logits
+        model.set_attn_implementation("eager")
+        eager = model(**batch, output_attentions=True, output_hidden_states=True)
+    torch.testing.assert_close(sdpa, eager.logits, atol=1e-5, rtol=0)
+    config = model.config
+    assert len(eager.attentions) == config.num_audio_layers
+    assert len(eager.cross_attentions) == 2 * config.num_cross_modal_layers
+    assert len(eager.hidden_states) == config.num_audio_layers + 1
+    assert eager.attentions[0].shape == (3, config.num_attention_heads, 6, 6)
+    visual_attention = eager.cross_attentions[0]
+    assert visual_attention.shape == (3, config.num_attention_heads, 6, 11)
+    # Padded visual frames receive no attention.
+    assert torch.all(visual_attention[1, :, :, 4:] == 0)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    model = emotion_model()
+    model.train()
+    batch = padded_batch(LENGTHS)
+    labels = torch.tensor([[1, 0, 0, 1, 0, 0], [0, 1, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0]], dtype=torch.float)
+
+    def gradients(module):
+        module.zero_grad()
+        module(**batch, labels=labels).loss.backward()
+        return {name: p.grad.clone() for name, p in module.named_parameters()}
+
+    plain = gradients(model)
+    checkpointed_model = copy.deepcopy(model)
+    checkpointed_model.activation_checkpointing_enable()
+    assert checkpointed_model.mmembed.audio_layers[0].gradient_checkpointing
+    checkpointed = gradients(checkpointed_model)
+    assert plain.keys() == checkpointed.keys()
+    for name in plain:
+        torch.testing.assert_close(plain[name], checkpointed[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_emotion_head_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    model = MMEmbedForEmotionRecognition(tiny_config())
+    model.train()
+    batch = padded_batch(LENGTHS, seed=1)
+    labels = torch.tensor([[1, 0, 0, 1, 0, 0], [0, 1, 0, 0, 0, 1], [0, 0, 1, 0, 1, 0]], dtype=torch.float)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        first = loss.item() if first is None else first
+    assert loss.item() < 0.1 * first, (first, loss.item())
+    model.eval()
+    with torch.no_grad():
+        decisions = model.apply_thresholds(model(**batch).logits)
+    assert torch.equal(decisions, labels.bool())
+
+
+def test_pos_weight_scales_the_positive_term():
+    batch = padded_batch(LENGTHS)
+    labels = torch.ones(3, 6)
+    plain = emotion_model()
+    weighted = emotion_model(pos_weight=[2.0] * 6)
+    with torch.no_grad():
+        ratio = weighted(**batch, labels=labels).loss / plain(**batch, labels=labels).loss
+    torch.testing.assert_close(ratio, torch.tensor(2.0))
+
+
+def test_regression_and_single_label_heads():
+    batch = padded_batch(LENGTHS)
+    regression = emotion_model(num_labels=1)
+    output = regression(**batch, labels=torch.tensor([0.5, -2.0, 3.0]))
+    expected = torch.nn.functional.mse_loss(output.logits.view(-1), torch.tensor([0.5, -2.0, 3.0]))
+    torch.testing.assert_close(output.loss, expected)
+    single = emotion_model(num_labels=3, problem_type="single_label_classification")
+    output = single(**batch, labels=torch.tensor([0, 2, 1]))
+    torch.testing.assert_close(output.loss, torch.nn.functional.cross_entropy(output.logits, torch.tensor([0, 2, 1])))
+    with pytest.raises(ValueError, match="Thresholds apply to multi-label heads"):
+        single.apply_thresholds(output.logits)
+
+
+def test_freeze_encoder_trains_only_the_head():
+    model = MMEmbedForEmotionRecognition(tiny_config(freeze_encoder=True))
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith("classifier.") for name in trainable)
+    model(**padded_batch(LENGTHS), labels=torch.zeros(3, 6)).loss.backward()
+    assert all(p.grad is None for p in model.mmembed.parameters())
+
+
+def test_return_dict_false_gives_a_tuple():
+    model = emotion_model()
+    output = model(**padded_batch(LENGTHS), return_dict=False)
+    assert isinstance(output, tuple) and output[0].shape == (3, 6)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda b: b.update(input_features=b["input_features"][..., :5]),
+            r"input_features \(audio\) has 5 features per frame; the model expects 13",
+        ),
+        (
+            lambda b: b.update(visual_features=torch.randn(3, 11, 9)),
+            r"visual_features \(visual\) has 9 features per frame; the model expects 7",
+        ),
+        (
+            lambda b: b.update(text_features=torch.randn(3, 11)),
+            r"text_features \(text\) must have shape \(batch, time, 11\); got \(3, 11\)",
+        ),
+        (
+            lambda b: b.update(attention_mask=b["attention_mask"][:, :10]),
+            r"attention_mask \(audio\) must have shape \(3, 23\) to match its features; got \(3, 10\)",
+        ),
+        (
+            lambda b: b.update(visual_attention_mask=torch.ones(3, 12)),
+            r"visual_attention_mask \(visual\) must have shape \(3, 11\)",
+        ),
+        (
+            lambda b: b["visual_features"].__setitem__((1, 2, 3), float("nan")),
+            r"visual_features \(visual\) holds 1 non-finite values \(NaN/inf\) in samples \[1\]",
+        ),
+        (
+            lambda b: b["input_features"].__setitem__((2, 0, 0), float("-inf")),
+            r"input_features \(audio\) holds 1 non-finite values \(NaN/inf\) in samples \[2\]",
+        ),
+        (lambda b: b["attention_mask"].__setitem__(1, 0), r"attention_mask \(audio\) is all zero for samples \[1\]"),
+        (lambda b: b["attention_mask"].__setitem__((0, 0), 0), r"attention_mask \(audio\) must be right-padded"),
+        (
+            lambda b: b.update(text_input_ids=torch.zeros(3, 5, dtype=torch.long)),
+            "text was given both as text_features and as text_input_ids",
+        ),
+        (
+            lambda b: b.update(visual_features=torch.randn(2, 11, 7), visual_attention_mask=None),
+            "visual inputs have batch size 2, but the audio input has 3",
+        ),
+        (lambda b: b.pop("input_features"), r"input_features \(audio\) is required"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_the_modality(change, message):
+    model = emotion_model()
+    batch = padded_batch(LENGTHS)
+    change(batch)
+    batch = {key: value for key, value in batch.items() if value is not None}
+    with pytest.raises(ValueError, match=message):
+        model(**batch)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "labels", "message"),
+    [
+        ({}, torch.full((3, 6), 3.0), r"presence values in \[0, 1\].*Binarise CMU-MOSEI intensities"),
+        ({}, torch.zeros(3, 5), r"must have shape \(3, 6\); got \(3, 5\)"),
+        (
+            {"num_labels": 3, "problem_type": "single_label_classification"},
+            torch.tensor([0, 3, 1]),
+            r"must lie in \[0, 3\)",
+        ),
+        ({"num_labels": 1}, torch.tensor([0.1, float("nan"), 0.0]), "regression hold NaN or inf"),
+    ],
+)
+def test_bad_labels_raise_value_error(overrides, labels, message):
+    model = emotion_model(**overrides)
+    with pytest.raises(ValueError, match=message):
+        model(**padded_batch(LENGTHS), labels=labels)
+
+
+def strict_softmax_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """Eager attention that, like some fused kernels, returns NaN for a query with no key to attend to."""
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        allowed = attention_mask if attention_mask.dtype == torch.bool else attention_mask == 0
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
+def test_sample_without_a_modality_never_leaves_a_query_without_keys():
+    """Back-ends that give NaN for fully masked rows must not see one: the missing sample's branch stays finite."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register("strict_softmax", strict_softmax_attention)
+    AttentionMaskInterface.register("strict_softmax", sdpa_mask)
+    model = emotion_model()
+    model.set_attn_implementation("strict_softmax")
+    model.train()
+    batch = padded_batch(LENGTHS)
+    batch["visual_attention_mask"][1] = 0
+    output = model(**batch, labels=torch.zeros(3, 6))
+    output.loss.backward()
+    assert torch.isfinite(output.logits).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with torch.no_grad():
+        model.eval()
+        alone = model(**drop_modality(sample(batch, 1), "visual")).logits
+    torch.testing.assert_close(output.logits[1].detach(), alone[0], atol=1e-5, rtol=0)
