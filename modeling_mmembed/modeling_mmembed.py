@@ -78,6 +78,30 @@ class MMEmbedEmotionOutput(ModelOutput):
     cross_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
+MODALITY_INPUTS_DOCSTRING = r"""
+    input_features (`torch.FloatTensor` of shape `(batch_size, audio_length, audio_feature_size)`):
+        Audio frames (log-mel filterbanks or COVAREP), padded on the right.
+    attention_mask (`torch.Tensor` of shape `(batch_size, audio_length)`, *optional*):
+        1 for real audio frames, 0 for padding; every sample needs at least one real frame.
+    visual_features (`torch.FloatTensor` of shape `(batch_size, visual_length, visual_feature_size)`, *optional*):
+        Visual frames. `None` when the whole batch has no video.
+    visual_attention_mask (`torch.Tensor` of shape `(batch_size, visual_length)`, *optional*):
+        1 for real visual frames; an all-zero row marks a sample without video.
+    text_features (`torch.FloatTensor` of shape `(batch_size, text_length, text_feature_size)`, *optional*):
+        Word vectors (e.g. GloVe). Give either these or `text_input_ids`, as the config says.
+    text_input_ids (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
+        Token ids when the config sets `text_vocab_size`.
+    text_attention_mask (`torch.Tensor` of shape `(batch_size, text_length)`, *optional*):
+        1 for real words; an all-zero row marks a sample without text.
+"""
+
+EMOTION_LABELS_DOCSTRING = r"""
+    labels (`torch.Tensor`, *optional*):
+        Multi-label: `(batch_size, num_labels)` presence in {0, 1} (or soft targets in [0, 1]). Single-label:
+        `(batch_size,)` class indices. Regression: `(batch_size,)` or `(batch_size, 1)` values.
+"""
+
+
 def sinusoidal_positions(length: int, hidden_size: int, device: torch.device) -> torch.Tensor:
     """Fixed sinusoidal position table `[length, hidden_size]` (sines then cosines), valid for any length."""
     half = hidden_size // 2
@@ -399,7 +423,7 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         self.post_init()
 
     @capture_outputs(tie_last_hidden_states=False)
-    @auto_docstring
+    @auto_docstring(custom_args=MODALITY_INPUTS_DOCSTRING)
     def forward(
         self,
         input_features: torch.Tensor | None = None,
@@ -411,22 +435,6 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         text_attention_mask: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MMEmbedModelOutput:
-        r"""
-        input_features (`torch.FloatTensor` of shape `(batch_size, audio_length, audio_feature_size)`):
-            Audio frames (log-mel filterbanks or COVAREP), padded on the right.
-        attention_mask (`torch.Tensor` of shape `(batch_size, audio_length)`, *optional*):
-            1 for real audio frames, 0 for padding; every sample needs at least one real frame.
-        visual_features (`torch.FloatTensor` of shape `(batch_size, visual_length, visual_feature_size)`, *optional*):
-            Visual frames. `None` when the whole batch has no video.
-        visual_attention_mask (`torch.Tensor` of shape `(batch_size, visual_length)`, *optional*):
-            1 for real visual frames; an all-zero row marks a sample without video.
-        text_features (`torch.FloatTensor` of shape `(batch_size, text_length, text_feature_size)`, *optional*):
-            Word vectors (e.g. GloVe). Give either these or `text_input_ids`, as the config says.
-        text_input_ids (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
-            Token ids when the config sets `text_vocab_size`.
-        text_attention_mask (`torch.Tensor` of shape `(batch_size, text_length)`, *optional*):
-            1 for real words; an all-zero row marks a sample without text.
-        """
         inputs = validate_encoder_inputs(
             self.config,
             input_features=input_features,
@@ -545,7 +553,7 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
             self.mmembed.requires_grad_(False)
 
     @can_return_tuple
-    @auto_docstring
+    @auto_docstring(custom_args=MODALITY_INPUTS_DOCSTRING + EMOTION_LABELS_DOCSTRING)
     def forward(
         self,
         input_features: torch.Tensor | None = None,
@@ -558,25 +566,6 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
         labels: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MMEmbedEmotionOutput:
-        r"""
-        input_features (`torch.FloatTensor` of shape `(batch_size, audio_length, audio_feature_size)`):
-            Audio frames, padded on the right.
-        attention_mask (`torch.Tensor` of shape `(batch_size, audio_length)`, *optional*):
-            1 for real audio frames, 0 for padding.
-        visual_features (`torch.FloatTensor` of shape `(batch_size, visual_length, visual_feature_size)`, *optional*):
-            Visual frames; `None` when the whole batch has no video.
-        visual_attention_mask (`torch.Tensor` of shape `(batch_size, visual_length)`, *optional*):
-            1 for real visual frames; an all-zero row marks a sample without video.
-        text_features (`torch.FloatTensor` of shape `(batch_size, text_length, text_feature_size)`, *optional*):
-            Word vectors.
-        text_input_ids (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
-            Token ids when the config sets `text_vocab_size`.
-        text_attention_mask (`torch.Tensor` of shape `(batch_size, text_length)`, *optional*):
-            1 for real words; an all-zero row marks a sample without text.
-        labels (`torch.Tensor`, *optional*):
-            Multi-label: `(batch_size, num_labels)` presence in {0, 1} (or soft targets in [0, 1]). Single-label:
-            `(batch_size,)` class indices. Regression: `(batch_size,)` or `(batch_size, 1)` values.
-        """
         outputs = self.mmembed(
             input_features,
             attention_mask=attention_mask,
