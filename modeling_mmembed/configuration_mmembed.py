@@ -32,15 +32,17 @@ AUTO_MAP = {
 }
 """Every auto class of the package, written into each saved config so that Hub remote code finds all of them."""
 
+BASE_PRESET = {
+    "hidden_size": 256,
+    "num_attention_heads": 4,
+    "intermediate_size": 1024,
+    "num_audio_layers": 6,
+    "num_cross_modal_layers": 2,
+    "audio_subsampling": 4,
+}
+
 PRESETS = {
-    "base": {
-        "hidden_size": 256,
-        "num_attention_heads": 4,
-        "intermediate_size": 1024,
-        "num_audio_layers": 6,
-        "num_cross_modal_layers": 2,
-        "audio_subsampling": 4,
-    },
+    "base": BASE_PRESET,
     "tiny": {
         "hidden_size": 32,
         "num_attention_heads": 2,
@@ -49,17 +51,7 @@ PRESETS = {
         "num_cross_modal_layers": 1,
         "audio_subsampling": 4,
     },
-    "mosei_sdk": {
-        "hidden_size": 256,
-        "num_attention_heads": 4,
-        "intermediate_size": 1024,
-        "num_audio_layers": 6,
-        "num_cross_modal_layers": 2,
-        "audio_subsampling": 4,
-        "audio_feature_size": 74,
-        "visual_feature_size": 35,
-        "text_feature_size": 300,
-    },
+    "mosei_sdk": {**BASE_PRESET, "audio_feature_size": 74, "visual_feature_size": 35, "text_feature_size": 300},
 }
 """Named configurations. `mosei_sdk` matches the CMU SDK features: COVAREP (74, 100 Hz), FACET 4.2 (35), GloVe 300."""
 
