@@ -16,6 +16,9 @@ EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 
 DEFAULT_TEXT_FEATURE_SIZE = 300
 
+ASR_MEMORY_CHOICES = ("audio+visual", "audio")
+"""What the ASR decoder attends to. Never the text branch: in pre-training the text can be the transcript itself."""
+
 INPUT_LAYER_FIELDS = (
     "audio_feature_size",
     "visual_feature_size",
@@ -29,6 +32,7 @@ AUTO_MAP = {
     "AutoConfig": "configuration_mmembed.MMEmbedConfig",
     "AutoModel": "modeling_mmembed.MMEmbedModel",
     "AutoModelForAudioClassification": "modeling_mmembed.MMEmbedForEmotionRecognition",
+    "AutoModelForPreTraining": "modeling_mmembed.MMEmbedForPreTraining",
 }
 """Every auto class of the package, written into each saved config so that Hub remote code finds all of them."""
 
@@ -39,6 +43,7 @@ BASE_PRESET = {
     "num_audio_layers": 6,
     "num_cross_modal_layers": 2,
     "audio_subsampling": 4,
+    "decoder_layers": 4,
 }
 
 PRESETS = {
@@ -50,6 +55,7 @@ PRESETS = {
         "num_audio_layers": 2,
         "num_cross_modal_layers": 1,
         "audio_subsampling": 4,
+        "decoder_layers": 1,
     },
     "mosei_sdk": {**BASE_PRESET, "audio_feature_size": 74, "visual_feature_size": 35, "text_feature_size": 300},
 }
@@ -110,6 +116,28 @@ class MMEmbedConfig(PreTrainedConfig):
             Per-class positive weights of the multi-label BCE loss (for rare emotions).
         freeze_encoder (`bool`, defaults to `False`):
             Train only the head: the encoder's parameters get `requires_grad=False`.
+        vocab_size (`int`, defaults to 42):
+            Size of the character vocabulary of the ASR decoder (4 specials, space, apostrophe, a-z, 0-9).
+        decoder_layers (`int`, defaults to 4):
+            Layers of the character-level ASR decoder (read by the generation cache as `num_hidden_layers`).
+        max_target_positions (`int`, defaults to 256):
+            Longest transcript, in tokens, the decoder accepts or generates.
+        asr_memory (`str`, defaults to `"audio+visual"`):
+            What the decoder attends to: the audio branch fused with the visual branch (per-sample weights, as in
+            the embedding; audio alone where a sample or the model has no video), or `"audio"` alone. Never text.
+        num_speakers (`int`, *optional*):
+            Classes of the person-identification head; required by [`MMEmbedForPreTraining`].
+        asr_loss_weight (`float`, defaults to 0.8):
+            Weight of the ASR loss in the pre-training objective.
+        speaker_loss_weight (`float`, defaults to 0.2):
+            Weight of the person-identification loss.
+        ctc_loss_weight (`float`, defaults to 0.0):
+            Share of the ASR loss given to a CTC head on the decoder memory (0 disables the CTC head).
+        label_smoothing (`float`, defaults to 0.0):
+            Label smoothing of the decoder's cross-entropy.
+        pad_token_id (`int`, defaults to 0), bos_token_id (`int`, defaults to 1), eos_token_id (`int`, defaults to 2),
+        decoder_start_token_id (`int`, defaults to 1):
+            Special tokens of the character vocabulary; `pad_token_id` is also the CTC blank.
 
     Without `num_labels`/`id2label` the classification head predicts the six CMU-MOSEI emotions (CMU SDK order) as a
     multi-label problem; `num_labels=1` gives a regression head (MOSEI sentiment).
@@ -147,6 +175,22 @@ class MMEmbedConfig(PreTrainedConfig):
     thresholds: list[float | int] | None = None
     pos_weight: list[float | int] | None = None
     freeze_encoder: bool = False
+    vocab_size: int = 42
+    decoder_layers: int = 4
+    max_target_positions: int = 256
+    asr_memory: str = "audio+visual"
+    num_speakers: int | None = None
+    asr_loss_weight: float | int = 0.8
+    speaker_loss_weight: float | int = 0.2
+    ctc_loss_weight: float | int = 0.0
+    label_smoothing: float | int = 0.0
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | list[int] | None = 2
+    decoder_start_token_id: int | None = 1
+    is_encoder_decoder: bool = True
+    tie_word_embeddings: bool = True
+    use_cache: bool = True
 
     def __post_init__(self, **kwargs):
         if self.id2label is None and kwargs.get("num_labels") is None:
@@ -240,6 +284,7 @@ class MMEmbedConfig(PreTrainedConfig):
             _require(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
         self._validate_modalities()
         self._validate_classification()
+        self._validate_pretraining()
 
     def _validate_modalities(self) -> None:
         unknown = sorted(set(self.modalities) - set(MODALITIES))
@@ -287,6 +332,38 @@ class MMEmbedConfig(PreTrainedConfig):
                 all(math.isfinite(value) and value > 0 for value in self.pos_weight),
                 "pos_weight",
                 f"must be finite and positive, got {self.pos_weight}",
+            )
+
+    def _validate_pretraining(self) -> None:
+        for name in ("decoder_layers", "max_target_positions"):
+            _require(getattr(self, name) >= 1, name, f"must be a positive integer, got {getattr(self, name)}")
+        _require(
+            self.num_speakers is None or self.num_speakers >= 1,
+            "num_speakers",
+            f"must be a positive integer or None, got {self.num_speakers}",
+        )
+        _require(
+            self.asr_memory in ASR_MEMORY_CHOICES,
+            "asr_memory",
+            f"must be one of {list(ASR_MEMORY_CHOICES)} (never text), got {self.asr_memory!r}",
+        )
+        for name in ("asr_loss_weight", "speaker_loss_weight"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value >= 0, name, f"must be finite and non-negative, got {value}")
+        for name in ("ctc_loss_weight", "label_smoothing"):
+            value = getattr(self, name)
+            _require(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+        special = {
+            "pad_token_id": self.pad_token_id,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": self.eos_token_id,
+            "decoder_start_token_id": self.decoder_start_token_id,
+        }
+        for name, value in special.items():
+            _require(
+                isinstance(value, int) and 0 <= value < self.vocab_size,
+                name,
+                f"must be a token id in [0, vocab_size={self.vocab_size}), got {value}",
             )
 
 

@@ -215,3 +215,55 @@ def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_s
     if not torch.isfinite(labels.float()).all():
         raise ValueError("labels for regression hold NaN or inf.")
     return labels
+
+
+def validate_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> None:
+    """Transcript labels: integer `[B, L]`, each id in the vocabulary or -100, `L <= max_target_positions`."""
+    if labels.dim() != 2 or labels.shape[0] != batch_size or labels.dtype.is_floating_point:
+        raise ValueError(
+            f"labels (ASR) must be integer character ids of shape ({batch_size}, target_length); got "
+            f"{labels.dtype} {tuple(labels.shape)}."
+        )
+    if labels.shape[1] > config.max_target_positions:
+        raise ValueError(
+            f"labels (ASR) are {labels.shape[1]} tokens long; the decoder's maximum is max_target_positions="
+            f"{config.max_target_positions}. Shorten or split the transcripts, or raise max_target_positions."
+        )
+    outside = (labels != -100) & ((labels < 0) | (labels >= config.vocab_size))
+    if outside.any():
+        samples = outside.any(dim=-1).nonzero().flatten().tolist()
+        raise ValueError(
+            f"labels (ASR) hold ids outside the vocabulary [0, {config.vocab_size}) (and not -100): "
+            f"{labels[outside].unique()[:5].tolist()} in samples {samples}."
+        )
+
+
+def validate_speaker_labels(config: MMEmbedConfig, speaker_labels: torch.Tensor, batch_size: int) -> None:
+    """Speaker labels: integer `[B]`, each in `[0, num_speakers)`."""
+    if tuple(speaker_labels.shape) != (batch_size,) or speaker_labels.dtype.is_floating_point:
+        raise ValueError(
+            f"speaker_labels must be integer speaker indices of shape ({batch_size},); got "
+            f"{speaker_labels.dtype} {tuple(speaker_labels.shape)}."
+        )
+    outside = (speaker_labels < 0) | (speaker_labels >= config.num_speakers)
+    if outside.any():
+        raise ValueError(
+            f"speaker_labels must lie in [0, num_speakers={config.num_speakers}); got "
+            f"{speaker_labels[outside].unique()[:5].tolist()} in samples {outside.nonzero().flatten().tolist()}."
+        )
+
+
+def check_ctc_lengths(labels: torch.Tensor, is_target: torch.Tensor, input_lengths: torch.Tensor) -> None:
+    """
+    CTC needs, per sample, at least one memory frame per target character plus one per repeated neighbour (a
+    blank must separate them); otherwise its loss is infinite. Raise naming the samples instead.
+    """
+    for index in range(labels.shape[0]):
+        targets = labels[index][is_target[index]]
+        needed = targets.numel() + int((targets[1:] == targets[:-1]).sum())
+        if needed > int(input_lengths[index]):
+            raise ValueError(
+                f"CTC: sample {index} has {int(input_lengths[index])} memory frames for {targets.numel()} target "
+                f"characters (needs {needed}); lower audio_subsampling, shorten the transcript, or set "
+                "ctc_loss_weight=0."
+            )

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import GenerationMixin, PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.masking_utils import create_bidirectional_mask
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring
@@ -18,7 +20,14 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_mmembed import INPUT_LAYER_FIELDS, MMEmbedConfig
-from .input_validation_mmembed import ModalityInput, validate_emotion_labels, validate_encoder_inputs
+from .input_validation_mmembed import (
+    ModalityInput,
+    check_ctc_lengths,
+    validate_asr_labels,
+    validate_emotion_labels,
+    validate_encoder_inputs,
+    validate_speaker_labels,
+)
 
 
 @dataclass
@@ -102,23 +111,24 @@ EMOTION_LABELS_DOCSTRING = r"""
 """
 
 
-def sinusoidal_positions(length: int, hidden_size: int, device: torch.device) -> torch.Tensor:
-    """Fixed sinusoidal position table `[length, hidden_size]` (sines then cosines), valid for any length."""
+def sinusoidal_positions(length: int, hidden_size: int, device: torch.device, offset: int = 0) -> torch.Tensor:
+    """Fixed sinusoidal table `[length, hidden_size]` (sines, cosines) for positions `offset` to `offset+length-1`."""
     half = hidden_size // 2
     inverse_frequency = torch.exp(-math.log(10000.0) * torch.arange(half, device=device, dtype=torch.float32) / half)
-    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inverse_frequency[None, :]
+    positions = torch.arange(offset, offset + length, device=device, dtype=torch.float32)
+    angles = positions[:, None] * inverse_frequency[None, :]
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
 class MMEmbedPositionalDropout(nn.Module):
-    """Adds sinusoidal positions to `[batch, time, hidden]` states and applies dropout."""
+    """Adds sinusoidal positions (starting at `offset`) to `[batch, time, hidden]` states and applies dropout."""
 
     def __init__(self, config: MMEmbedConfig):
         super().__init__()
         self.dropout = nn.Dropout(config.hidden_dropout)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        positions = sinusoidal_positions(hidden_states.shape[1], hidden_states.shape[2], hidden_states.device)
+    def forward(self, hidden_states: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        positions = sinusoidal_positions(hidden_states.shape[1], hidden_states.shape[2], hidden_states.device, offset)
         return self.dropout(hidden_states + positions.to(hidden_states.dtype))
 
 
@@ -210,15 +220,18 @@ class MMEmbedAttention(nn.Module):
     """
     Multi-head attention through the transformers attention interface (SDPA by default, eager, flash-attention).
     Self-attention when `key_value_states` is None, else cross-attention from `hidden_states` to `key_value_states`.
+    In the ASR decoder (`layer_idx` set) it reads and extends an `EncoderDecoderCache`: the self-attention cache grows
+    by one step per generated token, the cross-attention keys/values of the memory are computed once.
     """
 
-    def __init__(self, config: MMEmbedConfig):
+    def __init__(self, config: MMEmbedConfig, layer_idx: int | None = None, is_causal: bool = False):
         super().__init__()
         self.config = config
+        self.layer_idx = layer_idx
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_dropout
-        self.is_causal = False
+        self.is_causal = is_causal
         self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
@@ -229,13 +242,12 @@ class MMEmbedAttention(nn.Module):
         hidden_states: torch.Tensor,
         key_value_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`hidden_states` `[B, Tq, H]`, `key_value_states` `[B, Tk, H]` -> output `[B, Tq, H]` and weights."""
-        key_value_states = hidden_states if key_value_states is None else key_value_states
         query_states = self._split_heads(self.q_proj(hidden_states))
-        key_states = self._split_heads(self.k_proj(key_value_states))
-        value_states = self._split_heads(self.v_proj(key_value_states))
+        key_states, value_states = self._keys_and_values(hidden_states, key_value_states, cache)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
@@ -252,6 +264,28 @@ class MMEmbedAttention(nn.Module):
         )
         attn_output = attn_output.reshape(*hidden_states.shape[:-1], -1).contiguous()
         return self.o_proj(attn_output), attn_weights
+
+    def _keys_and_values(
+        self,
+        hidden_states: torch.Tensor,
+        key_value_states: torch.Tensor | None,
+        cache: EncoderDecoderCache | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values `[B, heads, Tk, head_dim]`, from the cache where it already holds them."""
+        is_cross_attention = key_value_states is not None
+        source = key_value_states if is_cross_attention else hidden_states
+        if cache is None:
+            return self._split_heads(self.k_proj(source)), self._split_heads(self.v_proj(source))
+        if is_cross_attention:
+            layer_cache = cache.cross_attention_cache
+            if cache.is_updated.get(self.layer_idx, False):
+                layer = layer_cache.layers[self.layer_idx]
+                return layer.keys, layer.values
+            cache.is_updated[self.layer_idx] = True
+        else:
+            layer_cache = cache.self_attention_cache
+        key_states, value_states = self._split_heads(self.k_proj(source)), self._split_heads(self.v_proj(source))
+        return layer_cache.update(key_states, value_states, self.layer_idx)
 
     def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
         """`[B, T, H]` -> `[B, heads, T, head_dim]`."""
@@ -353,7 +387,7 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
     main_input_name = "input_features"
     input_modalities = ("audio", "video", "text")
     supports_gradient_checkpointing = True
-    _no_split_modules = ["MMEmbedEncoderLayer", "MMEmbedCrossModalLayer"]
+    _no_split_modules = ["MMEmbedEncoderLayer", "MMEmbedCrossModalLayer", "MMEmbedDecoderLayer"]
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_attention_backend = True
@@ -453,9 +487,7 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         for modality, source in inputs.items():
             branches[modality], presence[modality] = self.fuse_source(modality, audio_states, source, **kwargs)
 
-        weights = self.branch_weights(presence)
-        fused = sum(weights[:, index, None, None] * branches[m] for index, m in enumerate(branches))
-        fused = fused * audio_mask[..., None].to(fused.dtype)
+        fused, weights = self.weighted_sum(branches, presence, audio_mask)
         return MMEmbedModelOutput(
             last_hidden_state=fused,
             pooler_output=masked_mean(fused, audio_mask),
@@ -497,15 +529,23 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         branch = self.cross_modal_encoders[modality](audio_states, source_states, cross_attention_mask, **kwargs)
         return branch, present
 
-    def branch_weights(self, presence: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-sample branch weights `[B, len(presence)]`: the configured weights of present branches, summing to 1."""
+    def weighted_sum(
+        self, branches: dict[str, torch.Tensor], presence: dict[str, torch.Tensor], audio_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Per-sample weighted sum of `[B, T', H]` branches -> (`[B, T', H]`, zero at padded audio frames; weights
+        `[B, len(branches)]`): each branch gets its configured weight where the sample has that modality (`presence`,
+        `[B]` bool), renormalised to sum to 1.
+        """
         configured = torch.tensor(
-            [self.config.modality_weights[modality] for modality in presence],
-            device=presence["audio"].device,
+            [self.config.modality_weights[modality] for modality in branches],
+            device=audio_mask.device,
             dtype=self.dtype,
         )
-        weights = configured * torch.stack(list(presence.values()), dim=-1).to(configured.dtype)
-        return weights / weights.sum(dim=-1, keepdim=True)
+        weights = configured * torch.stack([presence[modality] for modality in branches], dim=-1).to(configured.dtype)
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        fused = sum(weights[:, index, None, None] * branch for index, branch in enumerate(branches.values()))
+        return fused * audio_mask[..., None].to(fused.dtype), weights
 
     def expand_to_all_modalities(self, weights: torch.Tensor, present: list[str]) -> torch.Tensor:
         """Scatter `[B, len(present)]` weights into `[B, len(config.modalities)]`, zero for absent modalities."""
@@ -609,10 +649,486 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
         return torch.sigmoid(logits.float()) >= thresholds
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Multi-task pre-training: character-level ASR decoder over the audio(+visual) memory, and person identification.
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+@auto_docstring(custom_intro="The ASR decoder's memory, as [`MMEmbedForPreTraining.get_encoder`] produces it.")
+class MMEmbedASRMemoryOutput(ModelOutput):
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`):
+        The memory: the audio branch, fused per sample with the visual branch when `config.asr_memory` says so.
+    attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`):
+        The subsampled audio mask (True = real frame).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    attention_mask: torch.BoolTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+@auto_docstring(custom_intro="Output of [`MMEmbedForPreTraining`].")
+class MMEmbedPreTrainingOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        `asr_loss_weight * ((1 - ctc_loss_weight) * asr_loss + ctc_loss_weight * ctc_loss) + speaker_loss_weight *
+        speaker_loss`, over the components whose labels were given.
+    asr_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Token-level cross-entropy of the decoder (normalised by `num_items_in_batch` when given).
+    ctc_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        CTC loss of the memory's CTC head, per target token (only with `ctc_loss_weight > 0`).
+    speaker_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Person-identification cross-entropy.
+    logits (`torch.FloatTensor` of shape `(batch_size, target_length, vocab_size)`, *optional*):
+        Decoder scores for each next character.
+    speaker_logits (`torch.FloatTensor` of shape `(batch_size, num_speakers)`, *optional*):
+        Person-identification scores (not computed when `encoder_outputs` are given).
+    cache (`EncoderDecoderCache`, *optional*):
+        The decoder's key/value cache, for generation.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`, *optional*):
+        The fused embedding the person-id head classified.
+    encoder_last_hidden_state (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`, *optional*):
+        The decoder's memory.
+    encoder_attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`, *optional*):
+        The memory's mask.
+    decoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+        Decoder states, one per layer plus the embeddings.
+    decoder_attentions (`tuple(torch.FloatTensor)`, *optional*):
+        Decoder self-attention weights (eager attention).
+    cross_attentions (`tuple(torch.FloatTensor)`, *optional*):
+        Decoder-to-memory attention weights (eager attention).
+    encoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+        Audio-layer states of the encoder.
+    encoder_attentions (`tuple(torch.FloatTensor)`, *optional*):
+        Audio self-attention weights of the encoder (eager attention).
+    """
+
+    loss: torch.FloatTensor | None = None
+    asr_loss: torch.FloatTensor | None = None
+    ctc_loss: torch.FloatTensor | None = None
+    speaker_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    speaker_logits: torch.FloatTensor | None = None
+    cache: EncoderDecoderCache | None = None
+    pooler_output: torch.FloatTensor | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_attention_mask: torch.BoolTensor | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+PRETRAINING_INPUTS_DOCSTRING = r"""
+    decoder_input_ids (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
+        Decoder input characters; built from `labels` (shifted right) when not given.
+    decoder_attention_mask (`torch.Tensor` of shape `(batch_size, target_length)`, *optional*):
+        1 for real decoder inputs.
+    encoder_outputs (`MMEmbedASRMemoryOutput`, *optional*):
+        A precomputed memory (what `get_encoder()` returns); the encoder is then skipped and no person-id logits
+        are computed. `generate()` passes it.
+    labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
+        Transcript character ids ending with `eos_token_id`, padded with -100.
+    speaker_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+        Speaker indices in `[0, num_speakers)`.
+
+"""
+
+
+def asr_memory(encoder: MMEmbedModel, encoder_output: MMEmbedModelOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    The ASR decoder's memory `[B, T', H]` and mask `[B, T']` from an encoder output: the audio branch, fused with the
+    visual branch (configured weights, renormalised per sample) when `config.asr_memory` is `"audio+visual"` and the
+    sample has video. The text branch never enters: in pre-training the text can be the very transcript to predict.
+    """
+    audio_mask = encoder_output.attention_mask
+    branches = {"audio": encoder_output.audio_hidden_state}
+    presence = {"audio": torch.ones_like(audio_mask[:, 0])}
+    if encoder.config.asr_memory == "audio+visual" and encoder_output.visual_hidden_state is not None:
+        branches["visual"] = encoder_output.visual_hidden_state
+        presence["visual"] = encoder_output.modality_weights[:, encoder.config.modalities.index("visual")] > 0
+    memory, _ = encoder.weighted_sum(branches, presence, audio_mask)
+    return memory, audio_mask
+
+
+class MMEmbedASREncoder(nn.Module):
+    """
+    What [`MMEmbedForPreTraining.get_encoder`] returns: the shared encoder run on audio (and video), producing exactly
+    the decoder's memory. `generate()` calls it once per input; it takes no text.
+    """
+
+    def __init__(self, encoder: MMEmbedModel):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(
+        self,
+        input_features: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        visual_features: torch.Tensor | None = None,
+        visual_attention_mask: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool = True,
+    ) -> MMEmbedASRMemoryOutput:
+        if self.encoder.config.asr_memory == "audio":
+            visual_features = visual_attention_mask = None
+        encoder_output = self.encoder(
+            input_features,
+            attention_mask=attention_mask,
+            visual_features=visual_features,
+            visual_attention_mask=visual_attention_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        memory, memory_mask = asr_memory(self.encoder, encoder_output)
+        return MMEmbedASRMemoryOutput(
+            last_hidden_state=memory,
+            attention_mask=memory_mask,
+            hidden_states=encoder_output.hidden_states,
+            attentions=encoder_output.attentions,
+        )
+
+
+class MMEmbedDecoderLayer(GradientCheckpointingLayer):
+    """Pre-norm decoder layer: causal self-attention, cross-attention to the memory, feed-forward; `[B, L, H]`."""
+
+    def __init__(self, config: MMEmbedConfig, layer_idx: int):
+        super().__init__()
+        self.self_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = MMEmbedAttention(config, layer_idx=layer_idx, is_causal=True)
+        self.cross_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.cross_attn = MMEmbedAttention(config, layer_idx=layer_idx)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.feed_forward = MMEmbedFeedForward(config)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        memory: torch.Tensor,
+        memory_attention_mask: torch.Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
+        attended, _ = self.self_attn(
+            self.self_attn_layer_norm(hidden_states), attention_mask=attention_mask, cache=cache, **kwargs
+        )
+        hidden_states = hidden_states + self.dropout(attended)
+        attended, _ = self.cross_attn(
+            self.cross_attn_layer_norm(hidden_states),
+            key_value_states=memory,
+            attention_mask=memory_attention_mask,
+            cache=cache,
+            **kwargs,
+        )
+        return self.feed_forward(hidden_states + self.dropout(attended))
+
+
+@auto_docstring(custom_intro="The character-level transformer decoder of the ASR head.")
+class MMEmbedDecoder(MMEmbedPreTrainedModel):
+    main_input_name = "input_ids"
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(MMEmbedDecoderLayer, num_hidden_layers_key="decoder_layers"),
+        "attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="self_attn"),
+        "cross_attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="cross_attn"),
+    }
+
+    def __init__(self, config: MMEmbedConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.embed_scale = math.sqrt(config.hidden_size)
+        self.positions = MMEmbedPositionalDropout(config)
+        self.layers = nn.ModuleList(MMEmbedDecoderLayer(config, index) for index in range(config.decoder_layers))
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    @capture_outputs
+    @auto_docstring
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        memory: torch.Tensor,
+        memory_attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPastAndCrossAttentions:
+        r"""
+        input_ids (`torch.LongTensor` of shape `(batch_size, target_length)`):
+            Character ids of the decoder input (the labels shifted right behind `decoder_start_token_id`).
+        memory (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`):
+            The encoder memory the decoder attends to.
+        memory_attention_mask (`torch.Tensor` of shape `(batch_size, audio_length)`, *optional*):
+            1 for real memory frames.
+        """
+        if use_cache and cache is None:
+            cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
+        past_length = cache.get_seq_length() if cache is not None else 0
+        if past_length + input_ids.shape[1] > self.config.max_target_positions:
+            raise ValueError(
+                f"The decoder accepts at most max_target_positions={self.config.max_target_positions} tokens; got "
+                f"{past_length + input_ids.shape[1]}. Shorten the transcript or raise max_target_positions."
+            )
+        hidden_states = self.positions(self.embed_tokens(input_ids) * self.embed_scale, offset=past_length)
+        position_ids = torch.arange(past_length, past_length + input_ids.shape[1], device=input_ids.device)[None, :]
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=attention_mask,
+            cache=cache,
+            position_ids=position_ids,
+        )
+        memory_mask = create_bidirectional_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=memory_attention_mask,
+            encoder_hidden_states=memory,
+        )
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, causal_mask, memory, memory_mask, cache=cache, **kwargs)
+        return BaseModelOutputWithPastAndCrossAttentions(
+            last_hidden_state=self.layer_norm(hidden_states), cache=cache if use_cache else None
+        )
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """Decoder inputs `[B, L]` for teacher forcing: `decoder_start_token_id` then `labels[:, :-1]`, -100 -> pad."""
+    shifted = labels.new_full(labels.shape, pad_token_id)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill(shifted == -100, pad_token_id)
+
+
+def token_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float, num_items_in_batch: int | torch.Tensor | None
+) -> torch.Tensor:
+    """
+    Cross-entropy summed over the tokens of `labels` `[B, L]` (-100 ignored) and divided by `num_items_in_batch`
+    (the global token count, so the result does not depend on how a batch is split) or by the local count.
+    """
+    total = nn.functional.cross_entropy(
+        logits.flatten(0, 1).float(),
+        labels.flatten(),
+        ignore_index=-100,
+        reduction="sum",
+        label_smoothing=label_smoothing,
+    )
+    return total / token_count(labels, num_items_in_batch, total.device)
+
+
+def token_count(labels: torch.Tensor, num_items_in_batch, device: torch.device) -> torch.Tensor:
+    """`num_items_in_batch` as a tensor, or the number of non-ignored tokens in `labels` (at least 1)."""
+    count = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
+    return torch.as_tensor(count, device=device, dtype=torch.float32).clamp(min=1.0)
+
+
+@auto_docstring(
+    custom_intro="""
+    MMEmbed pre-training: the encoder trained on automatic speech recognition (a character-level transformer decoder
+    over the audio(+visual) memory, optionally with a CTC head) and person identification (a linear layer over the
+    pooled embedding) at once. Supports `generate()` (greedy and beam search with a key/value cache).
+    """
+)
+class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {"lm_head.weight": "decoder.embed_tokens.weight"}
+
+    def __init__(self, config: MMEmbedConfig):
+        if config.num_speakers is None:
+            raise ValueError(
+                "MMEmbedConfig.num_speakers: the person-identification head needs the number of training speakers; "
+                "set num_speakers."
+            )
+        super().__init__(config)
+        self.mmembed = MMEmbedModel(config)
+        self.decoder = MMEmbedDecoder(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.speaker_classifier = nn.Linear(config.hidden_size, config.num_speakers)
+        self.ctc_head = nn.Linear(config.hidden_size, config.vocab_size) if config.ctc_loss_weight > 0 else None
+        self.post_init()
+        self.generation_config.max_length = config.max_target_positions
+
+    def get_encoder(self, modality: str | None = None) -> MMEmbedASREncoder:
+        """The module that produces the decoder's memory (audio, optionally fused with video; never text)."""
+        return MMEmbedASREncoder(self.mmembed)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.decoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.decoder.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    @can_return_tuple
+    @auto_docstring(custom_args=MODALITY_INPUTS_DOCSTRING + PRETRAINING_INPUTS_DOCSTRING)
+    def forward(
+        self,
+        input_features: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        visual_features: torch.Tensor | None = None,
+        visual_attention_mask: torch.Tensor | None = None,
+        text_features: torch.Tensor | None = None,
+        text_input_ids: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: MMEmbedASRMemoryOutput | None = None,
+        cache: EncoderDecoderCache | None = None,
+        use_cache: bool | None = None,
+        labels: torch.LongTensor | None = None,
+        speaker_labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> MMEmbedPreTrainingOutput:
+        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
+        batch_size = self._batch_size(input_features, encoder_outputs)
+        if labels is not None:
+            validate_asr_labels(self.config, labels, batch_size)
+            if decoder_input_ids is None:
+                decoder_input_ids = shift_tokens_right(
+                    labels, self.config.pad_token_id, self.config.decoder_start_token_id
+                )
+        if speaker_labels is not None:
+            validate_speaker_labels(self.config, speaker_labels, batch_size)
+
+        encoder_output = None
+        if encoder_outputs is None:
+            encoder_output = self.mmembed(
+                input_features,
+                attention_mask=attention_mask,
+                visual_features=visual_features,
+                visual_attention_mask=visual_attention_mask,
+                text_features=text_features,
+                text_input_ids=text_input_ids,
+                text_attention_mask=text_attention_mask,
+                **kwargs,
+            )
+            memory, memory_mask = asr_memory(self.mmembed, encoder_output)
+        else:
+            memory, memory_mask = encoder_outputs.last_hidden_state, encoder_outputs.attention_mask
+
+        decoder_output = None
+        if decoder_input_ids is not None:
+            decoder_output = self.decoder(
+                decoder_input_ids,
+                memory,
+                memory_attention_mask=memory_mask,
+                attention_mask=decoder_attention_mask,
+                cache=cache,
+                use_cache=use_cache,
+                **kwargs,
+            )
+        logits = self.lm_head(decoder_output.last_hidden_state) if decoder_output is not None else None
+        speaker_logits = self.speaker_classifier(encoder_output.pooler_output) if encoder_output is not None else None
+
+        losses = self.pretraining_losses(
+            logits, labels, memory, memory_mask, speaker_logits, speaker_labels, num_items_in_batch
+        )
+        return MMEmbedPreTrainingOutput(
+            **losses,
+            logits=logits,
+            speaker_logits=speaker_logits,
+            cache=decoder_output.cache if decoder_output is not None else None,
+            pooler_output=encoder_output.pooler_output if encoder_output is not None else None,
+            encoder_last_hidden_state=memory,
+            encoder_attention_mask=memory_mask,
+            decoder_hidden_states=decoder_output.hidden_states if decoder_output is not None else None,
+            decoder_attentions=decoder_output.attentions if decoder_output is not None else None,
+            cross_attentions=decoder_output.cross_attentions if decoder_output is not None else None,
+            encoder_hidden_states=encoder_output.hidden_states if encoder_output is not None else None,
+            encoder_attentions=encoder_output.attentions if encoder_output is not None else None,
+        )
+
+    @staticmethod
+    def _batch_size(input_features: torch.Tensor | None, encoder_outputs: MMEmbedASRMemoryOutput | None) -> int:
+        if encoder_outputs is not None:
+            return encoder_outputs.last_hidden_state.shape[0]
+        if input_features is None:
+            raise ValueError("input_features (audio) is required: the audio stream is the query of every branch.")
+        return input_features.shape[0]
+
+    def pretraining_losses(
+        self,
+        logits: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor,
+        speaker_logits: torch.Tensor | None,
+        speaker_labels: torch.Tensor | None,
+        num_items_in_batch: int | torch.Tensor | None,
+    ) -> dict[str, torch.Tensor | None]:
+        """Each loss component whose labels are given, and their weighted total (`loss`)."""
+        config = self.config
+        losses = {"loss": None, "asr_loss": None, "ctc_loss": None, "speaker_loss": None}
+        weighted = []
+        if labels is not None:
+            losses["asr_loss"] = token_cross_entropy(logits, labels, config.label_smoothing, num_items_in_batch)
+            asr = losses["asr_loss"]
+            if self.ctc_head is not None:
+                losses["ctc_loss"] = self.ctc_loss(memory, memory_mask, labels, num_items_in_batch)
+                asr = (1 - config.ctc_loss_weight) * asr + config.ctc_loss_weight * losses["ctc_loss"]
+            weighted.append(config.asr_loss_weight * asr)
+        if speaker_labels is not None:
+            if speaker_logits is None:
+                raise ValueError("speaker_labels need the encoder to run: do not pass encoder_outputs with them.")
+            losses["speaker_loss"] = nn.functional.cross_entropy(speaker_logits.float(), speaker_labels)
+            weighted.append(config.speaker_loss_weight * losses["speaker_loss"])
+        if weighted:
+            losses["loss"] = sum(weighted)
+        return losses
+
+    def ctc_loss(
+        self,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor,
+        labels: torch.Tensor,
+        num_items_in_batch: int | torch.Tensor | None,
+    ) -> torch.Tensor:
+        """CTC of the memory `[B, T', H]` against the transcript's characters (no specials; blank = pad), per token."""
+        special = torch.tensor(
+            [self.config.pad_token_id, self.config.bos_token_id, self.config.eos_token_id], device=labels.device
+        )
+        is_target = (labels != -100) & ~torch.isin(labels, special)
+        input_lengths = memory_mask.sum(dim=-1)
+        target_lengths = is_target.sum(dim=-1)
+        check_ctc_lengths(labels, is_target, input_lengths)
+        log_probs = self.ctc_head(memory).float().log_softmax(dim=-1).transpose(0, 1)
+        total = nn.functional.ctc_loss(
+            log_probs,
+            labels[is_target],
+            input_lengths,
+            target_lengths,
+            blank=self.config.pad_token_id,
+            reduction="sum",
+            zero_infinity=False,
+        )
+        return total / token_count(labels, num_items_in_batch, total.device)
+
+
 MMEmbedModel.register_for_auto_class("AutoModel")
 MMEmbedForEmotionRecognition.register_for_auto_class("AutoModelForAudioClassification")
+MMEmbedForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
 __all__ = [
+    "MMEmbedASRMemoryOutput",
+    "MMEmbedForPreTraining",
+    "MMEmbedPreTrainingOutput",
     "MMEmbedEmotionOutput",
     "MMEmbedForEmotionRecognition",
     "MMEmbedModel",

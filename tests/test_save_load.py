@@ -20,6 +20,7 @@ EXPECTED_AUTO_MAP = {
     "AutoConfig": "configuration_mmembed.MMEmbedConfig",
     "AutoModel": "modeling_mmembed.MMEmbedModel",
     "AutoModelForAudioClassification": "modeling_mmembed.MMEmbedForEmotionRecognition",
+    "AutoModelForPreTraining": "modeling_mmembed.MMEmbedForPreTraining",
 }
 
 
@@ -77,16 +78,40 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, BlockInstalledPackage())
     import torch, transformers
 
-    directory, auto_class, output_name = sys.argv[1:4]
+    directory, auto_class, output_name, result_path = sys.argv[1:5]
     batch = torch.load(f"{directory}/../batch.pt")
     model = getattr(transformers, auto_class).from_pretrained(directory, trust_remote_code=True).eval()
     assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
     assert "modeling_mmembed" not in sys.modules
     with torch.no_grad():
-        torch.save(getattr(model(**batch), output_name), f"{directory}/../{auto_class}.pt")
+        if output_name == "generate":
+            result = model.generate(**batch, num_beams=2, max_new_tokens=12)
+        else:
+            result = getattr(model(**batch), output_name)
+    torch.save(result, result_path)
     print(type(model).__name__)
     """
 )
+
+
+def load_with_remote_code(directory, batch: dict, auto_class: str, output_name: str, work_dir):
+    """
+    In a fresh interpreter where importing the installed package fails, load `directory` through `auto_class` with
+    `trust_remote_code=True` and return the class name and `output_name` of the model's output (or `generate`).
+    """
+    torch.save(batch, directory.parent / "batch.pt")
+    result_path = work_dir / f"{auto_class}-{output_name}.pt"
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(work_dir / "modules"))
+    result = subprocess.run(
+        [sys.executable, "-c", REMOTE_CODE_SCRIPT, str(directory), auto_class, output_name, str(result_path)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=work_dir,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1], torch.load(result_path)
 
 
 @pytest.mark.parametrize(
@@ -100,19 +125,8 @@ def test_remote_code_loads_without_the_installed_package(
     saved_emotion_model, tmp_path, auto_class, output_name, class_name
 ):
     directory, batch, expected = saved_emotion_model
-    torch.save(batch, directory.parent / "batch.pt")
-    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    result = subprocess.run(
-        [sys.executable, "-c", REMOTE_CODE_SCRIPT, str(directory), auto_class, output_name],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == class_name
-    remote_output = torch.load(directory.parent / f"{auto_class}.pt")
+    loaded_class, remote_output = load_with_remote_code(directory, batch, auto_class, output_name, tmp_path)
+    assert loaded_class == class_name
     torch.testing.assert_close(remote_output, getattr(expected, output_name), atol=0, rtol=0)
 
 
