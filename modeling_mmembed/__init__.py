@@ -3,13 +3,23 @@
 mmembed: multimodal (audio, visual, text) embeddings learned by multi-task training, and emotion recognition on them.
 
 Importing the package registers the `mmembed` model type with the transformers auto classes, so that
-`AutoConfig`, `AutoModel`, `AutoModelForAudioClassification` (emotion recognition) and `AutoModelForPreTraining`
-(ASR + person identification) load saved MMEmbed models without remote code.
+`AutoConfig`, `AutoModel`, `AutoModelForAudioClassification` (emotion recognition), `AutoModelForPreTraining`
+(ASR + person identification), `AutoFeatureExtractor`, `AutoTokenizer` and `AutoProcessor` load saved MMEmbed
+checkpoints without remote code.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForPreTraining,
+    AutoProcessor,
+    AutoTokenizer,
+)
 
 from .configuration_mmembed import EMOTIONS, MODALITIES, MMEmbedConfig
+from .feature_extraction_mmembed import MMEmbedFeatureExtractor, load_audio_file
 from .modeling_mmembed import (
     MMEmbedASRMemoryOutput,
     MMEmbedEmotionOutput,
@@ -20,11 +30,17 @@ from .modeling_mmembed import (
     MMEmbedPreTrainedModel,
     MMEmbedPreTrainingOutput,
 )
+from .openface_mmembed import read_openface_csv
+from .processing_mmembed import MMEmbedProcessor
+from .tokenization_mmembed import MMEmbedTokenizer, normalize_transcript
 
 AutoConfig.register(MMEmbedConfig.model_type, MMEmbedConfig, exist_ok=True)
 AutoModel.register(MMEmbedConfig, MMEmbedModel, exist_ok=True)
 AutoModelForAudioClassification.register(MMEmbedConfig, MMEmbedForEmotionRecognition, exist_ok=True)
 AutoModelForPreTraining.register(MMEmbedConfig, MMEmbedForPreTraining, exist_ok=True)
+AutoFeatureExtractor.register(MMEmbedConfig, MMEmbedFeatureExtractor, exist_ok=True)
+AutoTokenizer.register(MMEmbedConfig, slow_tokenizer_class=MMEmbedTokenizer, exist_ok=True)
+AutoProcessor.register(MMEmbedConfig, MMEmbedProcessor, exist_ok=True)
 
 __version__ = "0.1.0"
 
@@ -34,10 +50,16 @@ __all__ = [
     "MMEmbedASRMemoryOutput",
     "MMEmbedConfig",
     "MMEmbedEmotionOutput",
+    "MMEmbedFeatureExtractor",
     "MMEmbedForEmotionRecognition",
     "MMEmbedForPreTraining",
     "MMEmbedModel",
     "MMEmbedModelOutput",
     "MMEmbedPreTrainedModel",
     "MMEmbedPreTrainingOutput",
+    "MMEmbedProcessor",
+    "MMEmbedTokenizer",
+    "load_audio_file",
+    "normalize_transcript",
+    "read_openface_csv",
 ]

@@ -7,7 +7,7 @@ from transformers import AutoModelForPreTraining
 from modeling_mmembed import MMEmbedForEmotionRecognition, MMEmbedForPreTraining
 
 from .conftest import padded_batch, perturb_, tiny_config
-from .test_save_load import load_with_remote_code
+from .remote_code import load_with_remote_code
 
 LENGTHS = {"audio": [61, 47, 53], "visual": [15, 12, 13], "text": [9, 7, 8]}
 TRANSCRIPTS = [[5, 6, 7, 4, 8, 9], [10, 11, 4, 12], [13, 13, 14, 4, 15, 16, 17]]  # ids of characters, 4 = space

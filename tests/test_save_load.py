@@ -2,9 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -13,6 +10,7 @@ from transformers import AutoModel, AutoModelForAudioClassification
 from modeling_mmembed import MMEmbedForEmotionRecognition, MMEmbedModel
 
 from .conftest import padded_batch, perturb_, tiny_config
+from .remote_code import load_with_remote_code
 
 LENGTHS = {"audio": [21, 14], "visual": [9, 5], "text": [6, 2]}
 CODE_FILES = {"configuration_mmembed.py", "modeling_mmembed.py", "input_validation_mmembed.py"}
@@ -64,54 +62,6 @@ def test_auto_classes_load_the_registered_package(saved_emotion_model):
     with torch.no_grad():
         torch.testing.assert_close(encoder(**batch).pooler_output, expected.pooler_output, atol=0, rtol=0)
         torch.testing.assert_close(head(**batch).logits, expected.logits, atol=0, rtol=0)
-
-
-REMOTE_CODE_SCRIPT = textwrap.dedent(
-    """
-    import importlib.abc, sys
-
-    class BlockInstalledPackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "modeling_mmembed":
-                raise ImportError(f"{name} is blocked: the model must load from the checkpoint's own code")
-
-    sys.meta_path.insert(0, BlockInstalledPackage())
-    import torch, transformers
-
-    directory, auto_class, output_name, result_path = sys.argv[1:5]
-    batch = torch.load(f"{directory}/../batch.pt")
-    model = getattr(transformers, auto_class).from_pretrained(directory, trust_remote_code=True).eval()
-    assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
-    assert "modeling_mmembed" not in sys.modules
-    with torch.no_grad():
-        if output_name == "generate":
-            result = model.generate(**batch, num_beams=2, max_new_tokens=12)
-        else:
-            result = getattr(model(**batch), output_name)
-    torch.save(result, result_path)
-    print(type(model).__name__)
-    """
-)
-
-
-def load_with_remote_code(directory, batch: dict, auto_class: str, output_name: str, work_dir):
-    """
-    In a fresh interpreter where importing the installed package fails, load `directory` through `auto_class` with
-    `trust_remote_code=True` and return the class name and `output_name` of the model's output (or `generate`).
-    """
-    torch.save(batch, directory.parent / "batch.pt")
-    result_path = work_dir / f"{auto_class}-{output_name}.pt"
-    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(work_dir / "modules"))
-    result = subprocess.run(
-        [sys.executable, "-c", REMOTE_CODE_SCRIPT, str(directory), auto_class, output_name, str(result_path)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=work_dir,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip().splitlines()[-1], torch.load(result_path)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,212 @@
+# Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
+"""
+MMEmbed processor: audio (waveforms or files), visual frames (arrays or OpenFace CSVs), text (strings or word vectors)
+and transcripts -> every model input, padded per modality.
+"""
+
+import os
+
+import numpy as np
+from transformers import ProcessorMixin
+from transformers.feature_extraction_utils import BatchFeature
+
+from .feature_extraction_mmembed import is_sample_list
+from .openface_mmembed import read_openface_csv
+
+
+class MMEmbedProcessor(ProcessorMixin):
+    r"""
+    Wraps [`MMEmbedFeatureExtractor`] and [`MMEmbedTokenizer`] into one callable that prepares a batch for any MMEmbed
+    model. Modalities not given are left out of the output; within a batch a sample may lack video or text (`None`),
+    which becomes an all-zero mask row for that sample.
+
+    Args:
+        feature_extractor ([`MMEmbedFeatureExtractor`]): audio front-end.
+        tokenizer ([`MMEmbedTokenizer`]): characters of transcripts and of text given as strings.
+    """
+
+    def __init__(self, feature_extractor, tokenizer):
+        super().__init__(feature_extractor, tokenizer)
+
+    def __call__(
+        self,
+        audio=None,
+        sampling_rate: int | None = None,
+        visual=None,
+        text=None,
+        transcript=None,
+        visual_columns: str | list[str] = "action_units",
+        truncation: bool = False,
+        max_audio_frames: int | None = None,
+        max_visual_frames: int | None = None,
+        max_text_length: int | None = None,
+        return_tensors: str | None = None,
+        apply_spec_augment: bool = False,
+        seed: int | None = None,
+    ) -> BatchFeature:
+        """
+        Args:
+            audio: a waveform (1-D array, or 2-D channels-last), an audio file path, or a list of them.
+            sampling_rate (`int`, *optional*): rate of array audio (resampled to the feature extractor's rate).
+            visual: per sample, a `(frames, features)` array or an OpenFace 2 CSV path; `None` for a sample without
+                video.
+            text: per sample, a string (-> `text_input_ids`, characters) or a `(words, features)` array of word
+                vectors (-> `text_features`); `None` for a sample without text.
+            transcript: per sample, the spoken text (-> `labels`: characters + eos, padded with -100).
+            visual_columns: OpenFace columns to read from CSV files (a group name or a list).
+            truncation (`bool`): each modality is padded to its longest sample; nothing is cut unless
+                `truncation=True`, and a sample longer than its `max_*` limit raises `ValueError` otherwise.
+            max_audio_frames, max_visual_frames, max_text_length (`int`, *optional*): per-modality length limits.
+            return_tensors (`str`, *optional*): `"pt"` or `"np"`.
+            apply_spec_augment, seed: SpecAugment masking of the audio features (training only).
+
+        Returns:
+            [`BatchFeature`] with `input_features`, `attention_mask`, and as given: `visual_features`,
+            `visual_attention_mask`, `text_input_ids` or `text_features`, `text_attention_mask`, `labels`.
+        """
+        if audio is None:
+            raise ValueError("audio is required: every MMEmbed input needs the audio stream.")
+        audio_batch = list(audio) if is_sample_list(audio) else [audio]
+        batch_size = len(audio_batch)
+        data = dict(
+            self.feature_extractor(
+                audio_batch,
+                sampling_rate=sampling_rate,
+                max_length=max_audio_frames,
+                truncation=truncation and max_audio_frames is not None,
+                apply_spec_augment=apply_spec_augment,
+                seed=seed,
+                return_tensors="np",
+            )
+        )
+        if visual is not None:
+            frames = [
+                None if item is None else _visual_frames(item, visual_columns, f"visual[{index}]")
+                for index, item in enumerate(_per_sample(visual, batch_size, "visual"))
+            ]
+            data.update(_padded("visual", frames, max_visual_frames, truncation, "visual_features"))
+        if text is not None:
+            data.update(self._text_inputs(_per_sample(text, batch_size, "text"), max_text_length, truncation))
+        if transcript is not None:
+            data["labels"] = self._labels(_per_sample(transcript, batch_size, "transcript"))
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    def _text_inputs(self, items: list, max_length: int | None, truncation: bool) -> dict[str, np.ndarray]:
+        """`text_input_ids` from strings or `text_features` from word-vector arrays, with `text_attention_mask`."""
+        kinds = {isinstance(item, str) for item in items if item is not None}
+        if len(kinds) > 1:
+            raise ValueError("text mixes strings and word-vector arrays in one batch; give one kind.")
+        if kinds == {True}:
+            ids = [
+                None if item is None else np.array(self.tokenizer(item, add_special_tokens=False)["input_ids"])
+                for item in items
+            ]
+            return _padded(
+                "text", ids, max_length, truncation, "text_input_ids", pad_value=self.tokenizer.pad_token_id
+            )
+        vectors = [None if item is None else _float_frames(item, "text") for item in items]
+        return _padded("text", vectors, max_length, truncation, "text_features")
+
+    def _labels(self, transcripts: list) -> np.ndarray:
+        """Transcript characters followed by eos, padded with -100 (ignored by the loss)."""
+        if any(item is None for item in transcripts):
+            missing = [index for index, item in enumerate(transcripts) if item is None]
+            raise ValueError(f"transcript is missing for samples {missing}; give one per sample or none at all.")
+        ids = [self.tokenizer(item)["input_ids"] for item in transcripts]
+        labels = np.full((len(ids), max(len(row) for row in ids)), -100, dtype=np.int64)
+        for index, row in enumerate(ids):
+            labels[index, : len(row)] = row
+        return labels
+
+    def batch_decode(self, *args, **kwargs) -> list[str]:
+        """Transcripts of generated ids (see [`MMEmbedTokenizer.batch_decode`])."""
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs) -> str:
+        """Transcript of one generated sequence (see [`MMEmbedTokenizer.decode`])."""
+        return self.tokenizer.decode(*args, **kwargs)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return [
+            "input_features",
+            "attention_mask",
+            "visual_features",
+            "visual_attention_mask",
+            "text_features",
+            "text_input_ids",
+            "text_attention_mask",
+        ]
+
+
+def _per_sample(items, batch_size: int, name: str) -> list:
+    """`items` as one entry per sample: a list/tuple must have one entry per sample; a single entry means batch 1."""
+    if not isinstance(items, (list, tuple)):
+        if batch_size != 1:
+            raise ValueError(f"{name} must be a list with one entry (or None) per sample for a batch of {batch_size}.")
+        return [items]
+    if len(items) != batch_size:
+        raise ValueError(f"{name} has {len(items)} entries but audio has {batch_size}; give one per sample (or None).")
+    return list(items)
+
+
+def _visual_frames(item, columns, name: str) -> np.ndarray:
+    """`(frames, features)` float32 from an array or an OpenFace CSV path."""
+    if isinstance(item, (str, os.PathLike)):
+        return read_openface_csv(item, columns)
+    return _float_frames(item, name)
+
+
+def _float_frames(item, name: str) -> np.ndarray:
+    """A finite float32 `(frames, features)` array with at least one frame."""
+    if hasattr(item, "detach"):
+        item = item.detach().cpu().numpy()
+    array = np.asarray(item, dtype=np.float32)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(
+            f"{name} must be a (frames, features) array with at least one frame; got shape {array.shape}."
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds {int((~np.isfinite(array)).sum())} NaN/inf values.")
+    return array
+
+
+def _padded(
+    modality: str,
+    items: list,
+    max_length: int | None,
+    truncation: bool,
+    values_name: str,
+    pad_value: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """
+    Right-pad per-sample arrays (`None` = sample without this modality) into `values_name` `(batch, length, ...)`
+    and `{modality}_attention_mask`; nothing is returned when no sample has the modality.
+    """
+    present = [item for item in items if item is not None]
+    if not present:
+        return {}
+    trailing = {item.shape[1:] for item in present}
+    if len(trailing) > 1:
+        raise ValueError(f"{modality} samples have different feature sizes: {sorted(trailing)}.")
+    lengths = [0 if item is None else len(item) for item in items]
+    if max_length is not None and not truncation and max(lengths) > max_length:
+        too_long = [index for index, length in enumerate(lengths) if length > max_length]
+        raise ValueError(
+            f"{modality} samples {too_long} are longer than {max_length} ({[lengths[i] for i in too_long]}); pass "
+            "truncation=True to cut them."
+        )
+    width = max(lengths) if max_length is None else min(max(lengths), max_length)
+    values = np.full((len(items), width, *present[0].shape[1:]), pad_value, dtype=present[0].dtype)
+    mask = np.zeros((len(items), width), dtype=np.int64)
+    for index, item in enumerate(items):
+        if item is not None:
+            kept = min(len(item), width)
+            values[index, :kept] = item[:kept]
+            mask[index, :kept] = 1
+    return {values_name: values, f"{modality}_attention_mask": mask}
+
+
+MMEmbedProcessor.register_for_auto_class("AutoProcessor")
+
+__all__ = ["MMEmbedProcessor"]
