@@ -278,13 +278,8 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         if apply_spec_augment:
             generator = np.random.default_rng(seed)
             features = [self.spec_augment(frames, generator) for frames in features]
-        if max_length is not None and not truncation:
-            too_long = [index for index, frames in enumerate(features) if len(frames) > max_length]
-            if too_long:
-                raise ValueError(
-                    f"audio samples {too_long} have more than max_length={max_length} frames "
-                    f"({[len(features[i]) for i in too_long]}); pass truncation=True to cut them."
-                )
+        if not truncation:
+            refuse_longer_than("audio", [len(frames) for frames in features], max_length)
         padded = self.pad(
             BatchFeature({"input_features": features}),
             padding=padding,
@@ -353,6 +348,16 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         return masked
 
 
+def refuse_longer_than(modality: str, lengths: list[int], max_length: int | None) -> None:
+    """Raise `ValueError` naming the samples of `modality` longer than `max_length` (nothing is cut silently)."""
+    too_long = [index for index, length in enumerate(lengths) if max_length is not None and length > max_length]
+    if too_long:
+        raise ValueError(
+            f"{modality} samples {too_long} are longer than max_length={max_length} "
+            f"({[lengths[index] for index in too_long]}); pass truncation=True to cut them."
+        )
+
+
 def is_sample_list(items) -> bool:
     """Whether `items` is a list/tuple of samples (waveforms, paths) rather than one waveform given as numbers."""
     return isinstance(items, (list, tuple)) and len(items) > 0 and not isinstance(items[0], (int, float, np.number))
@@ -364,6 +369,7 @@ __all__ = [
     "MMEmbedFeatureExtractor",
     "available_backends",
     "is_sample_list",
+    "refuse_longer_than",
     "load_audio_file",
     "resample",
     "to_mono_float",

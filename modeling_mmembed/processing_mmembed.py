@@ -10,7 +10,7 @@ import numpy as np
 from transformers import ProcessorMixin
 from transformers.feature_extraction_utils import BatchFeature
 
-from .feature_extraction_mmembed import is_sample_list
+from .feature_extraction_mmembed import is_sample_list, refuse_longer_than
 from .openface_mmembed import read_openface_csv
 
 
@@ -190,12 +190,8 @@ def _padded(
     if len(trailing) > 1:
         raise ValueError(f"{modality} samples have different feature sizes: {sorted(trailing)}.")
     lengths = [0 if item is None else len(item) for item in items]
-    if max_length is not None and not truncation and max(lengths) > max_length:
-        too_long = [index for index, length in enumerate(lengths) if length > max_length]
-        raise ValueError(
-            f"{modality} samples {too_long} are longer than {max_length} ({[lengths[i] for i in too_long]}); pass "
-            "truncation=True to cut them."
-        )
+    if not truncation:
+        refuse_longer_than(modality, lengths, max_length)
     width = max(lengths) if max_length is None else min(max(lengths), max_length)
     values = np.full((len(items), width, *present[0].shape[1:]), pad_value, dtype=present[0].dtype)
     mask = np.zeros((len(items), width), dtype=np.int64)

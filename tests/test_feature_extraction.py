@@ -178,7 +178,7 @@ def test_spec_augment_is_off_by_default_and_seeded_when_on():
 
 def test_max_length_needs_truncation_to_cut():
     extractor = MMEmbedFeatureExtractor()
-    with pytest.raises(ValueError, match=r"audio samples \[0\] have more than max_length=50 frames \(\[98\]\)"):
+    with pytest.raises(ValueError, match=r"audio samples \[0\] are longer than max_length=50 \(\[98\]\)"):
         extractor(speech_like(1.0), max_length=50)
     cut = extractor(speech_like(1.0), max_length=50, truncation=True)
     assert cut["input_features"][0].shape == (50, 80)
