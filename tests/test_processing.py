@@ -186,7 +186,10 @@ def test_bad_openface_csv(tmp_path, content, columns, message):
         ({"visual": [np.full((3, 35), np.nan), None]}, r"visual\[0\] holds 105 NaN/inf values"),
         ({"text": ["words", np.zeros((2, 300))]}, "text mixes strings and word-vector arrays"),
         ({"transcript": ["hello", None]}, r"transcript is missing for samples \[1\]"),
-        ({"visual": [np.zeros((30, 35)), None], "max_visual_frames": 20}, r"visual samples \[0\] are longer than max_length=20 \(\[30\]\)"),
+        (
+            {"visual": [np.zeros((30, 35)), None], "max_visual_frames": 20},
+            r"visual samples \[0\] are longer than max_length=20 \(\[30\]\)",
+        ),
         ({"text": "one string"}, "text must be a list with one entry"),
     ],
 )
