@@ -1,6 +1,7 @@
 # Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
 """MMEmbed configuration: the multimodal encoder, its emotion head and the named presets."""
 
+import copy
 import math
 
 from huggingface_hub.dataclasses import strict
@@ -35,6 +36,22 @@ AUTO_MAP = {
     "AutoModelForPreTraining": "modeling_mmembed.MMEmbedForPreTraining",
 }
 """Every auto class of the package, written into each saved config so that Hub remote code finds all of them."""
+
+CUSTOM_PIPELINES = {
+    "automatic-speech-recognition": {
+        "impl": "pipeline_mmembed.MMEmbedSpeechRecognitionPipeline",
+        "pt": ["AutoModelForPreTraining"],
+        "tf": [],
+        "type": "audio",
+    },
+    "multimodal-emotion-recognition": {
+        "impl": "pipeline_mmembed.MMEmbedEmotionPipeline",
+        "pt": ["AutoModelForAudioClassification"],
+        "tf": [],
+        "type": "multimodal",
+    },
+}
+"""Pipelines built from a checkpoint's own code by `transformers.pipeline(task, model=..., trust_remote_code=True)`."""
 
 BASE_PRESET = {
     "hidden_size": 256,
@@ -200,6 +217,7 @@ class MMEmbedConfig(PreTrainedConfig):
         self._fill_defaults()
         self._validate()
         self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
+        self.custom_pipelines = {**copy.deepcopy(CUSTOM_PIPELINES), **(getattr(self, "custom_pipelines", None) or {})}
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "MMEmbedConfig":

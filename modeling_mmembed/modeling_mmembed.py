@@ -2,8 +2,11 @@
 """MMEmbed: a multimodal (audio, visual, text) embedding encoder and its emotion-recognition head."""
 
 import math
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -15,7 +18,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
-from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring
+from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring, logging
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
@@ -28,6 +31,8 @@ from .input_validation_mmembed import (
     validate_encoder_inputs,
     validate_speaker_labels,
 )
+
+logger = logging.get_logger(__name__)
 
 
 @dataclass
@@ -109,6 +114,23 @@ EMOTION_LABELS_DOCSTRING = r"""
         Multi-label: `(batch_size, num_labels)` presence in {0, 1} (or soft targets in [0, 1]). Single-label:
         `(batch_size,)` class indices. Regression: `(batch_size,)` or `(batch_size, 1)` values.
 """
+
+
+@dataclass
+@auto_docstring(custom_intro="Embeddings returned by [`MMEmbedPreTrainedModel.get_embeddings`].")
+class MMEmbedEmbeddings(ModelOutput):
+    r"""
+    pooled (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+        One vector per input: the mean of `sequence` over real audio frames (the model's `pooler_output`).
+    sequence (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`):
+        The fused embedding sequence on the subsampled audio time axis (zero at padded frames).
+    attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`):
+        Which frames of `sequence` are real.
+    """
+
+    pooled: torch.FloatTensor | None = None
+    sequence: torch.FloatTensor | None = None
+    attention_mask: torch.BoolTensor | None = None
 
 
 def sinusoidal_positions(length: int, hidden_size: int, device: torch.device, offset: int = 0) -> torch.Tensor:
@@ -397,6 +419,45 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
         "cross_attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="cross_modal_encoders"),
     }
 
+    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
+        """
+        As [`~transformers.PreTrainedModel.save_pretrained`], and copies the package's code files beside the weights
+        (pipelines, processor, `handler.py` for Inference Endpoints), so a checkpoint is complete with remote code.
+        """
+        super().save_pretrained(save_directory, *args, **kwargs)
+        copy_code_files(save_directory)
+        if push_to_hub:
+            repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
+            self.push_to_hub(repo_id, **{key: kwargs[key] for key in PUSH_KWARGS if key in kwargs})
+
+    def get_embeddings(
+        self,
+        input_features: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        visual_features: torch.Tensor | None = None,
+        visual_attention_mask: torch.Tensor | None = None,
+        text_features: torch.Tensor | None = None,
+        text_input_ids: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+    ) -> MMEmbedEmbeddings:
+        """
+        The multimodal embeddings of a batch (inputs as in `forward`): pooled `(batch, hidden_size)` and sequence
+        `(batch, audio_length, hidden_size)`. Works on the encoder and on every head model; gradients flow unless
+        called under `torch.no_grad()`.
+        """
+        output = self.base_model(
+            input_features,
+            attention_mask=attention_mask,
+            visual_features=visual_features,
+            visual_attention_mask=visual_attention_mask,
+            text_features=text_features,
+            text_input_ids=text_input_ids,
+            text_attention_mask=text_attention_mask,
+        )
+        return MMEmbedEmbeddings(
+            pooled=output.pooler_output, sequence=output.last_hidden_state, attention_mask=output.attention_mask
+        )
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """
@@ -409,6 +470,31 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
 
 
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+PUSH_KWARGS = ("commit_message", "private", "token", "create_pr", "revision", "commit_description", "max_shard_size")
+
+CHECKPOINT_CODE_FILES = (
+    "configuration_mmembed.py",
+    "modeling_mmembed.py",
+    "input_validation_mmembed.py",
+    "feature_extraction_mmembed.py",
+    "tokenization_mmembed.py",
+    "processing_mmembed.py",
+    "openface_mmembed.py",
+    "pipeline_mmembed.py",
+    "handler.py",
+)
+"""The code a saved checkpoint carries: every module remote code or a pipeline may load, and the endpoint handler."""
+
+
+def copy_code_files(save_directory) -> None:
+    """Copy the package's code files into `save_directory`; warn about any that this copy of the code lacks."""
+    source = Path(__file__).parent
+    missing = [name for name in CHECKPOINT_CODE_FILES if not (source / name).is_file()]
+    for name in CHECKPOINT_CODE_FILES:
+        if name not in missing:
+            shutil.copyfile(source / name, Path(save_directory) / name)
+    if missing:
+        logger.warning(f"Saved without {missing}: this copy of the code (in {source}) does not have them.")
 
 
 def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwargs: dict) -> None:
@@ -958,7 +1044,8 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
         self.speaker_classifier = nn.Linear(config.hidden_size, config.num_speakers)
         self.ctc_head = nn.Linear(config.hidden_size, config.vocab_size) if config.ctc_loss_weight > 0 else None
         self.post_init()
-        self.generation_config.max_length = config.max_target_positions
+        # the decoder holds max_target_positions tokens, the start token included
+        self.generation_config.max_new_tokens = config.max_target_positions - 1
 
     def get_encoder(self, modality: str | None = None) -> MMEmbedASREncoder:
         """The module that produces the decoder's memory (audio, optionally fused with video; never text)."""
@@ -1126,6 +1213,7 @@ MMEmbedForEmotionRecognition.register_for_auto_class("AutoModelForAudioClassific
 MMEmbedForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
 __all__ = [
+    "MMEmbedEmbeddings",
     "MMEmbedASRMemoryOutput",
     "MMEmbedForPreTraining",
     "MMEmbedPreTrainingOutput",

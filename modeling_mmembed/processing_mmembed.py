@@ -84,7 +84,7 @@ class MMEmbedProcessor(ProcessorMixin):
                 None if item is None else _visual_frames(item, visual_columns, f"visual[{index}]")
                 for index, item in enumerate(_per_sample(visual, batch_size, "visual"))
             ]
-            data.update(_padded("visual", frames, max_visual_frames, truncation, "visual_features"))
+            data.update(pad_modality("visual", frames, max_visual_frames, truncation))
         if text is not None:
             data.update(self._text_inputs(_per_sample(text, batch_size, "text"), max_text_length, truncation))
         if transcript is not None:
@@ -101,11 +101,11 @@ class MMEmbedProcessor(ProcessorMixin):
                 None if item is None else np.array(self.tokenizer(item, add_special_tokens=False)["input_ids"])
                 for item in items
             ]
-            return _padded(
+            return pad_modality(
                 "text", ids, max_length, truncation, "text_input_ids", pad_value=self.tokenizer.pad_token_id
             )
         vectors = [None if item is None else _float_frames(item, "text") for item in items]
-        return _padded("text", vectors, max_length, truncation, "text_features")
+        return pad_modality("text", vectors, max_length, truncation)
 
     def _labels(self, transcripts: list) -> np.ndarray:
         """Transcript characters followed by eos, padded with -100 (ignored by the loss)."""
@@ -171,18 +171,29 @@ def _float_frames(item, name: str) -> np.ndarray:
     return array
 
 
-def _padded(
+MODEL_INPUT_COLUMNS = {
+    "input_features": ("audio", "attention_mask"),
+    "visual_features": ("visual", "visual_attention_mask"),
+    "text_features": ("text", "text_attention_mask"),
+    "text_input_ids": ("text", "text_attention_mask"),
+}
+"""Per-example columns (as the dataset builders store them) -> (modality, mask name) of the padded model input."""
+
+
+def pad_modality(
     modality: str,
     items: list,
-    max_length: int | None,
-    truncation: bool,
-    values_name: str,
+    max_length: int | None = None,
+    truncation: bool = False,
+    values_name: str | None = None,
     pad_value: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """
     Right-pad per-sample arrays (`None` = sample without this modality) into `values_name` `(batch, length, ...)`
-    and `{modality}_attention_mask`; nothing is returned when no sample has the modality.
+    (default `{modality}_features`) and its mask; nothing is returned when no sample has the modality.
     """
+    values_name = values_name or f"{modality}_features"
+    mask_name = MODEL_INPUT_COLUMNS.get(values_name, (modality, f"{modality}_attention_mask"))[1]
     present = [item for item in items if item is not None]
     if not present:
         return {}
@@ -200,9 +211,27 @@ def _padded(
             kept = min(len(item), width)
             values[index, :kept] = item[:kept]
             mask[index, :kept] = 1
-    return {values_name: values, f"{modality}_attention_mask": mask}
+    return {values_name: values, mask_name: mask}
+
+
+def pad_examples(examples: list[dict], return_tensors: str | None = "pt") -> BatchFeature:
+    """
+    Batch dataset examples holding per-example modality arrays (`input_features` `(frames, 80)`, `visual_features`,
+    `text_features` or `text_input_ids`): each modality padded on the right with its mask. An example whose array
+    for a modality is empty (or None) has that modality absent (an all-zero mask row). Other columns are dropped.
+    """
+    batch = {}
+    for values_name, (modality, _) in MODEL_INPUT_COLUMNS.items():
+        if values_name not in examples[0]:
+            continue
+        items = [example[values_name] for example in examples]
+        items = [None if item is None or len(item) == 0 else np.asarray(item) for item in items]
+        batch.update(pad_modality(modality, items, values_name=values_name))
+    if "input_features" not in batch:
+        raise ValueError("Examples need input_features (audio): the audio stream is the query of every branch.")
+    return BatchFeature(batch, tensor_type=return_tensors)
 
 
 MMEmbedProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["MMEmbedProcessor"]
+__all__ = ["MODEL_INPUT_COLUMNS", "MMEmbedProcessor", "pad_examples", "pad_modality"]

@@ -1,0 +1,188 @@
+# Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
+"""
+MMEmbed pipelines:
+
+- `automatic-speech-recognition`: [`MMEmbedSpeechRecognitionPipeline`], the transformers ASR pipeline made to decode
+  with `generate()` for MMEmbed pre-training models, with chunking of long audio.
+- `multimodal-emotion-recognition`: [`MMEmbedEmotionPipeline`], emotions from audio plus optional visual features and
+  transcript, with per-class scores and present/absent decisions.
+
+Both are written into every saved config's `custom_pipelines`, so `transformers.pipeline(task, model=directory,
+trust_remote_code=True)` builds them from the checkpoint's own code. (Emotion from audio alone needs no custom code:
+the standard `audio-classification` pipeline runs the saved emotion model.)
+"""
+
+import os
+
+import torch
+from transformers import AutomaticSpeechRecognitionPipeline, Pipeline
+
+from .feature_extraction_mmembed import load_audio_file, resample, to_mono_float
+
+
+def merge_chunk_transcripts(texts: list[str]) -> str:
+    """
+    Join the transcripts of consecutive, possibly overlapping audio windows: where the end of the text so far and the
+    start of the next window's text share words (the overlap was heard twice), those words are kept once.
+    """
+    words: list[str] = []
+    for text in texts:
+        new_words = text.split()
+        overlap = max(
+            (size for size in range(min(len(words), len(new_words)), 0, -1) if words[-size:] == new_words[:size]),
+            default=0,
+        )
+        words.extend(new_words[overlap:])
+    return " ".join(words)
+
+
+class MMEmbedSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
+    """
+    Transcribes audio with an [`MMEmbedForPreTraining`] model through `generate()` (greedy or beam search, as the
+    generation config or call says). `chunk_length_s` splits long audio into windows (with `stride_length_s` of
+    overlap on each side, default `chunk_length_s / 6`); the windows' transcripts are joined, words heard twice in an
+    overlap kept once. Input: a 16 kHz array, `{"array", "sampling_rate"}`, or an audio file path (read with
+    soundfile, so no ffmpeg is needed for `.wav`/`.flac`/`.ogg`).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.type = "seq2seq"
+
+    def _sanitize_parameters(self, **kwargs):
+        kwargs.setdefault("ignore_warning", True)  # windows are joined by text here, not by the base class's merge
+        return super()._sanitize_parameters(**kwargs)
+
+    def preprocess(self, inputs, chunk_length_s=0, stride_length_s=None):
+        if isinstance(inputs, (str, os.PathLike)):
+            samples, rate = load_audio_file(inputs)
+            inputs = {"array": samples, "sampling_rate": rate}
+        if isinstance(inputs, dict) and inputs.get("sampling_rate") != self.feature_extractor.sampling_rate:
+            inputs = dict(inputs)
+            samples = inputs.pop("array", None) if "array" in inputs else inputs.pop("raw", None)
+            target = self.feature_extractor.sampling_rate
+            # the feature extractor's resampler (soxr), not torchaudio as the base pipeline would use
+            inputs = {
+                "array": resample(to_mono_float(samples), inputs["sampling_rate"], target),
+                "sampling_rate": target,
+            }
+        yield from super().preprocess(inputs, chunk_length_s=chunk_length_s, stride_length_s=stride_length_s)
+
+    def _forward(self, model_inputs, **kwargs):
+        model_inputs.pop("stride", None)  # windows are joined by text in `postprocess`
+        return super()._forward(model_inputs, **kwargs)
+
+    def postprocess(self, model_outputs, decoder_kwargs=None, return_timestamps=None, return_language=None):
+        texts = [self.tokenizer.decode(output["tokens"][0], skip_special_tokens=True) for output in model_outputs]
+        return {"text": merge_chunk_transcripts(texts)}
+
+
+class MMEmbedEmotionPipeline(Pipeline):
+    """
+    Emotion recognition from audio, optional visual features and optional transcript with an
+    [`MMEmbedForEmotionRecognition`] model.
+
+    Each input is an audio array (at `sampling_rate`, default 16 kHz), an audio file path, or a dict with `audio`
+    (array or path), optional `sampling_rate`, optional `visual` (a `(frames, features)` array or an OpenFace 2 CSV
+    path) and optional `transcript` (a string, for models whose text stream reads token ids; or a `(words, features)`
+    word-vector array for models reading word vectors). Returns, per input, one dict per label in `id2label` order:
+    `label`, `score` (sigmoid probability for multi-label heads, softmax for single-label, the value for regression)
+    and, for multi-label heads, `present` (score >= the config's per-class threshold). `batch_size`, `device` and
+    `dtype` work as in every pipeline.
+    """
+
+    _load_processor = True
+    _load_feature_extractor = None
+    _load_tokenizer = None
+
+    def _sanitize_parameters(self, sampling_rate=None, visual_columns=None, **kwargs):
+        preprocess_params = {}
+        if sampling_rate is not None:
+            preprocess_params["sampling_rate"] = sampling_rate
+        if visual_columns is not None:
+            preprocess_params["visual_columns"] = visual_columns
+        return preprocess_params, {}, {}
+
+    def preprocess(self, inputs, sampling_rate=None, visual_columns="action_units"):
+        if not isinstance(inputs, dict):
+            inputs = {"audio": inputs}
+        unknown = set(inputs) - {"audio", "sampling_rate", "visual", "transcript"}
+        if unknown or "audio" not in inputs:
+            raise ValueError(
+                f"An emotion input is audio or a dict with 'audio' and optional 'sampling_rate', 'visual', "
+                f"'transcript'; got keys {sorted(inputs)}."
+            )
+        audio = inputs["audio"]
+        rate = inputs.get("sampling_rate", sampling_rate)
+        if isinstance(audio, (str, os.PathLike)):
+            audio, rate = load_audio_file(audio)
+        batch = self.processor(
+            audio=[audio],
+            sampling_rate=rate,
+            visual=[inputs.get("visual")] if "visual" in self.model.config.modalities else None,
+            text=[self._text_input(inputs.get("transcript"))] if "text" in self.model.config.modalities else None,
+            visual_columns=visual_columns,
+            return_tensors="pt",
+        )
+        self._refuse_unused_inputs(inputs)
+        batch = dict(batch)
+        for modality, values_name in self._source_inputs().items():
+            if values_name not in batch:  # absent for this sample: one frame, masked out (keeps batches uniform)
+                dtype = torch.long if values_name == "text_input_ids" else torch.float32
+                batch[values_name] = torch.zeros((1, 1, *self._source_trailing_shape(modality)), dtype=dtype)
+                batch[f"{modality}_attention_mask"] = torch.zeros(1, 1, dtype=torch.long)
+        return {
+            name: value.to(self.model.dtype) if value.is_floating_point() else value for name, value in batch.items()
+        }
+
+    def _text_input(self, transcript):
+        """The transcript in the form the model's text stream reads, or None."""
+        if transcript is None:
+            return None
+        if isinstance(transcript, str) and not self.model.config.text_uses_token_ids:
+            raise ValueError(
+                "transcript was given as a string, but this model reads text as word vectors "
+                f"(text_feature_size={self.model.config.text_feature_size}); pass a (words, features) array."
+            )
+        return transcript
+
+    def _refuse_unused_inputs(self, inputs: dict) -> None:
+        """A modality the model does not use must not be dropped silently."""
+        for key, modality in (("visual", "visual"), ("transcript", "text")):
+            if inputs.get(key) is not None and modality not in self.model.config.modalities:
+                raise ValueError(
+                    f"'{key}' was given, but this model uses only {self.model.config.modalities}; drop it or use a "
+                    "model with that modality."
+                )
+
+    def _source_inputs(self) -> dict[str, str]:
+        """Model input name of each non-audio modality the model uses."""
+        names = {"visual": "visual_features"}
+        names["text"] = "text_input_ids" if self.model.config.text_uses_token_ids else "text_features"
+        return {modality: names[modality] for modality in self.model.config.source_modalities}
+
+    def _source_trailing_shape(self, modality: str) -> tuple[int, ...]:
+        config = self.model.config
+        if modality == "visual":
+            return (config.visual_feature_size,)
+        return () if config.text_uses_token_ids else (config.text_feature_size,)
+
+    def _forward(self, model_inputs):
+        return {"logits": self.model(**model_inputs).logits}
+
+    def postprocess(self, model_outputs):
+        config = self.model.config
+        logits = model_outputs["logits"][0].float()
+        if config.problem_type == "regression":
+            return [{"label": config.id2label[0], "score": logits[0].item()}]
+        if config.problem_type == "single_label_classification":
+            scores = logits.softmax(-1).tolist()
+            return [{"label": config.id2label[index], "score": score} for index, score in enumerate(scores)]
+        scores = logits.sigmoid().tolist()
+        return [
+            {"label": config.id2label[index], "score": score, "present": score >= config.thresholds[index]}
+            for index, score in enumerate(scores)
+        ]
+
+
+__all__ = ["MMEmbedEmotionPipeline", "MMEmbedSpeechRecognitionPipeline", "merge_chunk_transcripts"]

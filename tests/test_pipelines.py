@@ -1,0 +1,357 @@
+"""Pipelines, embeddings export and the endpoint handler, on models overfitted to give known answers."""
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from modeling_mmembed import (
+    MMEmbedConfig,
+    MMEmbedFeatureExtractor,
+    MMEmbedForEmotionRecognition,
+    MMEmbedForPreTraining,
+    MMEmbedProcessor,
+    MMEmbedTokenizer,
+)
+from modeling_mmembed.export_embeddings import main as export_embeddings
+from modeling_mmembed.pipeline_mmembed import merge_chunk_transcripts
+
+from .audio_signals import RATE, chirp_with_noise, speech_like, tone
+from .remote_code import run_without_installed_package
+
+CLIP_SECONDS = 2.0
+TRANSCRIPTS = ["good morning", "see you soon", "well done"]
+EMOTIONS = [["happy", "surprise"], ["sad"], ["anger", "disgust", "fear"]]
+
+
+def clips() -> list[np.ndarray]:
+    """Three 2 s clips that sound different: speech-like, a chirp, a noisy two-tone chord."""
+    chord = (
+        tone(330.0, CLIP_SECONDS)
+        + tone(1200.0, CLIP_SECONDS)
+        + 0.05 * np.random.default_rng(9).standard_normal(int(RATE * CLIP_SECONDS)).astype(np.float32)
+    )
+    return [speech_like(CLIP_SECONDS), chirp_with_noise(CLIP_SECONDS), chord.astype(np.float32)]
+
+
+def visual_frames() -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    return [rng.standard_normal((60, 35)).astype(np.float32) for _ in range(3)]
+
+
+def emotion_targets(config: MMEmbedConfig) -> torch.Tensor:
+    targets = torch.zeros(3, config.num_labels)
+    for row, names in enumerate(EMOTIONS):
+        for name in names:
+            targets[row, config.label2id[name]] = 1.0
+    return targets
+
+
+def train(model, batches: list[dict], steps: int, learning_rate: float = 3e-3) -> None:
+    torch.manual_seed(0)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    for step in range(steps):
+        optimizer.zero_grad()
+        model(**batches[step % len(batches)]).loss.backward()
+        optimizer.step()
+    model.eval()
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return MMEmbedProcessor(MMEmbedFeatureExtractor(), MMEmbedTokenizer())
+
+
+@pytest.fixture(scope="module")
+def emotion_dir(tmp_path_factory, processor):
+    """An emotion model (text as token ids) that learned the three clips' emotions with and without video/text."""
+    torch.manual_seed(0)
+    config = MMEmbedConfig.tiny(text_feature_size=None, text_vocab_size=42, hidden_dropout=0.0, attention_dropout=0.0)
+    model = MMEmbedForEmotionRecognition(config)
+    labels = emotion_targets(config)
+    full = dict(processor(audio=clips(), visual=visual_frames(), text=TRANSCRIPTS, return_tensors="pt"), labels=labels)
+    audio_only = dict(processor(audio=clips(), return_tensors="pt"), labels=labels)
+    train(model, [full, audio_only], steps=400)
+    directory = tmp_path_factory.mktemp("emotion") / "model"
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def asr_dir(tmp_path_factory, processor):
+    """A pre-training model that learned to transcribe the three clips."""
+    torch.manual_seed(0)
+    config = MMEmbedConfig.tiny(num_speakers=3, hidden_dropout=0.0, attention_dropout=0.0)
+    model = MMEmbedForPreTraining(config)
+    batch = dict(processor(audio=clips(), transcript=TRANSCRIPTS, return_tensors="pt"))
+    batch["speaker_labels"] = torch.tensor([0, 1, 2])
+    train(model, [batch], steps=300)
+    directory = tmp_path_factory.mktemp("asr") / "model"
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def wav_base64(samples: np.ndarray, rate: int = RATE) -> str:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+PIPELINES_WITHOUT_THE_PACKAGE = """
+import json, numpy as np, transformers
+
+emotion_dir, asr_dir, work = sys.argv[1:4]
+clips = [np.load(f"{work}/clip{index}.npy") for index in range(3)]
+visual = [np.load(f"{work}/visual{index}.npy") for index in range(3)]
+transcripts = json.load(open(f"{work}/transcripts.json"))
+results = {}
+
+classifier = transformers.pipeline("audio-classification", model=emotion_dir, trust_remote_code=True, top_k=None)
+results["audio-classification"] = [classifier({"array": clip, "sampling_rate": 16000}) for clip in clips]
+
+emotion = transformers.pipeline("multimodal-emotion-recognition", model=emotion_dir, trust_remote_code=True)
+inputs = [
+    {"audio": clip, "visual": frames, "transcript": text} for clip, frames, text in zip(clips, visual, transcripts)
+]
+results["multimodal"] = emotion(inputs, batch_size=2)
+results["multimodal-audio-only"] = emotion([f"{work}/clip0.wav"])
+
+asr = transformers.pipeline("automatic-speech-recognition", model=asr_dir, trust_remote_code=True)
+results["asr"] = [asr(clip)["text"] for clip in clips]
+results["asr-file"] = asr(f"{work}/clip1.wav")["text"]
+long_input = np.concatenate([clips[0], clips[1], clips[2]])
+results["asr-chunked"] = asr(long_input, chunk_length_s=2.0, stride_length_s=0.0)["text"]
+
+sys.path.insert(0, emotion_dir)
+from handler import EndpointHandler
+
+handler = EndpointHandler(emotion_dir)
+results["handler"] = handler(json.load(open(f"{work}/request.json")))
+results["handler-bad"] = handler({"inputs": {"audio": "%%% not base64 %%%"}})
+for module in ("modeling_mmembed", "transformers_modules"):
+    results[f"imported {module}"] = any(name.split(".")[0] == module for name in sys.modules)
+json.dump(results, open(f"{work}/results.json", "w"))
+print("done")
+"""
+
+
+def present(result: list[dict]) -> set[str]:
+    return {item["label"] for item in result if item["score"] >= 0.5}
+
+
+def test_every_pipeline_and_the_handler_without_the_installed_package(emotion_dir, asr_dir, tmp_path):
+    samples = clips()
+    for index, clip in enumerate(samples):
+        np.save(tmp_path / f"clip{index}.npy", clip)
+        np.save(tmp_path / f"visual{index}.npy", visual_frames()[index])
+    soundfile.write(tmp_path / "clip0.wav", samples[0], RATE, subtype="FLOAT")
+    soundfile.write(tmp_path / "clip1.wav", samples[1], RATE, subtype="FLOAT")
+    (tmp_path / "transcripts.json").write_text(json.dumps(TRANSCRIPTS))
+    request = {
+        "inputs": {
+            "audio": wav_base64(samples[2]),
+            "visual": visual_frames()[2].tolist(),
+            "transcript": TRANSCRIPTS[2],
+        }
+    }
+    (tmp_path / "request.json").write_text(json.dumps(request))
+
+    assert (
+        run_without_installed_package(PIPELINES_WITHOUT_THE_PACKAGE, [emotion_dir, asr_dir, tmp_path], tmp_path)
+        == "done"
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["imported transformers_modules"] and not results["imported modeling_mmembed"]
+
+    for result, expected in zip(results["audio-classification"], EMOTIONS, strict=True):
+        assert len(result) == 6 and present(result) == set(expected)
+    for result, expected in zip(results["multimodal"], EMOTIONS, strict=True):
+        assert [item["label"] for item in result] == ["happy", "sad", "anger", "surprise", "disgust", "fear"]
+        assert {item["label"] for item in result if item["present"]} == set(expected)
+    assert {item["label"] for item in results["multimodal-audio-only"][0] if item["present"]} == set(EMOTIONS[0])
+
+    assert results["asr"] == TRANSCRIPTS
+    assert results["asr-file"] == TRANSCRIPTS[1]
+    assert results["asr-chunked"] == " ".join(TRANSCRIPTS)
+
+    assert {item["label"] for item in results["handler"] if item["present"]} == set(EMOTIONS[2])
+    assert results["handler-bad"]["status"] == 400 and "not valid base64" in results["handler-bad"]["error"]
+
+
+def test_emotion_pipeline_honours_dtype_and_device(emotion_dir):
+    from transformers import pipeline
+
+    emotion = pipeline(
+        "multimodal-emotion-recognition",
+        model=str(emotion_dir),
+        trust_remote_code=True,
+        dtype=torch.bfloat16,
+        device="cpu",
+    )
+    assert emotion.model.dtype == torch.bfloat16 and emotion.device.type == "cpu"
+    results = emotion(
+        [{"audio": clip, "visual": frames} for clip, frames in zip(clips(), visual_frames(), strict=True)]
+    )
+    for result, expected in zip(results, EMOTIONS, strict=True):
+        assert {item["label"] for item in result if item["present"]} == set(expected)
+
+
+def test_merge_chunk_transcripts_keeps_overlapping_words_once():
+    assert (
+        merge_chunk_transcripts(["the cat sat on", "sat on the mat", "the mat today"])
+        == "the cat sat on the mat today"
+    )
+    assert merge_chunk_transcripts(["good morning", "see you"]) == "good morning see you"
+    assert merge_chunk_transcripts(["", "hello", ""]) == "hello"
+
+
+@pytest.fixture(scope="module")
+def handler(emotion_dir):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("checkpoint_handler", emotion_dir / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, module.EndpointHandler(str(emotion_dir))
+
+
+def test_handler_answers_a_good_request(handler):
+    module, endpoint = handler
+    response = endpoint({"inputs": wav_base64(clips()[1])})
+    assert {item["label"] for item in response if item["present"]} == set(EMOTIONS[1])
+    json.dumps(response)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("just a string", "must be a JSON object with an 'inputs' field"),
+        ({"input": "x"}, "must be a JSON object with an 'inputs' field"),
+        ({"inputs": 42}, "must be a base64 audio string"),
+        ({"inputs": {"audio": "not*base64!"}}, "audio is not valid base64"),
+        ({"inputs": {"audio": base64.b64encode(b"RIFF....WAVEjunk").decode()}}, "not a readable WAV/FLAC/OGG file"),
+        (
+            {"inputs": {"audio": "WAV_16K", "sampling_rate": 44100}},
+            "sampling_rate is 44100 but the audio file's header says 16000 Hz",
+        ),
+        ({"inputs": {"audio": "WAV_4K"}}, "audio sampling rate 4000 Hz is outside 8000-96000 Hz"),
+        ({"inputs": {"audio": "WAV_LONG"}}, r"audio lasts 121\.0 s; at most 120 s"),
+        (
+            {"inputs": {"audio": "WAV_16K", "visual": [[0.0] * 34] * 5}},
+            r"visual must have shape \(frames, 35\) .*got \[5, 34\]",
+        ),
+        (
+            {"inputs": {"audio": "WAV_16K", "visual": [[0.0] * 35, [0.0]]}},
+            "visual must be a list of equal-length lists",
+        ),
+        ({"inputs": {"audio": "WAV_16K", "video": []}}, r"Unknown input fields \['video'\]"),
+        ({"inputs": {"audio": "WAV_SHORT"}}, "shorter than one 400-sample"),
+    ],
+)
+def test_handler_rejects_malformed_payloads_with_json_errors(handler, payload, message):
+    module, endpoint = handler
+    placeholders = {
+        "WAV_16K": wav_base64(clips()[0]),
+        "WAV_4K": wav_base64(np.zeros(4000, dtype=np.float32), 4000),
+        "WAV_LONG": wav_base64(np.zeros(8000 * 121, dtype=np.float32), 8000),
+        "WAV_SHORT": wav_base64(np.zeros(100, dtype=np.float32)),
+    }
+    if isinstance(payload, dict) and isinstance(payload.get("inputs"), dict):
+        audio = payload["inputs"]["audio"]
+        payload = {"inputs": {**payload["inputs"], "audio": placeholders.get(audio, audio)}}
+    response = endpoint(payload)
+    assert response["status"] == 400
+    assert re.search(message, response["error"]), response["error"]
+    json.dumps(response)
+
+
+def test_handler_refuses_oversized_audio_before_decoding(handler, monkeypatch):
+    module, endpoint = handler
+    monkeypatch.setattr(module, "MAX_AUDIO_BASE64_CHARACTERS", 1000)
+    response = endpoint({"inputs": wav_base64(clips()[0])})
+    assert response["status"] == 400 and "audio is too large" in response["error"]
+
+
+def test_get_embeddings_matches_the_encoder(emotion_dir, processor):
+    model = MMEmbedForEmotionRecognition.from_pretrained(emotion_dir).eval()
+    batch = processor(audio=clips(), visual=visual_frames(), text=TRANSCRIPTS, return_tensors="pt")
+    with torch.no_grad():
+        embeddings = model.get_embeddings(**batch)
+        encoder = model.mmembed(**batch)
+    assert embeddings.pooled.shape == (3, 32)
+    torch.testing.assert_close(embeddings.pooled, encoder.pooler_output, atol=0, rtol=0)
+    torch.testing.assert_close(embeddings.sequence, encoder.last_hidden_state, atol=0, rtol=0)
+
+
+def test_export_embeddings_from_audio_files_and_a_dataset(emotion_dir, processor, tmp_path):
+    import datasets
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "wavs"
+    (folder / "speaker").mkdir(parents=True)
+    for index, clip in enumerate(clips()):
+        soundfile.write(folder / ("speaker" if index else "") / f"clip{index}.wav", clip, RATE, subtype="FLOAT")
+    assert (
+        export_embeddings(
+            [
+                str(emotion_dir),
+                "--audio-dir",
+                str(folder),
+                "--output",
+                str(tmp_path / "e.parquet"),
+                "--batch-size",
+                "2",
+            ]
+        )
+        == 0
+    )
+    table = pq.read_table(tmp_path / "e.parquet").to_pydict()
+    assert table["id"] == ["clip0.wav", "speaker/clip1.wav", "speaker/clip2.wav"]
+    model = MMEmbedForEmotionRecognition.from_pretrained(emotion_dir).eval()
+    with torch.no_grad():
+        expected = [model.get_embeddings(**processor(audio=[clip], return_tensors="pt")).pooled[0] for clip in clips()]
+    for row, vector in zip(table["embedding"], expected, strict=True):
+        np.testing.assert_allclose(row, vector.numpy(), atol=1e-5)
+
+    features = [processor.feature_extractor.featurize(clip) for clip in clips()]
+    dataset = datasets.DatasetDict(
+        {
+            "test": datasets.Dataset.from_dict(
+                {
+                    "id": ["a", "b", "c"],
+                    "input_features": features,
+                    "visual_features": [visual_frames()[0], np.zeros((0, 35), np.float32), visual_frames()[2]],
+                }
+            )
+        }
+    )
+    dataset.save_to_disk(tmp_path / "prepared")
+    arguments = [
+        str(emotion_dir),
+        "--dataset",
+        str(tmp_path / "prepared"),
+        "--split",
+        "test",
+        "--output",
+        str(tmp_path / "d.npy"),
+    ]
+    assert export_embeddings(arguments) == 0
+    matrix = np.load(tmp_path / "d.npy")
+    assert matrix.shape == (3, 32)
+    assert json.loads((tmp_path / "d.ids.json").read_text()) == ["a", "b", "c"]
+    with torch.no_grad():
+        without_video = model.get_embeddings(input_features=torch.from_numpy(features[1])[None]).pooled[0]
+    np.testing.assert_allclose(matrix[1], without_video.numpy(), atol=1e-5)
+
+
+def test_export_embeddings_rejects_an_unknown_output_format(emotion_dir, tmp_path):
+    with pytest.raises(SystemExit):
+        export_embeddings([str(emotion_dir), "--audio-dir", str(tmp_path), "--output", str(tmp_path / "e.csv")])
