@@ -1,0 +1,146 @@
+"""
+Reading and writing CMU Multimodal SDK "computational sequence" (`.csd`) files: HDF5 with one root group holding
+`data/<video id>/{features, intervals}` and `metadata/<key>`.
+
+    with read_csd("CMU_MOSEI_COVAREP.csd") as covarep:
+        covarep.name, covarep.metadata, covarep.video_ids()
+        features, intervals = covarep["-iRBcNs9oI8"]     # only this video is read
+
+A multi-gigabyte file is never read whole: `seq[video_id]` reads that video's two datasets.
+"""
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+
+import h5py
+import numpy as np
+
+
+class CsdError(ValueError):
+    """A `.csd` file that does not follow the computational-sequence layout; the message names file and video."""
+
+
+def decode_metadata_value(value) -> object:
+    """A metadata entry as text or its JSON value: real files store both JSON text and plain strings."""
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        return value.item() if isinstance(value, np.generic) else value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+class ComputationalSequence(Mapping):
+    """An open `.csd` file: `name`, `metadata`, `video_ids()`, and `seq[video_id] -> (features, intervals)`."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as error:
+            raise CsdError(f"{self.path} is not a readable HDF5 .csd file ({error}).") from error
+        roots = list(self._file.keys())
+        if len(roots) != 1:
+            self._file.close()
+            raise CsdError(f"{self.path} must have exactly one root group; found {len(roots)}: {roots[:5]}.")
+        self.name = roots[0]
+        root = self._file[self.name]
+        if "data" not in root or not isinstance(root["data"], h5py.Group):
+            self._file.close()
+            raise CsdError(f"{self.path} has no 'data' group under its root group {self.name!r}.")
+        self._data = root["data"]
+        metadata = root.get("metadata")
+        self.metadata = {key: decode_metadata_value(metadata[key][()]) for key in metadata} if metadata else {}
+
+    def video_ids(self) -> list[str]:
+        """Every video id in the file, in the file's order."""
+        return list(self._data.keys())
+
+    def __getitem__(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """`(features (T, D), intervals (T, 2) float64)` of one video, checked for shape agreement."""
+        if video_id not in self._data:
+            raise KeyError(f"{self.path} has no video {video_id!r}.")
+        group = self._data[video_id]
+        for name in ("features", "intervals"):
+            if name not in group:
+                raise CsdError(f"{self.path}: video {video_id!r} has no {name!r} dataset.")
+        features, intervals = group["features"][()], group["intervals"][()]
+        if intervals.ndim != 2 or intervals.shape[1] != 2:
+            raise CsdError(f"{self.path}: video {video_id!r} has intervals of shape {intervals.shape}, not (T, 2).")
+        if features.ndim == 1:
+            features = features[:, None]
+        if features.shape[0] != intervals.shape[0]:
+            raise CsdError(
+                f"{self.path}: video {video_id!r} has {features.shape[0]} feature rows but {intervals.shape[0]} "
+                "intervals."
+            )
+        return features, intervals.astype(np.float64, copy=False)
+
+    def feature_size(self) -> int:
+        """Width D of the feature rows (read from the first video's dataset shape, without reading data)."""
+        for video_id in self._data:
+            shape = self._data[video_id]["features"].shape
+            return shape[1] if len(shape) > 1 else 1
+        raise CsdError(f"{self.path} has no videos.")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, video_id) -> bool:
+        return video_id in self._data
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "ComputationalSequence":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_csd(path: str | os.PathLike) -> ComputationalSequence:
+    """Open a `.csd` file lazily (use as a context manager or call `close()`)."""
+    return ComputationalSequence(path)
+
+
+def write_csd(
+    path: str | os.PathLike,
+    name: str,
+    data: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    metadata: Mapping[str, object] | None = None,
+    compression: str | None = "gzip",
+) -> None:
+    """
+    Write a `.csd` file: `data` maps video ids to `(features (T, D), intervals (T, 2))`; metadata values are stored
+    as JSON text (as the SDK does); `compression="gzip"` (level 9, as the SDK) or None.
+    """
+    options = {"compression": "gzip", "compression_opts": 9} if compression == "gzip" else {}
+    text = h5py.string_dtype(encoding="utf-8")
+    with h5py.File(path, "w") as handle:
+        root = handle.create_group(name)
+        group = root.create_group("data")
+        for video_id, (features, intervals) in data.items():
+            features, intervals = np.asarray(features), np.asarray(intervals, dtype=np.float64)
+            if intervals.ndim != 2 or intervals.shape[1] != 2 or len(features) != len(intervals):
+                raise CsdError(
+                    f"{path}: video {video_id!r} needs intervals (T, 2) matching its {len(features)} feature rows; "
+                    f"got {intervals.shape}."
+                )
+            video = group.create_group(video_id)
+            video.create_dataset("features", data=features, **options)
+            video.create_dataset("intervals", data=intervals, **options)
+        meta = root.create_group("metadata")
+        for key, value in {"root name": name, **(metadata or {})}.items():
+            meta.create_dataset(key, data=[json.dumps(value)], dtype=text)
+
+
+__all__ = ["ComputationalSequence", "CsdError", "decode_metadata_value", "read_csd", "write_csd"]
