@@ -1,0 +1,277 @@
+"""
+The pre-training corpus (person identification + ASR) from a manifest of audio-visual speech, VoxCeleb2/LRS3 style.
+
+A manifest is JSON Lines or CSV with one utterance per row: `id`, `audio` (path), `speaker`, `transcript`, and
+optionally `visual` (a `(frames, features)` `.npy` or an OpenFace 2 CSV) and `text` (a string, tokenised into
+`text_input_ids`). Relative paths are relative to the manifest's folder.
+
+    from data_scripts.pretraining_corpus import build_pretraining_corpus, manifest_from_tree
+    manifest_from_tree("vox2/dev/aac", "transcripts.tsv", "manifest.jsonl")      # <speaker>/<video>/<utt>.<ext>
+    corpus = build_pretraining_corpus("manifest.jsonl", cache_dir="cache", num_proc=2)
+    corpus["train"], corpus["validation_speaker"], corpus["validation_sentence"], corpus.skipped
+
+Splits: `validation_sentence` holds every utterance of a held-out set of sentences (normalised transcripts), so ASR is
+measured on sentences the decoder never saw; `validation_speaker` holds held-out utterances of speakers that remain in
+`train` (for person-id accuracy); `train` the rest. Bad rows are skipped and reported by row id (`skipped`), or raise
+with `strict=True`.
+"""
+
+import csv
+import json
+import logging
+import random
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from modeling_mmembed.tokenization_mmembed import normalize_transcript
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".m4a", ".mp4")
+SPLIT_NAMES = ("train", "validation_speaker", "validation_sentence")
+
+
+def read_manifest(path) -> list[dict]:
+    """Rows of a JSON Lines (`.jsonl`/`.json`) or CSV manifest, with paths made absolute."""
+    path = Path(path)
+    if path.suffix in (".jsonl", ".json"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    elif path.suffix in (".csv", ".tsv"):
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ","))
+    else:
+        raise ValueError(f"Manifest {path} must be .jsonl or .csv/.tsv.")
+    for row in rows:
+        for key in ("audio", "visual"):
+            if row.get(key):
+                row[key] = str((path.parent / row[key]).resolve())
+    return rows
+
+
+def write_manifest(rows: list[dict], path) -> Path:
+    """Write rows as JSON Lines (one object per line)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return path
+
+
+def manifest_from_tree(audio_root, transcripts, output, visual_root=None) -> Path:
+    """
+    A manifest for a VoxCeleb2/LRS3-style tree `<speaker>/<video>/<utterance>.<ext>`. `transcripts` is a CSV/TSV
+    with columns `id` (`speaker/video/utterance`) and `transcript`. With `visual_root`, `<same path>.npy` or `.csv`
+    there is the utterance's visual input. Utterances without a transcript are left out (and counted in the log).
+    """
+    audio_root = Path(audio_root)
+    separator = "\t" if str(transcripts).endswith(".tsv") else ","
+    with open(transcripts, newline="", encoding="utf-8") as handle:
+        texts = {row["id"]: row["transcript"] for row in csv.DictReader(handle, delimiter=separator)}
+    rows, untranscribed = [], 0
+    for audio in sorted(audio_root.glob("*/*/*")):
+        if audio.suffix.lower() not in AUDIO_EXTENSIONS:
+            continue
+        speaker, video, utterance = audio.relative_to(audio_root).with_suffix("").parts
+        utterance_id = f"{speaker}/{video}/{utterance}"
+        if utterance_id not in texts:
+            untranscribed += 1
+            continue
+        row = {
+            "id": utterance_id,
+            "audio": str(audio.resolve()),
+            "speaker": speaker,
+            "transcript": texts[utterance_id],
+        }
+        if visual_root is not None:
+            for suffix in (".npy", ".csv"):
+                visual = Path(visual_root) / f"{utterance_id}{suffix}"
+                if visual.is_file():
+                    row["visual"] = str(visual.resolve())
+        rows.append(row)
+    if untranscribed:
+        logger.info("manifest_from_tree: %d audio files without a transcript left out", untranscribed)
+    return write_manifest(rows, output)
+
+
+def row_problem(row: dict) -> str | None:
+    """Why a manifest row cannot be used, or None."""
+    import soundfile
+
+    if not str(row.get("id") or "").strip():
+        return "no id"
+    speaker = row.get("speaker")
+    if not isinstance(speaker, str) or not speaker.strip() or speaker != speaker.strip():
+        return f"malformed speaker {speaker!r}"
+    if not normalize_transcript(str(row.get("transcript") or "")):
+        return "empty transcript"
+    audio = row.get("audio")
+    if not audio or not Path(audio).is_file():
+        return f"missing audio file {audio}"
+    if Path(audio).suffix.lower() not in (".m4a", ".mp4"):
+        try:
+            soundfile.info(audio)
+        except Exception as error:  # noqa: BLE001 - soundfile raises several types for unreadable files
+            return f"unreadable audio file {audio} ({error})"
+    if row.get("visual") and not Path(row["visual"]).is_file():
+        return f"missing visual file {row['visual']}"
+    return None
+
+
+def assign_splits(
+    rows: list[dict], heldout_sentence_fraction: float, heldout_utterance_fraction: float, seed: int
+) -> dict[str, list[dict]]:
+    """
+    Held-out sentences first (every utterance of them), then per speaker a fraction of the remaining utterances, always
+    leaving each speaker at least one training utterance.
+    """
+    generator = random.Random(seed)
+    sentences = sorted({normalize_transcript(row["transcript"]) for row in rows})
+    heldout_sentences = set(generator.sample(sentences, round(len(sentences) * heldout_sentence_fraction)))
+    splits = {name: [] for name in SPLIT_NAMES}
+    by_speaker: dict[str, list[dict]] = {}
+    for row in rows:
+        if normalize_transcript(row["transcript"]) in heldout_sentences:
+            splits["validation_sentence"].append(row)
+        else:
+            by_speaker.setdefault(row["speaker"], []).append(row)
+    for speaker in sorted(by_speaker):
+        utterances = by_speaker[speaker]
+        count = min(round(len(utterances) * heldout_utterance_fraction), len(utterances) - 1)
+        chosen = set(generator.sample(range(len(utterances)), max(count, 0)))
+        for index, row in enumerate(utterances):
+            splits["validation_speaker" if index in chosen else "train"].append(row)
+    return splits
+
+
+def _examples(rows: list[dict], speakers: list[str], feature_dtype: str, visual_columns: str, schema: dict):
+    """Examples of `rows` (fbank computed here, once); optional columns are empty where a row lacks them."""
+    from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
+
+    extractor, tokenizer = MMEmbedFeatureExtractor(), MMEmbedTokenizer()
+    speaker_index = {speaker: index for index, speaker in enumerate(speakers)}
+    for row in rows:
+        example = {
+            "id": row["id"],
+            "input_features": extractor.featurize(row["audio"]).astype(feature_dtype),
+            "speaker_labels": speaker_index[row["speaker"]],
+            "labels": tokenizer(row["transcript"])["input_ids"],
+            "transcript": normalize_transcript(row["transcript"]),
+        }
+        if "visual_size" in schema:
+            empty = np.zeros((0, schema["visual_size"]), dtype=np.float32)
+            example["visual_features"] = _visual_frames(row["visual"], visual_columns) if row.get("visual") else empty
+        if schema["text"]:
+            text = row.get("text") or ""
+            example["text_input_ids"] = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        yield example
+
+
+def _shard_examples(rows: list[list[dict]], **kwargs):
+    """Streaming: `rows` holds the shards given to this worker."""
+    for shard in rows:
+        yield from _examples(shard, **kwargs)
+
+
+def _visual_frames(path: str, visual_columns: str) -> np.ndarray:
+    from modeling_mmembed import read_openface_csv
+
+    frames = np.load(path) if path.endswith(".npy") else read_openface_csv(path, visual_columns)
+    return np.asarray(frames, dtype=np.float32)
+
+
+def _schema(rows: list[dict], visual_columns: str) -> dict:
+    """Which optional columns the corpus has: `visual_size` (from the first visual file) and `text`."""
+    schema = {"text": any(row.get("text") for row in rows)}
+    visual = next((row["visual"] for row in rows if row.get("visual")), None)
+    if visual is not None:
+        schema["visual_size"] = _visual_frames(visual, visual_columns).shape[1]
+    return schema
+
+
+def _features(speakers: list[str], feature_dtype: str, schema: dict) -> datasets.Features:
+    features = {
+        "id": datasets.Value("string"),
+        "input_features": datasets.Array2D(shape=(None, 80), dtype=feature_dtype),
+        "speaker_labels": datasets.ClassLabel(names=speakers),
+        "labels": datasets.List(datasets.Value("int32")),
+        "transcript": datasets.Value("string"),
+    }
+    if "visual_size" in schema:
+        features["visual_features"] = datasets.Array2D(shape=(None, schema["visual_size"]), dtype="float32")
+    if schema["text"]:
+        features["text_input_ids"] = datasets.List(datasets.Value("int32"))
+    return datasets.Features(features)
+
+
+def build_pretraining_corpus(
+    manifest,
+    *,
+    cache_dir=None,
+    num_proc: int | None = None,
+    feature_dtype: str = "float16",
+    heldout_sentence_fraction: float = 0.1,
+    heldout_utterance_fraction: float = 0.1,
+    visual_columns: str = "action_units",
+    seed: int = 0,
+    strict: bool = False,
+    streaming: bool = False,
+    num_shards: int = 8,
+) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """
+    The pre-training `DatasetDict` (splits `train`, `validation_speaker`, `validation_sentence`) with columns `id`,
+    `input_features` (80-bin fbank, `feature_dtype`), `speaker_labels` (`ClassLabel` of the speaker names),
+    `labels` (transcript characters + eos), `transcript` (normalised), and `visual_features` / `text_input_ids`
+    when the manifest has them (empty for rows without). `streaming=True` returns an `IterableDatasetDict` over
+    `num_shards` shards per split (the same examples, computed on the fly). The result's `skipped` attribute lists
+    `(row id, reason)` of the bad rows.
+    """
+    if feature_dtype not in ("float16", "float32"):
+        raise ValueError(f"feature_dtype must be 'float16' or 'float32', got {feature_dtype!r}.")
+    rows, skipped = [], []
+    for number, row in enumerate(read_manifest(manifest)):
+        problem = row_problem(row)
+        if problem is None:
+            rows.append(row)
+        else:
+            skipped.append((str(row.get("id") or f"row {number}"), problem))
+    if skipped:
+        message = "; ".join(f"{row_id}: {problem}" for row_id, problem in skipped)
+        if strict:
+            raise ValueError(f"{manifest}: {len(skipped)} bad rows: {message}")
+        logger.warning("%s: skipped %d bad rows: %s", manifest, len(skipped), message)
+    if not rows:
+        raise ValueError(f"{manifest} has no usable rows.")
+    speakers = sorted({row["speaker"] for row in rows})
+    schema = _schema(rows, visual_columns)
+    features = _features(speakers, feature_dtype, schema)
+    generator_kwargs = {
+        "speakers": tuple(speakers),  # a tuple: datasets shards over lists only
+        "feature_dtype": feature_dtype,
+        "visual_columns": visual_columns,
+        "schema": schema,
+    }
+    built = {}
+    for name, split_rows in assign_splits(rows, heldout_sentence_fraction, heldout_utterance_fraction, seed).items():
+        if streaming:
+            shards = [split_rows[index::num_shards] for index in range(num_shards)]
+            built[name] = datasets.IterableDataset.from_generator(
+                _shard_examples, features=features, gen_kwargs={"rows": shards, **generator_kwargs}
+            )
+        elif split_rows:
+            built[name] = datasets.Dataset.from_generator(
+                _examples,
+                features=features,
+                gen_kwargs={"rows": split_rows, **generator_kwargs},
+                cache_dir=None if cache_dir is None else str(cache_dir),
+                num_proc=num_proc,
+                split=datasets.NamedSplit(name),
+            )
+        else:
+            built[name] = datasets.Dataset.from_dict({key: [] for key in features}, features=features)
+    corpus = datasets.IterableDatasetDict(built) if streaming else datasets.DatasetDict(built)
+    corpus.skipped = skipped
+    return corpus
+
+
+__all__ = ["build_pretraining_corpus", "manifest_from_tree", "read_manifest", "write_manifest"]

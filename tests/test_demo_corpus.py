@@ -1,0 +1,116 @@
+"""The built-in demo corpora: determinism, loaders, and which modality carries which emotion."""
+
+import filecmp
+
+import datasets
+import numpy as np
+import pytest
+
+from data_scripts import demo_corpus
+from data_scripts.csd import read_csd
+from data_scripts.demo_corpus import (
+    EMOTION_CUES,
+    generate_demo_corpora,
+    load_demo_emotion,
+    make_emotion_corpus,
+    make_mosei_demo,
+    make_speech_corpus,
+)
+from data_scripts.modality_probe import probe_table
+from data_scripts.mosei import load_mosei
+
+
+def small_corpora(root, seed):
+    make_speech_corpus(root / "speech", seed=seed, num_speakers=3, utterances_per_speaker=4)
+    make_emotion_corpus(root / "emotion", seed=seed, num_utterances=6)
+    make_mosei_demo(root / "mosei", seed=seed, videos=(3, 1, 1), segments=2)
+
+
+def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
+    small_corpora(tmp_path / "a", seed=3)
+    small_corpora(tmp_path / "b", seed=3)
+    small_corpora(tmp_path / "c", seed=4)
+    for corpus in ("speech", "emotion"):
+        files = sorted(
+            path.relative_to(tmp_path / "a") for path in (tmp_path / "a" / corpus).rglob("*") if path.is_file()
+        )
+        assert len(files) > 5
+        for relative in files:
+            assert filecmp.cmp(tmp_path / "a" / relative, tmp_path / "b" / relative, shallow=False), relative
+        assert not filecmp.cmp(tmp_path / "a" / files[-1], tmp_path / "c" / files[-1], shallow=False)
+    for name in ("CMU_MOSEI_Labels.csd", "CMU_MOSEI_COVAREP.csd", "CMU_MOSEI_TimestampedWordVectors.csd"):
+        with read_csd(tmp_path / "a" / "mosei" / name) as first, read_csd(tmp_path / "b" / "mosei" / name) as second:
+            assert first.video_ids() == second.video_ids()
+            for video_id in first:
+                for left, right in zip(first[video_id], second[video_id], strict=True):
+                    assert left.tobytes() == right.tobytes()
+
+
+def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_corpus.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="espeak-ng is needed .* `apt-get install espeak-ng`"):
+        make_speech_corpus(tmp_path, num_speakers=2, utterances_per_speaker=1)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The default demo corpora (as the default run generates them) and their loaded emotion sets."""
+    root = tmp_path_factory.mktemp("demo")
+    report = generate_demo_corpora(root, seed=0)
+    cache = tmp_path_factory.mktemp("cache")
+    raw = load_demo_emotion(root / "emotion", cache_dir=cache)
+    mosei = load_mosei(root / "mosei", cache_dir=cache)
+    return report, root, raw, mosei, cache
+
+
+def test_default_sizes_and_generation_is_done_once(demo):
+    report, root, raw, mosei, _ = demo
+    assert report["speech"]["files"] == 8 * 60 * 2 + 1  # wav + visual per utterance, and the manifest
+    assert sum(len(raw[split]) for split in raw) == 300
+    assert {split: len(mosei[split]) for split in mosei} == {"train": 240, "validation": 60, "test": 60}
+    assert generate_demo_corpora(root, seed=0) == report  # cached: not generated again
+
+
+def test_raw_emotion_corpus_has_the_columns_of_load_mosei_wav_tokens(demo, tmp_path):
+    _, root, raw, _, _ = demo
+    from .mosei_fixture import write_fixture, write_wavs
+
+    mosei_dir = write_fixture(tmp_path / "mosei")
+    write_wavs(tmp_path / "wav")
+    reference = load_mosei(mosei_dir, audio="wav", audio_dir=tmp_path / "wav", text="tokens", cache_dir=tmp_path)
+    assert raw["train"].features == reference["train"].features
+
+
+def combined(corpus) -> datasets.Dataset:
+    return datasets.concatenate_datasets([corpus[split] for split in corpus])
+
+
+@pytest.mark.parametrize("corpus_name", ["raw", "mosei"])
+def test_each_emotion_is_decodable_only_from_its_modalities(demo, corpus_name):
+    _, _, raw, mosei, _ = demo
+    table = probe_table(combined(raw if corpus_name == "raw" else mosei))
+    for emotion, carriers in EMOTION_CUES.items():
+        row = table[emotion]
+        if len(carriers) == 1:
+            assert row[carriers[0]] >= 0.8, (emotion, row)
+            for modality in {"audio", "visual", "text"} - set(carriers):
+                assert row[modality] <= 0.65, (emotion, modality, row)
+        else:  # disgust: the XOR of a text and a visual cue
+            assert row["text+visual"] >= 0.75, (emotion, row)
+            for modality in ("audio", "visual", "text"):
+                assert row[modality] <= 0.65, (emotion, modality, row)
+
+
+def test_shuffled_labels_are_a_control(demo):
+    _, root, _, _, cache = demo
+    shuffled = combined(load_demo_emotion(root / "emotion", cache_dir=cache, shuffled_labels=True))
+    table = probe_table(shuffled)
+    assert max(score for row in table.values() for score in row.values()) <= 0.65
+    original = combined(load_demo_emotion(root / "emotion", cache_dir=cache))
+    assert sorted(map(tuple, shuffled["emotion_labels"])) == sorted(map(tuple, original["emotion_labels"]))
+
+
+def test_mosei_demo_uses_standard_fold_ids(demo):
+    _, _, _, mosei, _ = demo
+    assert mosei.summary["videos_in_no_fold"] == 0
+    assert all(np.isfinite(example).all() for example in mosei["train"].with_format("numpy")["input_features"][:5])

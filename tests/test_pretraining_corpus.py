@@ -1,0 +1,130 @@
+"""The pre-training corpus builder on generated speech: columns, speakers, held-out sentences, streaming, bad rows."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from data_scripts.demo_corpus import make_speech_corpus
+from data_scripts.pretraining_corpus import build_pretraining_corpus, manifest_from_tree, read_manifest
+from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
+from modeling_mmembed.tokenization_mmembed import normalize_transcript
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    """4 espeak-ng speakers x 10 utterances; every sentence spoken by two speakers."""
+    return make_speech_corpus(tmp_path_factory.mktemp("speech"), seed=0, num_speakers=4, utterances_per_speaker=10)
+
+
+@pytest.fixture(scope="module")
+def corpus(manifest, tmp_path_factory):
+    return build_pretraining_corpus(
+        manifest,
+        cache_dir=tmp_path_factory.mktemp("cache"),
+        heldout_sentence_fraction=0.2,
+        heldout_utterance_fraction=0.2,
+    )
+
+
+def test_columns_and_values(corpus, manifest):
+    rows = {row["id"]: row for row in read_manifest(manifest)}
+    train = corpus["train"]
+    assert set(train.column_names) == {
+        "id",
+        "input_features",
+        "speaker_labels",
+        "labels",
+        "transcript",
+        "visual_features",
+    }
+    assert train.features["input_features"].dtype == "float16"
+    assert train.features["speaker_labels"].names == ["speaker0", "speaker1", "speaker2", "speaker3"]
+    example = train.with_format("numpy")[0]
+    row = rows[example["id"]]
+    expected = MMEmbedFeatureExtractor().featurize(row["audio"]).astype(np.float16)
+    np.testing.assert_array_equal(example["input_features"], expected)
+    assert example["labels"].tolist() == MMEmbedTokenizer()(row["transcript"])["input_ids"]
+    assert train.features["speaker_labels"].int2str(int(example["speaker_labels"])) == row["speaker"]
+    np.testing.assert_array_equal(example["visual_features"], np.load(row["visual"]))
+    assert example["transcript"] == normalize_transcript(row["transcript"])
+
+
+def test_held_out_sentences_are_unseen_and_held_out_speakers_are_seen(corpus):
+    sentences = {split: set(corpus[split]["transcript"]) for split in corpus}
+    assert sentences["validation_sentence"] and not sentences["validation_sentence"] & sentences["train"]
+    assert not sentences["validation_sentence"] & sentences["validation_speaker"]
+    speakers = {split: set(corpus[split]["speaker_labels"]) for split in corpus}
+    assert speakers["validation_speaker"] and speakers["validation_speaker"] <= speakers["train"]
+    assert sum(len(corpus[split]) for split in corpus) == 40
+    assert len(corpus["validation_sentence"]) == 2 * 4  # 20% of 20 sentences, each spoken twice
+
+
+def test_streaming_yields_the_same_examples(manifest, corpus):
+    streamed = build_pretraining_corpus(
+        manifest, streaming=True, num_shards=3, heldout_sentence_fraction=0.2, heldout_utterance_fraction=0.2
+    )
+    assert streamed["train"].num_shards == 3
+    for split in corpus:
+        stored = {example["id"]: example for example in corpus[split].with_format("numpy")}
+        examples = list(streamed[split].with_format("numpy"))
+        assert sorted(example["id"] for example in examples) == sorted(stored)
+        for example in examples:
+            np.testing.assert_array_equal(example["input_features"], stored[example["id"]]["input_features"])
+            assert example["labels"].tolist() == stored[example["id"]]["labels"].tolist()
+
+
+def test_float32_features(manifest, tmp_path):
+    corpus = build_pretraining_corpus(manifest, cache_dir=tmp_path, feature_dtype="float32")
+    assert corpus["train"].with_format("numpy")[0]["input_features"].dtype == np.float32
+    with pytest.raises(ValueError, match="feature_dtype must be 'float16' or 'float32'"):
+        build_pretraining_corpus(manifest, feature_dtype="int8")
+
+
+def test_manifest_from_a_voxceleb2_style_tree(manifest, tmp_path):
+    rows = read_manifest(manifest)[:6]
+    audio_root, visual_root = tmp_path / "aac", tmp_path / "lips"
+    with open(tmp_path / "transcripts.tsv", "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["id", "transcript"])
+        for index, row in enumerate(rows):
+            utterance_id = f"id{index % 2:05d}/video{index // 2}/{index:05d}"
+            (audio_root / utterance_id).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(row["audio"], audio_root / f"{utterance_id}.wav")
+            (visual_root / utterance_id).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(row["visual"], visual_root / f"{utterance_id}.npy")
+            if index != 5:  # the last utterance has no transcript
+                writer.writerow([utterance_id, row["transcript"]])
+    output = manifest_from_tree(audio_root, tmp_path / "transcripts.tsv", tmp_path / "vox.jsonl", visual_root)
+    made = read_manifest(output)
+    assert [row["id"] for row in made] == [f"id{i % 2:05d}/video{i // 2}/{i:05d}" for i in (0, 2, 4, 1, 3)]
+    assert {row["speaker"] for row in made} == {"id00000", "id00001"}
+    assert all(row["visual"].endswith(".npy") for row in made)
+    corpus = build_pretraining_corpus(output, cache_dir=tmp_path / "cache", heldout_sentence_fraction=0.0)
+    assert sum(len(corpus[split]) for split in corpus) == 5
+
+
+def test_bad_rows_are_skipped_and_reported_or_refused(manifest, tmp_path):
+    good = read_manifest(manifest)[:4]
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+    bad = [
+        dict(good[0], id="missing-audio", audio=str(tmp_path / "nowhere.wav")),
+        dict(good[0], id="unreadable-audio", audio=str(tmp_path / "broken.wav")),
+        dict(good[0], id="empty-transcript", transcript=" ?! "),
+        dict(good[0], id="bad-speaker", speaker=" "),
+        dict(good[0], id="padded-speaker", speaker=" speaker0"),
+    ]
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in good + bad))
+    corpus = build_pretraining_corpus(path, cache_dir=tmp_path / "cache", heldout_sentence_fraction=0.0)
+    assert sum(len(corpus[split]) for split in corpus) == 4
+    reasons = dict(corpus.skipped)
+    assert list(reasons) == ["missing-audio", "unreadable-audio", "empty-transcript", "bad-speaker", "padded-speaker"]
+    assert reasons["missing-audio"].startswith("missing audio file")
+    assert reasons["unreadable-audio"].startswith("unreadable audio file")
+    assert reasons["empty-transcript"] == "empty transcript"
+    assert reasons["bad-speaker"] == "malformed speaker ' '"
+    with pytest.raises(ValueError, match=r"5 bad rows: missing-audio: missing audio file .*unreadable-audio"):
+        build_pretraining_corpus(path, strict=True)
