@@ -670,6 +670,8 @@ class MMEmbedClassificationHead(nn.Module):
     """
 )
 class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
+    accepts_loss_kwargs = False  # per-example losses: `Trainer` must not pass `num_items_in_batch`
+
     def __init__(self, config: MMEmbedConfig):
         super().__init__(config)
         self.mmembed = MMEmbedModel(config)
@@ -1029,6 +1031,7 @@ def token_count(labels: torch.Tensor, num_items_in_batch, device: torch.device) 
     """
 )
 class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
+    accepts_loss_kwargs = True  # token-level losses take `num_items_in_batch` from `Trainer`
     _tied_weights_keys = {"lm_head.weight": "decoder.embed_tokens.weight"}
 
     def __init__(self, config: MMEmbedConfig):

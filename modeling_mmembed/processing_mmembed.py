@@ -232,6 +232,52 @@ def pad_examples(examples: list[dict], return_tensors: str | None = "pt") -> Bat
     return BatchFeature(batch, tensor_type=return_tensors)
 
 
+class MMEmbedDataCollator:
+    """
+    Batches dataset examples for training: each modality the model uses is padded separately with its mask
+    ([`pad_examples`]); targets by task: `"emotion"` maps `emotion_labels` to float multi-label `labels`,
+    `"sentiment"` maps `sentiment` to float `labels`, `"pretrain"` pads the transcript `labels` with -100 and keeps
+    `speaker_labels`. Features are returned as float32. It counts real and padded audio frames
+    (`padding_fraction`).
+    """
+
+    def __init__(self, task: str, modalities=("audio", "visual", "text")):
+        if task not in ("emotion", "sentiment", "pretrain"):
+            raise ValueError(f"task must be 'emotion', 'sentiment' or 'pretrain', got {task!r}.")
+        self.task, self.modalities = task, tuple(modalities)
+        self.real_frames = self.total_frames = 0
+
+    def __call__(self, examples: list[dict]) -> dict:
+        import torch
+
+        used = {"audio"} | set(self.modalities)
+        columns = [name for name, (modality, _) in MODEL_INPUT_COLUMNS.items() if modality in used]
+        batch = dict(
+            pad_examples([{name: example[name] for name in columns if name in example} for example in examples])
+        )
+        batch = {name: value.float() if value.is_floating_point() else value for name, value in batch.items()}
+        self.real_frames += int(batch["attention_mask"].sum())
+        self.total_frames += batch["attention_mask"].numel()
+        if self.task == "emotion":
+            batch["labels"] = torch.tensor(
+                np.array([example["emotion_labels"] for example in examples]), dtype=torch.float
+            )
+        elif self.task == "sentiment":
+            batch["labels"] = torch.tensor([float(example["sentiment"]) for example in examples])
+        else:
+            transcripts = [np.asarray(example["labels"], dtype=np.int64) for example in examples]
+            batch["labels"] = torch.from_numpy(
+                pad_modality("labels", transcripts, values_name="labels", pad_value=-100)["labels"]
+            )
+            batch["speaker_labels"] = torch.tensor([int(example["speaker_labels"]) for example in examples])
+        return batch
+
+    @property
+    def padding_fraction(self) -> float:
+        """Share of padded audio frames in the batches made so far."""
+        return 1.0 - self.real_frames / self.total_frames if self.total_frames else 0.0
+
+
 MMEmbedProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["MODEL_INPUT_COLUMNS", "MMEmbedProcessor", "pad_examples", "pad_modality"]
+__all__ = ["MODEL_INPUT_COLUMNS", "MMEmbedDataCollator", "MMEmbedProcessor", "pad_examples", "pad_modality"]

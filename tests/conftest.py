@@ -81,3 +81,13 @@ def sample(batch: dict, index: int) -> dict:
 @pytest.fixture
 def config() -> MMEmbedConfig:
     return tiny_config()
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    """The default demo corpora, generated once per test session (about 10 s)."""
+    from data_scripts.demo_corpus import generate_demo_corpora
+
+    root = tmp_path_factory.mktemp("demo-corpora")
+    generate_demo_corpora(root, seed=0)
+    return root

@@ -53,9 +53,9 @@ def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(demo_root, tmp_path_factory):
     """The default demo corpora (as the default run generates them) and their loaded emotion sets."""
-    root = tmp_path_factory.mktemp("demo")
+    root = demo_root
     report = generate_demo_corpora(root, seed=0)
     cache = tmp_path_factory.mktemp("cache")
     raw = load_demo_emotion(root / "emotion", cache_dir=cache)

@@ -1,0 +1,128 @@
+# Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
+"""
+Evaluation metrics of mmembed, computed with scikit-learn and jiwer (the `train` extra):
+
+- emotion (6 multi-label emotions, CMU-MOSEI conventions): per-emotion weighted accuracy (= balanced accuracy),
+  weighted F1, AUC, and their means; decision thresholds tuned on a validation split.
+- sentiment: MAE, Pearson r, 7-class accuracy, binary accuracy and weighted F1 as negative/non-negative and as
+  negative/positive with zeros excluded.
+- ASR: character and word error rates.
+- person identification: top-1 accuracy.
+"""
+
+import math
+
+import numpy as np
+
+
+def weighted_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """
+    `(TP * N / P + TN) / (2N)` on binary labels, which is balanced accuracy. When one class is absent from `labels`
+    it is the accuracy on the class that is present (so the score stays defined).
+    """
+    labels, predictions = np.asarray(labels).astype(bool), np.asarray(predictions).astype(bool)
+    positives, negatives = labels.sum(), (~labels).sum()
+    recalls = []
+    if positives:
+        recalls.append((predictions & labels).sum() / positives)
+    if negatives:
+        recalls.append((~predictions & ~labels).sum() / negatives)
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+def emotion_scores(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    thresholds,
+    names=("happy", "sad", "anger", "surprise", "disgust", "fear"),
+) -> dict:
+    """
+    Per-emotion and mean weighted accuracy, weighted F1 (scikit-learn `average="weighted"`) and AUC of
+    `probabilities` `(N, 6)` thresholded per emotion against binary `labels` `(N, 6)`. An emotion without both classes
+    in `labels` has AUC None (left out of the mean AUC); its accuracy and F1 stay defined.
+    """
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    probabilities, labels = np.asarray(probabilities, dtype=np.float64), np.asarray(labels).astype(int)
+    predictions = probabilities >= np.asarray(thresholds)[None, :]
+    scores = {}
+    for index, name in enumerate(names):
+        truth, guess = labels[:, index], predictions[:, index]
+        scores[f"{name}_weighted_accuracy"] = weighted_accuracy(truth, guess)
+        scores[f"{name}_f1"] = float(f1_score(truth, guess, average="weighted", zero_division=0))
+        both_classes = 0 < truth.sum() < len(truth)
+        scores[f"{name}_auc"] = float(roc_auc_score(truth, probabilities[:, index])) if both_classes else None
+    for metric in ("weighted_accuracy", "f1", "auc"):
+        values = [scores[f"{name}_{metric}"] for name in names if scores[f"{name}_{metric}"] is not None]
+        scores[f"mean_{metric}"] = float(np.mean(values)) if values else None
+    return scores
+
+
+def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray, candidates: int = 101) -> list[float]:
+    """
+    Per emotion, the threshold with the best weighted accuracy on these (validation) predictions, searched over
+    `candidates` quantiles of the predicted probabilities (so a model whose scores sit in a narrow band still gets
+    a separating threshold); 0.5 for an emotion whose labels have a single class.
+    """
+    probabilities, labels = np.asarray(probabilities, dtype=np.float64), np.asarray(labels).astype(bool)
+    thresholds = []
+    for index in range(labels.shape[1]):
+        scores_of = probabilities[:, index]
+        if labels[:, index].all() or not labels[:, index].any():
+            thresholds.append(0.5)
+            continue
+        grid = np.unique(np.quantile(scores_of, np.linspace(0.0, 1.0, candidates)))
+        accuracies = [weighted_accuracy(labels[:, index], scores_of >= value) for value in grid]
+        thresholds.append(float(np.clip(grid[int(np.argmax(accuracies))], 1e-6, 1 - 1e-6)))
+    return thresholds
+
+
+def sentiment_scores(predictions: np.ndarray, targets: np.ndarray) -> dict:
+    """MOSEI sentiment metrics of predicted and true scores in [-3, 3]."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    predictions, targets = np.asarray(predictions, dtype=np.float64), np.asarray(targets, dtype=np.float64)
+    correlation = float(np.corrcoef(predictions, targets)[0, 1]) if len(targets) > 1 else float("nan")
+    non_zero = targets != 0
+    scores = {
+        "mae": float(np.abs(predictions - targets).mean()),
+        "pearson_r": correlation if math.isfinite(correlation) else None,
+        "acc7": float(accuracy_score(np.round(np.clip(targets, -3, 3)), np.round(np.clip(predictions, -3, 3)))),
+        "acc2_negative_nonnegative": float(accuracy_score(targets >= 0, predictions >= 0)),
+        "f1_negative_nonnegative": float(
+            f1_score(targets >= 0, predictions >= 0, average="weighted", zero_division=0)
+        ),
+    }
+    if non_zero.any():
+        truth, guess = targets[non_zero] > 0, predictions[non_zero] > 0
+        scores["acc2_negative_positive"] = float(accuracy_score(truth, guess))
+        scores["f1_negative_positive"] = float(f1_score(truth, guess, average="weighted", zero_division=0))
+    else:
+        scores["acc2_negative_positive"] = scores["f1_negative_positive"] = None
+    return scores
+
+
+def asr_scores(references: list[str], hypotheses: list[str]) -> dict:
+    """Character and word error rates (jiwer) of hypotheses against references."""
+    import jiwer
+
+    if not references:
+        raise ValueError("ASR scores need at least one reference transcript.")
+    references = [reference if reference.strip() else "<empty>" for reference in references]
+    return {"cer": float(jiwer.cer(references, hypotheses)), "wer": float(jiwer.wer(references, hypotheses))}
+
+
+def accuracy(labels, predictions) -> float:
+    """Top-1 accuracy."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    return float((labels == predictions).mean())
+
+
+__all__ = [
+    "accuracy",
+    "asr_scores",
+    "emotion_scores",
+    "sentiment_scores",
+    "tune_thresholds",
+    "weighted_accuracy",
+]

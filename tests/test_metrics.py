@@ -1,0 +1,82 @@
+"""The metrics against hand-computed values, and the `evaluate` module."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modeling_mmembed.metrics_mmembed import (
+    asr_scores,
+    emotion_scores,
+    sentiment_scores,
+    tune_thresholds,
+    weighted_accuracy,
+)
+
+METRIC_MODULE = Path(__file__).resolve().parents[1] / "metrics" / "mmembed_emotion"
+
+
+def test_weighted_accuracy_by_hand():
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 0])
+    predictions = np.array([1, 0, 0, 0, 0, 0, 1, 1])
+    # TP=1, P=2, TN=4, N=6: (1 * 6 / 2 + 4) / (2 * 6) = 7 / 12
+    assert weighted_accuracy(labels, predictions) == pytest.approx(7 / 12)
+
+
+def test_emotion_scores_by_hand_including_an_emotion_without_positives():
+    labels = np.zeros((6, 6), dtype=int)
+    labels[:3, 0] = 1  # happy: 3 positives, 3 negatives
+    probabilities = np.full((6, 6), 0.1)
+    probabilities[:, 0] = [0.9, 0.8, 0.2, 0.7, 0.1, 0.3]  # happy: TP 2, FN 1, FP 1, TN 2
+    scores = emotion_scores(probabilities, labels, [0.5] * 6)
+    assert scores["happy_weighted_accuracy"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    # weighted F1: class 1 F1 = 2/3, class 0 F1 = 2/3 -> 2/3
+    assert scores["happy_f1"] == pytest.approx(2 / 3)
+    # AUC: positive scores .9 .8 .2 vs negatives .7 .1 .3 -> pairs won 3+3+1 = 7 of 9
+    assert scores["happy_auc"] == pytest.approx(7 / 9)
+    # sad has no positive example: accuracy on the negatives, F1 of the one class, no AUC
+    assert scores["sad_weighted_accuracy"] == 1.0 and scores["sad_f1"] == 1.0 and scores["sad_auc"] is None
+    assert scores["mean_auc"] == pytest.approx(7 / 9)
+    assert scores["mean_weighted_accuracy"] == pytest.approx((2 / 3 + 5) / 6)
+
+
+def test_threshold_tuning_separates_narrow_scores():
+    probabilities = np.array([[0.30], [0.31], [0.32], [0.33]])
+    labels = np.array([[0], [0], [1], [1]])
+    (threshold,) = tune_thresholds(probabilities, labels)
+    assert 0.31 < threshold <= 0.32
+    assert tune_thresholds(np.array([[0.2], [0.9]]), np.array([[0], [0]])) == [0.5]
+
+
+def test_sentiment_scores_by_hand():
+    targets = np.array([2.0, -1.0, 0.0, -2.6])
+    predictions = np.array([1.6, 0.5, -0.4, -2.0])
+    scores = sentiment_scores(predictions, targets)
+    assert scores["mae"] == pytest.approx((0.4 + 1.5 + 0.4 + 0.6) / 4)
+    assert scores["acc7"] == pytest.approx(2 / 4)  # rounded: 2 vs 2, -1 vs 0 (0.5 rounds to 0), 0 vs -0, -3 vs -2
+    assert scores["acc2_negative_nonnegative"] == pytest.approx(2 / 4)  # 2>=0 ok, -1 vs .5 no, 0 vs -.4 no, ok
+    assert scores["acc2_negative_positive"] == pytest.approx(2 / 3)  # zero target excluded
+    assert scores["pearson_r"] == pytest.approx(np.corrcoef(predictions, targets)[0, 1])
+
+
+def test_asr_scores_by_hand():
+    scores = asr_scores(["abc def", "ghi"], ["abd def", "ghi"])
+    assert scores["cer"] == pytest.approx(1 / 10)  # one substitution in 7 + 3 characters
+    assert scores["wer"] == pytest.approx(1 / 3)
+
+
+def test_evaluate_module_loads_offline_and_matches(monkeypatch):
+    import evaluate
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    metric = evaluate.load(str(METRIC_MODULE))
+    rng = np.random.default_rng(0)
+    probabilities = rng.random((30, 6))
+    labels = (rng.random((30, 6)) > 0.6).astype(int)
+    labels[:, 4] = 0
+    thresholds = [0.4, 0.5, 0.6, 0.5, 0.5, 0.3]
+    result = metric.compute(predictions=probabilities.tolist(), references=labels.tolist(), thresholds=thresholds)
+    expected = emotion_scores(probabilities, labels, thresholds)
+    assert result.keys() == expected.keys()
+    for name, value in expected.items():
+        assert result[name] == pytest.approx(value) if value is not None else result[name] is None

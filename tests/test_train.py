@@ -1,0 +1,272 @@
+"""train.py: argument parsing, each stage on tiny data, threshold tuning, the collator, and bad input."""
+
+import json
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import torch
+
+import train
+from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition
+from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = [
+    "--report_to",
+    "none",
+    "--per_device_train_batch_size",
+    "16",
+    "--per_device_eval_batch_size",
+    "32",
+    "--learning_rate",
+    "0.001",
+    "--eval_strategy",
+    "epoch",
+    "--save_strategy",
+    "epoch",
+    "--logging_steps",
+    "5",
+    "--load_best_model_at_end",
+    "true",
+    "--save_total_limit",
+    "1",
+]
+
+
+def test_config_file_and_command_line_parsing(tmp_path):
+    run, training = train.parse_arguments([str(REPO / "configs" / "demo.yaml"), "--num_train_epochs", "2"])
+    assert (run.stage, run.corpus, run.preset) == ("emotion", "demo", "tiny")
+    assert training.num_train_epochs == 2 and training.learning_rate == 0.001
+    assert training.train_sampling_strategy == "group_by_length" and training.report_to == ["tensorboard"]
+    config = tmp_path / "run.json"
+    config.write_text(
+        json.dumps(
+            {
+                "stage": "sentiment",
+                "corpus": "demo-mosei",
+                "modalities": ["audio", "text"],
+                "output_dir": str(tmp_path),
+                "mosei_visual": "none",
+            }
+        )
+    )
+    run, training = train.parse_arguments([str(config), "--freeze_encoder", "true"])
+    assert run.stage == "sentiment" and run.modalities == ["audio", "text"] and run.freeze_encoder
+    assert run.mosei_visual is None
+    for name in ("pretrain", "emotion", "sentiment"):
+        assert train.parse_arguments(["--stage", name, "--output_dir", str(tmp_path)])[0].stage == name
+    with pytest.raises(ValueError, match="--stage must be one of"):
+        train.parse_arguments(["--stage", "finetune", "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--corpus must be one of"):
+        train.parse_arguments(["--corpus", "imagenet", "--output_dir", str(tmp_path)])
+
+
+@pytest.fixture(scope="module")
+def emotion_run(demo_root, tmp_path_factory):
+    output = tmp_path_factory.mktemp("emotion-run")
+    arguments = [
+        "--stage",
+        "emotion",
+        "--corpus",
+        "demo",
+        "--demo_root",
+        str(demo_root),
+        "--output_dir",
+        str(output),
+        "--num_train_epochs",
+        "8",
+        "--dataset_cache_dir",
+        str(output / "cache"),
+        *QUICK,
+    ]
+    return train.main(arguments), output
+
+
+def test_emotion_stage_improves_and_saves_everything(emotion_run):
+    results, output = emotion_run
+    assert results["validation"]["mean_weighted_accuracy"] > results["initial_validation"]["mean_weighted_accuracy"]
+    assert results["validation"]["mean_auc"] > results["initial_validation"]["mean_auc"] + 0.05
+    saved = json.loads((output / "results.json").read_text())
+    assert saved["test"]["mean_weighted_accuracy"] == pytest.approx(results["test"]["mean_weighted_accuracy"])
+    model = MMEmbedForEmotionRecognition.from_pretrained(output)
+    assert model.config.thresholds == pytest.approx(results["thresholds"])
+    assert (output / "processor_config.json").is_file() and (output / "handler.py").is_file()
+
+
+def test_evaluate_stage_scores_the_saved_model_with_its_thresholds(emotion_run, demo_root, tmp_path):
+    results, output = emotion_run
+    arguments = [
+        "--stage",
+        "evaluate",
+        "--corpus",
+        "demo",
+        "--demo_root",
+        str(demo_root),
+        "--model_name_or_path",
+        str(output),
+        "--output_dir",
+        str(tmp_path),
+        "--dataset_cache_dir",
+        str(output / "cache"),
+    ]
+    evaluated = train.main(arguments)
+    assert evaluated["test"]["mean_weighted_accuracy"] == pytest.approx(results["test"]["mean_weighted_accuracy"])
+
+
+def test_pretrain_stage_improves_cer(demo_root, tmp_path):
+    arguments = [
+        str(REPO / "configs" / "demo_pretrain.yaml"), "--corpus", "manifest", "--data_dir",
+        str(demo_root / "speech" / "manifest.jsonl"), "--output_dir", str(tmp_path / "run"), "--num_train_epochs", "6",
+        "--dataset_cache_dir", str(tmp_path / "cache"), "--report_to", "none",
+    ]  # fmt: skip
+    results = train.main(arguments)
+    assert results["validation"]["cer"] < results["initial_validation"]["cer"]
+    assert {"wer", "speaker_accuracy", "speaker_accuracy_audio_only"} <= results["validation"].keys()
+
+
+def test_sentiment_stage_improves_mae_with_an_ablation(demo_root, tmp_path):
+    arguments = [
+        "--stage",
+        "sentiment",
+        "--corpus",
+        "demo-mosei",
+        "--demo_root",
+        str(demo_root),
+        "--modalities",
+        "audio",
+        "text",
+        "--output_dir",
+        str(tmp_path),
+        "--num_train_epochs",
+        "3",
+        "--dataset_cache_dir",
+        str(tmp_path / "cache"),
+        *QUICK,
+    ]
+    results = train.main(arguments)
+    assert results["validation"]["mae"] < results["initial_validation"]["mae"]
+    assert MMEmbedConfig.from_pretrained(tmp_path).modalities == ["audio", "text"]
+
+
+def test_thresholds_are_tuned_on_validation_before_test_is_read(monkeypatch):
+    splits = {"validation": "VALIDATION", "test": "TEST"}
+    model = MMEmbedForEmotionRecognition(MMEmbedConfig.tiny())
+    calls = []
+    rng = np.random.default_rng(0)
+
+    def fake_predict(model, split, collator, batch_size):
+        calls.append((split, list(model.config.thresholds)))
+        return rng.random((40, 6)), (rng.random((40, 6)) > 0.5).astype(int)
+
+    monkeypatch.setattr(train, "predict_emotions", fake_predict)
+    results = train.emotion_evaluation(model, splits, collator=None, batch_size=8, tune=True)
+    assert [split for split, _ in calls] == ["VALIDATION", "TEST"]
+    assert calls[0][1] == [0.5] * 6  # validation predicted before tuning
+    assert calls[1][1] == results["thresholds"] != [0.5] * 6  # test scored with the tuned thresholds only
+
+
+def test_collator_pads_each_modality_with_its_mask():
+    examples = [
+        {
+            "input_features": np.ones((5, 4), np.float16),
+            "visual_features": np.ones((3, 2)),
+            "text_input_ids": [7, 8],
+            "emotion_labels": [1, 0, 0, 1, 0, 0],
+            "words": ["a"],
+        },
+        {
+            "input_features": np.ones((2, 4), np.float16),
+            "visual_features": np.zeros((0, 2)),
+            "text_input_ids": [9],
+            "emotion_labels": [0, 0, 0, 0, 0, 1],
+            "words": ["b"],
+        },
+    ]
+    collator = MMEmbedDataCollator("emotion", ("audio", "visual", "text"))
+    batch = collator(examples)
+    assert batch["input_features"].dtype == torch.float32 and batch["input_features"].shape == (2, 5, 4)
+    assert batch["attention_mask"].tolist() == [[1] * 5, [1, 1, 0, 0, 0]]
+    assert batch["visual_attention_mask"].tolist() == [[1, 1, 1], [0, 0, 0]]  # empty visual -> absent
+    assert batch["text_input_ids"].tolist() == [[7, 8], [9, 0]] and batch["text_attention_mask"].tolist() == [
+        [1, 1],
+        [1, 0],
+    ]
+    assert batch["labels"].dtype == torch.float32 and batch["labels"][1].tolist() == [0, 0, 0, 0, 0, 1]
+    assert "words" not in batch
+    assert collator.padding_fraction == pytest.approx(3 / 10)
+    audio_only = MMEmbedDataCollator("emotion", ("audio",))(examples)
+    assert set(audio_only) == {"input_features", "attention_mask", "labels"}
+    pretrain = MMEmbedDataCollator("pretrain")(
+        [
+            {"input_features": np.ones((3, 4)), "labels": [5, 6, 2], "speaker_labels": 1},
+            {"input_features": np.ones((3, 4)), "labels": [7, 2], "speaker_labels": 0},
+        ]
+    )
+    assert pretrain["labels"].tolist() == [[5, 6, 2], [7, 2, -100]] and pretrain["speaker_labels"].tolist() == [1, 0]
+
+
+def test_corpus_that_does_not_fit_the_checkpoint_stops_before_training(emotion_run, demo_root, tmp_path):
+    _, output = emotion_run  # trained on fbank (80) with token ids; demo-mosei has COVAREP (74) and GloVe
+    arguments = [
+        "--stage",
+        "emotion",
+        "--corpus",
+        "demo-mosei",
+        "--demo_root",
+        str(demo_root),
+        "--model_name_or_path",
+        str(output),
+        "--output_dir",
+        str(tmp_path),
+        "--num_train_epochs",
+        "1",
+        "--dataset_cache_dir",
+        str(tmp_path / "cache"),
+        *QUICK,
+    ]
+    with pytest.raises(ValueError, match=r"audio_feature_size: checkpoint 80, corpus 74.*--reinit_input_layers"):
+        train.main(arguments)
+    assert not (tmp_path / "results.json").exists()
+    results = train.main([*arguments, "--reinit_input_layers", "true"])
+    assert "test" in results
+
+
+def test_checkpoint_of_another_model_type_is_refused(demo_root, tmp_path):
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    arguments = [
+        "--stage",
+        "emotion",
+        "--corpus",
+        "demo",
+        "--demo_root",
+        str(demo_root),
+        "--model_name_or_path",
+        str(tmp_path / "bert"),
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--dataset_cache_dir",
+        str(tmp_path / "cache"),
+        "--report_to",
+        "none",
+    ]
+    with pytest.raises(ValueError, match="holds a 'bert' model, not an mmembed checkpoint"):
+        train.main(arguments)
+
+
+def test_labels_out_of_range_and_empty_splits_are_refused():
+    with pytest.raises(ValueError, match=r"emotion_labels must be 0/1 presence; found values \[0, 1, 2\]"):
+        train.check_labels(datasets.Dataset.from_dict({"emotion_labels": [[0, 1, 2, 0, 0, 0]]}), "emotion")
+    with pytest.raises(ValueError, match=r"sentiment must be finite and within \[-3, 3\]"):
+        train.check_labels(datasets.Dataset.from_dict({"sentiment": [0.5, 3.5]}), "sentiment")
+    with pytest.raises(ValueError, match=r"speaker_labels must lie in \[0, 2\)"):
+        train.check_labels(datasets.Dataset.from_dict({"speaker_labels": [0, 2]}), "pretrain", num_speakers=2)
+    corpus = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"x": [1]}), "validation": datasets.Dataset.from_dict({"x": []})}
+    )
+    with pytest.raises(ValueError, match="The 'validation' split is empty or missing"):
+        train.check_splits(corpus, ["train", "validation"])
+    with pytest.raises(ValueError, match="The 'test' split is empty or missing"):
+        train.check_splits(corpus, ["train", "test"])

@@ -1,0 +1,494 @@
+"""
+Training and evaluation of mmembed: `accelerate launch train.py ...` (or `python train.py ...`).
+
+Stages (`--stage`):
+- `pretrain`: ASR + person identification on a pre-training corpus (`--corpus demo` or `--corpus manifest
+  --data_dir manifest.jsonl`); best checkpoint by validation CER on held-out sentences.
+- `emotion`: the 6 CMU-MOSEI emotions (multi-label) on `--corpus demo` (the raw demo emotion corpus), `demo-mosei`
+  (the CMU-MOSEI-format demo set) or `mosei` (`--data_dir` with the CMU SDK files), from `--model_name_or_path` (a
+  pre-trained checkpoint) or from scratch (`--preset`); `--freeze_encoder` trains the head only. Best checkpoint by
+  validation mean weighted accuracy; decision thresholds are tuned on validation and stored in the saved config.
+- `sentiment`: MOSEI sentiment regression on the same corpora; best by validation MAE.
+- `evaluate`: a saved model (`--model_name_or_path`) on `--eval_split`.
+
+Arguments are `RunArguments` below plus `transformers.TrainingArguments`, from the command line or a YAML/JSON file
+given first (`python train.py configs/demo.yaml --num_train_epochs 3`: later flags override the file). Results go to
+`--output_dir`: the best model with its processor, `results.json`, and TensorBoard logs.
+"""
+
+import json
+import logging
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from transformers import (
+    AutoConfig,
+    EarlyStoppingCallback,
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from modeling_mmembed import (
+    MMEmbedConfig,
+    MMEmbedFeatureExtractor,
+    MMEmbedForEmotionRecognition,
+    MMEmbedForPreTraining,
+    MMEmbedProcessor,
+    MMEmbedTokenizer,
+)
+from modeling_mmembed.metrics_mmembed import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
+from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
+
+logger = logging.getLogger("train")
+
+STAGES = ("pretrain", "emotion", "sentiment", "evaluate")
+CORPORA = ("demo", "demo-mosei", "mosei", "manifest")
+BEST_METRIC = {  # stage -> (metric, greater is better)
+    "pretrain": ("cer", False),
+    "emotion": ("mean_weighted_accuracy", True),
+    "sentiment": ("mae", False),
+}
+
+
+@dataclass
+class RunArguments:
+    """What to train or evaluate, on which data (the optimisation settings are `TrainingArguments`)."""
+
+    stage: str = field(default="emotion", metadata={"help": f"One of {STAGES}."})
+    corpus: str = field(default="demo", metadata={"help": f"One of {CORPORA}."})
+    data_dir: str | None = field(default=None, metadata={"help": "CMU-MOSEI folder, or the manifest of `manifest`."})
+    audio_dir: str | None = field(default=None, metadata={"help": "CMU-MOSEI WAV_16000 folder (mosei_audio=wav)."})
+    mosei_audio: str = field(default="covarep", metadata={"help": "covarep | wav"})
+    mosei_visual: str | None = field(default="facet42", metadata={"help": "facet42 | openface2 | none"})
+    mosei_text: str | None = field(default="glove", metadata={"help": "glove | tokens | words | none"})
+    align_to_words: bool = field(default=False, metadata={"help": "Average audio/visual rows within words."})
+    demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are generated."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Checkpoint to start from (or evaluate)."})
+    preset: str = field(default="tiny", metadata={"help": "Model preset when training from scratch."})
+    modalities: list[str] | None = field(default=None, metadata={"help": "Subset used (ablations); default: all."})
+    freeze_encoder: bool = field(default=False, metadata={"help": "Train the emotion/sentiment head only."})
+    reinit_input_layers: bool = field(
+        default=False, metadata={"help": "Re-initialise checkpoint input layers that do not fit the corpus."}
+    )
+    pos_weight_from_train: bool = field(default=True, metadata={"help": "Emotion BCE pos_weight from train counts."})
+    tune_thresholds: bool = field(default=True, metadata={"help": "Tune emotion thresholds on validation."})
+    early_stopping_patience: int | None = field(default=None, metadata={"help": "Evaluations without improvement."})
+    eval_split: str = field(default="test", metadata={"help": "Split scored by the evaluate stage."})
+    num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset preparation."})
+    dataset_cache_dir: str | None = field(default=None, metadata={"help": "Arrow cache of prepared datasets."})
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise ValueError(f"--stage must be one of {STAGES}, got {self.stage!r}.")
+        if self.corpus not in CORPORA:
+            raise ValueError(f"--corpus must be one of {CORPORA}, got {self.corpus!r}.")
+        for name in ("mosei_visual", "mosei_text"):
+            if getattr(self, name) in ("none", "None", ""):
+                setattr(self, name, None)
+
+
+# -- arguments ---------------------------------------------------------------------------------------------------
+
+
+def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
+    """Dataclasses from a YAML/JSON file given first (optional) and command-line flags (which override it)."""
+    parser = HfArgumentParser((RunArguments, TrainingArguments))
+    file_arguments = []
+    if argv and argv[0].endswith((".yaml", ".yml", ".json")):
+        file_arguments = config_file_arguments(Path(argv[0]))
+        argv = argv[1:]
+    run, training = parser.parse_args_into_dataclasses(args=file_arguments + list(argv))
+    return run, training
+
+
+def config_file_arguments(path: Path) -> list[str]:
+    """A YAML or JSON mapping of argument names to values, as command-line tokens."""
+    if path.suffix == ".json":
+        values = json.loads(path.read_text())
+    else:
+        import yaml
+
+        values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of argument names to values.")
+    tokens = []
+    for name, value in values.items():
+        if isinstance(value, (list, tuple)):
+            tokens += [f"--{name}", *map(str, value)]
+        elif value is not None:
+            tokens += [f"--{name}", str(value)]
+    return tokens
+
+
+# -- data --------------------------------------------------------------------------------------------------------
+
+
+def load_corpus(run: RunArguments, stage: str):
+    """The `DatasetDict` a stage trains and evaluates on."""
+    from data_scripts.demo_corpus import generate_demo_corpora, load_demo_emotion
+    from data_scripts.mosei import load_mosei
+    from data_scripts.pretraining_corpus import build_pretraining_corpus
+
+    cache = run.dataset_cache_dir
+    if stage == "pretrain":
+        if run.corpus == "demo":
+            manifest = generate_demo_corpora(run.demo_root)["speech"]["path"]
+        elif run.corpus == "manifest" and run.data_dir:
+            manifest = run.data_dir
+        else:
+            raise ValueError("--stage pretrain needs --corpus demo, or --corpus manifest with --data_dir MANIFEST.")
+        return build_pretraining_corpus(manifest, cache_dir=cache, num_proc=run.num_proc)
+    if run.corpus == "demo":
+        return load_demo_emotion(Path(generate_demo_corpora(run.demo_root)["emotion"]["path"]).parent, cache_dir=cache)
+    if run.corpus == "demo-mosei":
+        return load_mosei(generate_demo_corpora(run.demo_root)["mosei"]["path"], cache_dir=cache)
+    if run.corpus == "mosei" and run.data_dir:
+        return load_mosei(
+            run.data_dir,
+            audio=run.mosei_audio,
+            visual=run.mosei_visual,
+            text=run.mosei_text,
+            align_to_words=run.align_to_words,
+            audio_dir=run.audio_dir,
+            cache_dir=cache,
+            num_proc=run.num_proc,
+        )
+    raise ValueError(f"--stage {stage} needs --corpus demo, demo-mosei, or mosei with --data_dir.")
+
+
+def corpus_input_sizes(features) -> dict:
+    """Model input sizes a corpus implies (config field -> value), and the modalities it has."""
+    sizes = {"audio_feature_size": features["input_features"].shape[1], "modalities": ["audio"]}
+    if "visual_features" in features:
+        sizes["visual_feature_size"] = features["visual_features"].shape[1]
+        sizes["modalities"].append("visual")
+    if "text_features" in features:
+        sizes.update(text_feature_size=features["text_features"].shape[1], text_vocab_size=None)
+        sizes["modalities"].append("text")
+    elif "text_input_ids" in features:
+        sizes.update(text_feature_size=None, text_vocab_size=MMEmbedTokenizer().vocab_size)
+        sizes["modalities"].append("text")
+    return sizes
+
+
+def check_splits(corpus, names: list[str]) -> None:
+    for name in names:
+        if name not in corpus or len(corpus[name]) == 0:
+            raise ValueError(
+                f"The {name!r} split is empty or missing (splits: {list(corpus)}); nothing to train or score."
+            )
+
+
+def check_labels(dataset, task: str, num_speakers: int | None = None) -> None:
+    """Labels out of range stop the run before any training step."""
+    if task == "emotion":
+        values = np.unique(np.asarray(dataset["emotion_labels"]))
+        if not set(values.tolist()) <= {0, 1}:
+            raise ValueError(f"emotion_labels must be 0/1 presence; found values {values.tolist()}.")
+    elif task == "sentiment":
+        values = np.asarray(dataset["sentiment"], dtype=np.float64)
+        if not np.isfinite(values).all() or np.abs(values).max() > 3:
+            raise ValueError(
+                f"sentiment must be finite and within [-3, 3]; found range [{values.min()}, {values.max()}]."
+            )
+    elif task == "pretrain":
+        speakers = np.asarray(dataset["speaker_labels"])
+        if speakers.min() < 0 or speakers.max() >= num_speakers:
+            raise ValueError(
+                f"speaker_labels must lie in [0, {num_speakers}); found [{speakers.min()}, {speakers.max()}]."
+            )
+
+
+def with_lengths(dataset):
+    """Add the `length` column (audio frames) that length-grouped sampling reads."""
+    return dataset.map(
+        lambda batch: {"length": [len(frames) for frames in batch["input_features"]]},
+        batched=True,
+        desc="lengths",
+    )
+
+
+# -- model -------------------------------------------------------------------------------------------------------
+
+
+def build_model(run: RunArguments, task: str, train_split):
+    """The model to train: from `--model_name_or_path` (input layers checked against the corpus) or a preset."""
+    sizes = corpus_input_sizes(train_split.features)
+    modalities = run.modalities or sizes["modalities"]
+    missing = sorted(set(modalities) - set(sizes["modalities"]))
+    if missing:
+        raise ValueError(f"--modalities asks for {missing}, which this corpus does not have ({sizes['modalities']}).")
+    head = {"modalities": modalities, "freeze_encoder": run.freeze_encoder}
+    if task == "emotion" and run.pos_weight_from_train:
+        head["pos_weight"] = positive_weights(np.asarray(train_split["emotion_labels"]))
+    if task == "sentiment":
+        head.update(num_labels=1, problem_type="regression", thresholds=None)
+    if task == "pretrain":
+        head["num_speakers"] = train_split.features["speaker_labels"].num_classes
+    if run.align_to_words:
+        head["audio_subsampling"] = 1  # one row per word: nothing to subsample
+    model_class = MMEmbedForPreTraining if task == "pretrain" else MMEmbedForEmotionRecognition
+    inputs = {key: value for key, value in sizes.items() if key != "modalities"}
+    if run.model_name_or_path is None:
+        return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **head))
+    saved = AutoConfig.from_pretrained(run.model_name_or_path)
+    if saved.model_type != "mmembed":
+        raise ValueError(f"{run.model_name_or_path} holds a {saved.model_type!r} model, not an mmembed checkpoint.")
+    differing = {key: (getattr(saved, key), value) for key, value in inputs.items() if getattr(saved, key) != value}
+    if differing and not run.reinit_input_layers:
+        details = "; ".join(f"{key}: checkpoint {old}, corpus {new}" for key, (old, new) in differing.items())
+        raise ValueError(
+            f"The corpus does not fit the checkpoint's input layers ({details}); pass --reinit_input_layers to "
+            "re-initialise them."
+        )
+    return model_class.from_pretrained(
+        run.model_name_or_path, **inputs, **head, ignore_mismatched_sizes=bool(differing)
+    )
+
+
+def positive_weights(labels: np.ndarray) -> list[float]:
+    """Per emotion negatives / positives of the training labels (1 where an emotion has no positive example)."""
+    positives = labels.sum(axis=0)
+    negatives = len(labels) - positives
+    return [
+        float(negative / positive) if positive else 1.0
+        for positive, negative in zip(positives, negatives, strict=True)
+    ]
+
+
+# -- evaluation --------------------------------------------------------------------------------------------------
+
+
+def batches(dataset, collator, batch_size: int, device):
+    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collator, shuffle=False):
+        yield {name: value.to(device) for name, value in batch.items()}
+
+
+@torch.no_grad()
+def predict_emotions(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid probabilities `(N, 6)` and binary labels `(N, 6)` of a split."""
+    probabilities, labels = [], []
+    for batch in batches(dataset, collator, batch_size, model.device):
+        targets = batch.pop("labels")
+        probabilities.append(torch.sigmoid(model(**batch).logits.float()).cpu().numpy())
+        labels.append(targets.cpu().numpy())
+    return np.concatenate(probabilities), np.concatenate(labels).astype(int)
+
+
+@torch.no_grad()
+def predict_sentiment(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    predictions, targets = [], []
+    for batch in batches(dataset, collator, batch_size, model.device):
+        targets.append(batch.pop("labels").cpu().numpy())
+        predictions.append(model(**batch).logits.float().view(-1).cpu().numpy())
+    return np.concatenate(predictions), np.concatenate(targets)
+
+
+@torch.no_grad()
+def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer) -> dict:
+    """CER/WER of greedy `generate()` on held-out sentences; person-id accuracy with all modalities and audio only."""
+    references, hypotheses = [], []
+    sentences = splits["validation_sentence"]
+    for batch, start in zip(
+        batches(sentences, collator, batch_size, model.device), range(0, len(sentences), batch_size), strict=True
+    ):
+        labels = batch.pop("labels")
+        batch.pop("speaker_labels")
+        tokens = model.generate(**batch, max_new_tokens=int((labels != -100).sum(-1).max()) + 10, num_beams=1)
+        hypotheses += tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        references += sentences[start : start + batch_size]["transcript"]
+    scores = asr_scores(references, hypotheses)
+    speakers = splits["validation_speaker"]
+    for name, keep in (
+        ("speaker_accuracy", None),
+        ("speaker_accuracy_audio_only", ("input_features", "attention_mask")),
+    ):
+        predictions, truth = [], []
+        for batch in batches(speakers, collator, batch_size, model.device):
+            truth.append(batch.pop("speaker_labels").cpu().numpy())
+            batch.pop("labels")
+            if keep is not None:
+                batch = {key: value for key, value in batch.items() if key in keep}
+            predictions.append(model(**batch).speaker_logits.argmax(-1).cpu().numpy())
+        scores[name] = accuracy(np.concatenate(truth), np.concatenate(predictions))
+    return scores
+
+
+class MMEmbedTrainer(Trainer):
+    """`Trainer` whose evaluation computes the stage's own metrics (generation CER, tuned weighted accuracy, MAE)."""
+
+    def __init__(self, *args, score=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.score = score
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        scores = self.score(model, eval_dataset if eval_dataset is not None else self.eval_dataset)
+        model.train(was_training)
+        metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items() if value is not None}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if "loss" in logs:
+            logs["padding_fraction"] = round(self.data_collator.padding_fraction, 4)
+        super().log(logs, *args, **kwargs)
+
+
+def emotion_evaluation(model, splits: dict, collator, batch_size: int, tune: bool) -> dict:
+    """Thresholds tuned on validation only and stored in the config; then validation and test scored with them."""
+    validation = predict_emotions(model, splits["validation"], collator, batch_size)
+    if tune:
+        model.config.thresholds = tune_thresholds(*validation)
+    results = {"thresholds": list(model.config.thresholds)}
+    results["validation"] = emotion_scores(*validation, model.config.thresholds)
+    results["test"] = emotion_scores(
+        *predict_emotions(model, splits["test"], collator, batch_size), model.config.thresholds
+    )
+    return results
+
+
+# -- stages ------------------------------------------------------------------------------------------------------
+
+
+def configure_training(training: TrainingArguments, stage: str, task: str) -> TrainingArguments:
+    metric, greater = BEST_METRIC[stage]
+    training.remove_unused_columns = False
+    training.label_names = ["labels", "speaker_labels"] if task == "pretrain" else ["labels"]
+    training.metric_for_best_model = f"eval_{metric}"
+    training.greater_is_better = greater
+    training.length_column_name = "length"
+    training.dataloader_pin_memory = training.dataloader_pin_memory and torch.cuda.is_available()
+    return training
+
+
+def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
+    """Train the `--stage` model, keep the best checkpoint, score validation (and test) and save everything."""
+    task = "pretrain" if run.stage == "pretrain" else run.stage
+    corpus = load_corpus(run, run.stage)
+    evaluation_splits = ["validation_sentence", "validation_speaker"] if task == "pretrain" else ["validation", "test"]
+    check_splits(corpus, ["train", *evaluation_splits])
+    model = build_model(run, task, corpus["train"])
+    for split in ["train", *evaluation_splits]:
+        check_labels(corpus[split], task, getattr(model.config, "num_speakers", None))
+    collator = MMEmbedDataCollator(task, model.config.modalities)
+    processor = MMEmbedProcessor(MMEmbedFeatureExtractor(), MMEmbedTokenizer())
+    batch_size = training.per_device_eval_batch_size
+
+    if task == "pretrain":
+        eval_dataset = corpus["validation_sentence"]
+
+        def score(model, _dataset):
+            return pretraining_scores(model, corpus, collator, batch_size, processor.tokenizer)
+    elif task == "emotion":
+        eval_dataset = corpus["validation"]
+
+        def score(model, dataset):
+            probabilities, labels = predict_emotions(model, dataset, collator, batch_size)
+            return emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
+    else:
+        eval_dataset = corpus["validation"]
+
+        def score(model, dataset):
+            return sentiment_scores(*predict_sentiment(model, dataset, collator, batch_size))
+
+    callbacks = []
+    if run.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=run.early_stopping_patience))
+    trainer = MMEmbedTrainer(
+        model=model,
+        args=configure_training(training, run.stage, task),
+        train_dataset=with_lengths(corpus["train"]),
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        callbacks=callbacks,
+        score=score,
+    )
+    initial = trainer.evaluate(metric_key_prefix="initial")
+    trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
+    model = trainer.accelerator.unwrap_model(trainer.model).eval()
+    results = {"stage": run.stage, "initial_validation": strip_prefix(initial, "initial_")}
+    if task == "emotion":
+        results.update(emotion_evaluation(model, corpus, collator, batch_size, run.tune_thresholds))
+    elif task == "sentiment":
+        results["validation"] = score(model, corpus["validation"])
+        results["test"] = score(model, corpus["test"])
+    else:
+        results["validation"] = score(model, None)
+    if trainer.is_world_process_zero():
+        trainer.save_model(training.output_dir)
+        processor.save_pretrained(training.output_dir)
+        write_results(Path(training.output_dir), results, run, training)
+    return results
+
+
+def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
+    """Score a saved model on `--eval_split` with its stored thresholds."""
+    if run.model_name_or_path is None:
+        raise ValueError("--stage evaluate needs --model_name_or_path.")
+    config = AutoConfig.from_pretrained(run.model_name_or_path)
+    if config.model_type != "mmembed":
+        raise ValueError(f"{run.model_name_or_path} holds a {config.model_type!r} model, not an mmembed checkpoint.")
+    pretraining = "MMEmbedForPreTraining" in (config.architectures or [])
+    task = "pretrain" if pretraining else ("sentiment" if config.problem_type == "regression" else "emotion")
+    corpus = load_corpus(run, task)
+    model_class = MMEmbedForPreTraining if pretraining else MMEmbedForEmotionRecognition
+    model = model_class.from_pretrained(run.model_name_or_path).eval()
+    collator = MMEmbedDataCollator(task, model.config.modalities)
+    batch_size = training.per_device_eval_batch_size
+    if task == "pretrain":
+        check_splits(corpus, ["validation_sentence", "validation_speaker"])
+        scores = pretraining_scores(model, corpus, collator, batch_size, MMEmbedTokenizer())
+    else:
+        check_splits(corpus, [run.eval_split])
+        split = corpus[run.eval_split]
+        if task == "emotion":
+            scores = emotion_scores(*predict_emotions(model, split, collator, batch_size), model.config.thresholds)
+        else:
+            scores = sentiment_scores(*predict_sentiment(model, split, collator, batch_size))
+    results = {"stage": "evaluate", "model": run.model_name_or_path, run.eval_split: scores}
+    write_results(Path(training.output_dir), results, run, training)
+    return results
+
+
+def strip_prefix(metrics: dict, prefix: str) -> dict:
+    return {name.removeprefix(prefix): value for name, value in metrics.items()}
+
+
+def write_results(output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments) -> None:
+    """Print the final table and save `results.json` (with the run arguments)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = {**results, "run_arguments": asdict(run), "seed": training.seed}
+    (output_dir / "results.json").write_text(json.dumps(record, indent=1, default=str))
+    print(results_table(results))
+
+
+def results_table(results: dict) -> str:
+    lines = [f"results of stage {results['stage']}"]
+    for split in ("initial_validation", "validation", "test"):
+        if isinstance(results.get(split), dict):
+            shown = {name: value for name, value in results[split].items() if isinstance(value, float)}
+            lines.append(f"  {split}: " + ", ".join(f"{name} {value:.4f}" for name, value in sorted(shown.items())))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    run, training = parse_arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    set_seed(training.seed)
+    if run.stage == "evaluate":
+        return evaluate_stage(run, training)
+    return train_stage(run, training)
+
+
+if __name__ == "__main__":
+    main()
