@@ -18,12 +18,16 @@ given first (`python train.py configs/demo.yaml --num_train_epochs 3`: later fla
 
 import json
 import logging
+import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
 from torch.utils.data import DataLoader
 from transformers import (
     AutoConfig,
@@ -33,6 +37,9 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.trainer_callback import ExportableState
+from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint, rotate_checkpoints
 
 from modeling_mmembed import (
     MMEmbedConfig,
@@ -48,6 +55,8 @@ from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 logger = logging.getLogger("train")
 
 STAGES = ("pretrain", "emotion", "sentiment", "evaluate")
+DROPOUT_FIELDS = ("hidden_dropout", "attention_dropout", "activation_dropout", "classifier_dropout")
+STAGING_PREFIX = "tmp-"
 CORPORA = ("demo", "demo-mosei", "mosei", "manifest")
 BEST_METRIC = {  # stage -> (metric, greater is better)
     "pretrain": ("cer", False),
@@ -73,6 +82,8 @@ class RunArguments:
     preset: str = field(default="tiny", metadata={"help": "Model preset when training from scratch."})
     modalities: list[str] | None = field(default=None, metadata={"help": "Subset used (ablations); default: all."})
     freeze_encoder: bool = field(default=False, metadata={"help": "Train the emotion/sentiment head only."})
+    dropout: float | None = field(default=None, metadata={"help": "Set every dropout of a new or loaded model."})
+    resume: bool = field(default=False, metadata={"help": "Resume from the newest complete checkpoint in output_dir."})
     reinit_input_layers: bool = field(
         default=False, metadata={"help": "Re-initialise checkpoint input layers that do not fit the corpus."}
     )
@@ -225,6 +236,8 @@ def build_model(run: RunArguments, task: str, train_split):
     if missing:
         raise ValueError(f"--modalities asks for {missing}, which this corpus does not have ({sizes['modalities']}).")
     head = {"modalities": modalities, "freeze_encoder": run.freeze_encoder}
+    if run.dropout is not None:
+        head.update({name: run.dropout for name in DROPOUT_FIELDS})
     if task == "emotion" and run.pos_weight_from_train:
         head["pos_weight"] = positive_weights(np.asarray(train_split["emotion_labels"]))
     if task == "sentiment":
@@ -270,53 +283,76 @@ def batches(dataset, collator, batch_size: int, device):
         yield {name: value.to(device) for name, value in batch.items()}
 
 
+def gathered(predict, dataset) -> tuple:
+    """
+    `predict(shard)` on this process's contiguous shard of `dataset`, gathered from every process in order: each
+    example of the evaluation set is predicted exactly once. `predict` returns a tuple of per-example arrays.
+    """
+    state = PartialState()
+    shard = dataset.shard(num_shards=state.num_processes, index=state.process_index, contiguous=True)
+    parts = gather_object([predict(shard)]) if state.num_processes > 1 else [predict(shard)]
+    return tuple(np.concatenate([part[index] for part in parts]) for index in range(len(parts[0])))
+
+
 @torch.no_grad()
 def predict_emotions(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sigmoid probabilities `(N, 6)` and binary labels `(N, 6)` of a split."""
-    probabilities, labels = [], []
-    for batch in batches(dataset, collator, batch_size, model.device):
-        targets = batch.pop("labels")
-        probabilities.append(torch.sigmoid(model(**batch).logits.float()).cpu().numpy())
-        labels.append(targets.cpu().numpy())
-    return np.concatenate(probabilities), np.concatenate(labels).astype(int)
+    """Sigmoid probabilities `(N, 6)` and binary labels `(N, 6)` of a split (every process, gathered)."""
+
+    def predict(shard):
+        probabilities, labels = [np.zeros((0, model.config.num_labels))], [np.zeros((0, model.config.num_labels))]
+        for batch in batches(shard, collator, batch_size, model.device):
+            labels.append(batch.pop("labels").cpu().numpy())
+            probabilities.append(torch.sigmoid(model(**batch).logits.float()).cpu().numpy())
+        return np.concatenate(probabilities), np.concatenate(labels)
+
+    probabilities, labels = gathered(predict, dataset)
+    return probabilities, labels.astype(int)
 
 
 @torch.no_grad()
 def predict_sentiment(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    predictions, targets = [], []
-    for batch in batches(dataset, collator, batch_size, model.device):
-        targets.append(batch.pop("labels").cpu().numpy())
-        predictions.append(model(**batch).logits.float().view(-1).cpu().numpy())
-    return np.concatenate(predictions), np.concatenate(targets)
+    def predict(shard):
+        predictions, targets = [np.zeros(0)], [np.zeros(0)]
+        for batch in batches(shard, collator, batch_size, model.device):
+            targets.append(batch.pop("labels").cpu().numpy())
+            predictions.append(model(**batch).logits.float().view(-1).cpu().numpy())
+        return np.concatenate(predictions), np.concatenate(targets)
+
+    return gathered(predict, dataset)
 
 
 @torch.no_grad()
 def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer) -> dict:
     """CER/WER of greedy `generate()` on held-out sentences; person-id accuracy with all modalities and audio only."""
-    references, hypotheses = [], []
-    sentences = splits["validation_sentence"]
-    for batch, start in zip(
-        batches(sentences, collator, batch_size, model.device), range(0, len(sentences), batch_size), strict=True
-    ):
-        labels = batch.pop("labels")
-        batch.pop("speaker_labels")
-        tokens = model.generate(**batch, max_new_tokens=int((labels != -100).sum(-1).max()) + 10, num_beams=1)
-        hypotheses += tokenizer.batch_decode(tokens, skip_special_tokens=True)
-        references += sentences[start : start + batch_size]["transcript"]
-    scores = asr_scores(references, hypotheses)
-    speakers = splits["validation_speaker"]
-    for name, keep in (
-        ("speaker_accuracy", None),
-        ("speaker_accuracy_audio_only", ("input_features", "attention_mask")),
-    ):
-        predictions, truth = [], []
-        for batch in batches(speakers, collator, batch_size, model.device):
+
+    def transcribe(shard):
+        hypotheses = []
+        for batch in batches(shard, collator, batch_size, model.device):
+            labels = batch.pop("labels")
+            batch.pop("speaker_labels")
+            tokens = model.generate(**batch, max_new_tokens=int((labels != -100).sum(-1).max()) + 10, num_beams=1)
+            hypotheses += tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        return np.array(shard["transcript"], dtype=object), np.array(hypotheses, dtype=object)
+
+    def identify(shard):
+        truth, predictions = (
+            [np.zeros(0, dtype=int)],
+            {"all": [np.zeros(0, dtype=int)], "audio": [np.zeros(0, dtype=int)]},
+        )
+        for batch in batches(shard, collator, batch_size, model.device):
             truth.append(batch.pop("speaker_labels").cpu().numpy())
             batch.pop("labels")
-            if keep is not None:
-                batch = {key: value for key, value in batch.items() if key in keep}
-            predictions.append(model(**batch).speaker_logits.argmax(-1).cpu().numpy())
-        scores[name] = accuracy(np.concatenate(truth), np.concatenate(predictions))
+            audio_only = {key: batch[key] for key in ("input_features", "attention_mask")}
+            predictions["all"].append(model(**batch).speaker_logits.argmax(-1).cpu().numpy())
+            predictions["audio"].append(model(**audio_only).speaker_logits.argmax(-1).cpu().numpy())
+        return np.concatenate(truth), np.concatenate(predictions["all"]), np.concatenate(predictions["audio"])
+
+    references, hypotheses = gathered(transcribe, splits["validation_sentence"])
+    scores = asr_scores(list(references), list(hypotheses))
+    truth, with_all, audio_only = gathered(identify, splits["validation_speaker"])
+    scores["speaker_accuracy"] = accuracy(truth, with_all)
+    scores["speaker_accuracy_audio_only"] = accuracy(truth, audio_only)
+    scores["samples"] = float(len(references) + len(truth))
     return scores
 
 
@@ -342,6 +378,83 @@ class MMEmbedTrainer(Trainer):
         if "loss" in logs:
             logs["padding_fraction"] = round(self.data_collator.padding_fraction, 4)
         super().log(logs, *args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if isinstance(sampler, LengthGroupedSampler):
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+        return sampler
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """
+        Write the checkpoint into `tmp-checkpoint-N` and rename it to `checkpoint-N` once complete, so a run killed
+        while saving never leaves a checkpoint that loads half-written (resume only sees complete ones).
+        """
+        run_dir = Path(self._get_output_dir(trial=trial))
+        final = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging = run_dir / f"{STAGING_PREFIX}{final.name}"
+        if self.args.should_save and staging.exists():
+            shutil.rmtree(staging)
+        self.accelerator.wait_for_everyone()
+        self.store_flos()
+        self.save_model(str(staging), _internal_call=True)
+        if self.state.best_global_step:
+            best = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
+            if best == final or best.exists():
+                self.state.best_model_checkpoint = str(best)
+        if not self.args.save_only_model:
+            self._save_optimizer_and_scheduler(str(staging))
+            self._save_scaler(str(staging))
+            self._save_rng_state(str(staging))
+        if self.args.should_save:
+            for callback in self.callback_handler.callbacks + [self.control]:
+                if isinstance(callback, ExportableState):
+                    name = callback.__class__.__name__
+                    if isinstance(self.state.stateful_callbacks[name], list):
+                        self.state.stateful_callbacks[name].append(callback.state())
+                    else:
+                        self.state.stateful_callbacks[name] = callback.state()
+            self.state.save_to_json(str(staging / "trainer_state.json"))
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(staging, final)
+            rotate_checkpoints(
+                output_dir=str(run_dir),
+                save_total_limit=self.args.save_total_limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=False,
+            )
+        self.accelerator.wait_for_everyone()
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """
+    transformers' length-grouped order, drawn from a generator seeded by `(seed, epoch)` instead of the global RNG:
+    the same order on every process and after a resume in the middle of an epoch.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
+def remove_incomplete_checkpoints(output_dir: Path) -> list[str]:
+    """Delete checkpoints a killed run left half-written (`tmp-checkpoint-N`); returns their names."""
+    removed = []
+    for staging in sorted(output_dir.glob(f"{STAGING_PREFIX}{PREFIX_CHECKPOINT_DIR}-*")):
+        shutil.rmtree(staging)
+        removed.append(staging.name)
+    return removed
 
 
 def emotion_evaluation(model, splits: dict, collator, batch_size: int, tune: bool) -> dict:
@@ -394,12 +507,14 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
 
         def score(model, dataset):
             probabilities, labels = predict_emotions(model, dataset, collator, batch_size)
-            return emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
+            scores = emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
+            return {**scores, "samples": float(len(labels))}
     else:
         eval_dataset = corpus["validation"]
 
         def score(model, dataset):
-            return sentiment_scores(*predict_sentiment(model, dataset, collator, batch_size))
+            predictions, targets = predict_sentiment(model, dataset, collator, batch_size)
+            return {**sentiment_scores(predictions, targets), "samples": float(len(targets))}
 
     callbacks = []
     if run.early_stopping_patience:
@@ -413,8 +528,17 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         callbacks=callbacks,
         score=score,
     )
+    resume = training.resume_from_checkpoint
+    if run.resume and resume is None:
+        resume = get_last_checkpoint(training.output_dir) if Path(training.output_dir).is_dir() else None
+        logger.info("--resume: %s", f"continuing from {resume}" if resume else "no complete checkpoint, starting anew")
+    if run.resume and trainer.is_world_process_zero():
+        removed = remove_incomplete_checkpoints(Path(training.output_dir))
+        if removed:
+            logger.warning("Removed incomplete checkpoints of a killed run: %s", removed)
+    trainer.accelerator.wait_for_everyone()
     initial = trainer.evaluate(metric_key_prefix="initial")
-    trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
     model = trainer.accelerator.unwrap_model(trainer.model).eval()
     results = {"stage": run.stage, "initial_validation": strip_prefix(initial, "initial_")}
     if task == "emotion":

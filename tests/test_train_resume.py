@@ -1,0 +1,136 @@
+"""train.py II: SIGKILL and exact resume, atomic checkpoints, and 2-process equivalence (CPU, gloo)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = ["--max_steps", "24", "--save_strategy", "steps", "--save_steps", "8", "--eval_strategy", "steps",
+         "--eval_steps", "8", "--save_total_limit", "2"]  # fmt: skip
+
+
+def run_arguments(demo_root: Path, cache: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "--stage", "emotion", "--corpus", "demo", "--demo_root", str(demo_root), "--dataset_cache_dir", str(cache),
+        "--output_dir", str(output), "--report_to", "none", "--learning_rate", "0.001", "--logging_steps", "4",
+        "--seed", "0", "--per_device_eval_batch_size", "32", *extra,
+    ]  # fmt: skip
+
+
+def train_process(arguments: list[str], wrapper: str | None = None, **popen) -> subprocess.Popen:
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-c", wrapper, *arguments] if wrapper else [sys.executable, "train.py", *arguments]
+    return subprocess.Popen(
+        command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen
+    )
+
+
+def finish(process: subprocess.Popen) -> str:
+    output = process.communicate(timeout=600)[0].decode(errors="replace")
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+def weights(directory: Path) -> dict:
+    return load_file(directory / "model.safetensors")
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()[0].decode(errors="replace")[-4000:]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(demo_root, tmp_path_factory):
+    """The reference: 24 steps with dropout and length-grouped sampling, never interrupted."""
+    work = tmp_path_factory.mktemp("resume")
+    extra = [*STEPS, "--dropout", "0.1", "--train_sampling_strategy", "group_by_length",
+             "--per_device_train_batch_size", "16"]  # fmt: skip
+    finish(train_process(run_arguments(demo_root, work / "cache", work / "reference", *extra)))
+    return work, extra
+
+
+def test_sigkill_mid_training_then_resume_gives_bitwise_identical_weights(uninterrupted, demo_root):
+    work, extra = uninterrupted
+    output = work / "killed"
+    arguments = run_arguments(demo_root, work / "cache", output, *extra)
+    process = train_process(arguments)
+    wait_for(lambda: (output / "checkpoint-16" / "trainer_state.json").is_file(), process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (output / "model.safetensors").exists()
+    log = finish(train_process([*arguments, "--resume", "true"]))
+    assert "continuing from" in log and "checkpoint-16" in log
+    reference, resumed = weights(work / "reference"), weights(output)
+    assert reference.keys() == resumed.keys()
+    for name in reference:
+        assert (reference[name] == resumed[name]).all(), name
+    history = json.loads((output / "checkpoint-24" / "trainer_state.json").read_text())["log_history"]
+    assert [entry["step"] for entry in history if "eval_mean_weighted_accuracy" in entry] == [8, 16, 24]
+
+
+SLOW_SAVE = """
+import pathlib, sys, time
+sys.argv = ["train.py", *sys.argv[1:]]
+import train
+
+original = train.MMEmbedTrainer._save_rng_state
+
+def save_then_hang(self, output_dir):
+    original(self, output_dir)
+    if self.state.global_step == 16:
+        pathlib.Path(output_dir).parent.joinpath("saving-16").write_text("mid-save")
+        time.sleep(600)
+
+train.MMEmbedTrainer._save_rng_state = save_then_hang
+train.main()
+"""
+
+
+def test_sigkill_during_a_save_leaves_no_half_checkpoint_and_resume_is_exact(uninterrupted, demo_root):
+    work, extra = uninterrupted
+    output = work / "killed-saving"
+    arguments = run_arguments(demo_root, work / "cache", output, *extra)
+    process = train_process(arguments, wrapper=SLOW_SAVE)
+    wait_for(lambda: (output / "saving-16").is_file(), process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (output / "tmp-checkpoint-16").is_dir() and not (output / "checkpoint-16").exists()
+    assert (output / "checkpoint-8" / "trainer_state.json").is_file()
+    log = finish(train_process([*arguments, "--resume", "true"]))
+    assert "tmp-checkpoint-16" in log and "continuing from" in log and "checkpoint-8" in log
+    assert not (output / "tmp-checkpoint-16").exists()
+    reference, resumed = weights(work / "reference"), weights(output)
+    for name in reference:
+        assert (reference[name] == resumed[name]).all(), name
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(demo_root, tmp_path):
+    common = ["--max_steps", "6", "--eval_strategy", "no", "--save_strategy", "no", "--dropout", "0"]
+    one = finish(train_process(
+        run_arguments(demo_root, tmp_path / "cache", tmp_path / "one", *common, "--per_device_train_batch_size", "16")
+    ))  # fmt: skip
+    assert "results of stage emotion" in one
+    environment = dict(os.environ, ACCELERATE_USE_CPU="1", HF_HUB_OFFLINE="1")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "train.py"]
+    two = subprocess.run(
+        [*launch, *run_arguments(demo_root, tmp_path / "cache", tmp_path / "two", *common,
+                                 "--per_device_train_batch_size", "8")],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert two.returncode == 0, (two.stdout + two.stderr)[-4000:]
+    single, double = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert max(float((single[name] - double[name]).abs().max()) for name in single) <= 1e-5
+    results = {name: json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two")}
+    assert results["two"]["initial_validation"]["samples"] == 45  # the whole validation split, each example once
+    assert results["two"]["test"] == pytest.approx(results["one"]["test"], abs=1e-5)
