@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
+from huggingface_hub import HfApi
 from torch.utils.data import DataLoader
 from transformers import (
     AutoConfig,
@@ -475,6 +476,7 @@ def emotion_evaluation(model, splits: dict, collator, batch_size: int, tune: boo
 
 def configure_training(training: TrainingArguments, stage: str, task: str) -> TrainingArguments:
     metric, greater = BEST_METRIC[stage]
+    training.push_to_hub = False  # the final folder is pushed once, with its model card (`push_output`)
     training.remove_unused_columns = False
     training.label_names = ["labels", "speaker_labels"] if task == "pretrain" else ["labels"]
     training.metric_for_best_model = f"eval_{metric}"
@@ -487,6 +489,9 @@ def configure_training(training: TrainingArguments, stage: str, task: str) -> Tr
 def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     """Train the `--stage` model, keep the best checkpoint, score validation (and test) and save everything."""
     task = "pretrain" if run.stage == "pretrain" else run.stage
+    push = training.push_to_hub
+    if push and not training.hub_model_id:
+        raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/mmembed-emotion).")
     corpus = load_corpus(run, run.stage)
     evaluation_splits = ["validation_sentence", "validation_speaker"] if task == "pretrain" else ["validation", "test"]
     check_splits(corpus, ["train", *evaluation_splits])
@@ -537,10 +542,12 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         if removed:
             logger.warning("Removed incomplete checkpoints of a killed run: %s", removed)
     trainer.accelerator.wait_for_everyone()
-    initial = trainer.evaluate(metric_key_prefix="initial")
+    model.eval()
+    initial = score(model, eval_dataset)  # not logged: trackers start with training
+    model.train()
     trainer.train(resume_from_checkpoint=resume)
     model = trainer.accelerator.unwrap_model(trainer.model).eval()
-    results = {"stage": run.stage, "initial_validation": strip_prefix(initial, "initial_")}
+    results = {"stage": run.stage, "initial_validation": initial}
     if task == "emotion":
         results.update(emotion_evaluation(model, corpus, collator, batch_size, run.tune_thresholds))
     elif task == "sentiment":
@@ -549,9 +556,15 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     else:
         results["validation"] = score(model, None)
     if trainer.is_world_process_zero():
-        trainer.save_model(training.output_dir)
-        processor.save_pretrained(training.output_dir)
-        write_results(Path(training.output_dir), results, run, training)
+        output_dir = Path(training.output_dir)
+        trainer.save_model(str(output_dir))
+        processor.save_pretrained(str(output_dir))
+        write_results(output_dir, results, run, training)
+        write_model_card(output_dir, results, run, training)
+        if push:
+            results["pushed"] = push_output(
+                output_dir, training.hub_model_id, training.hub_token, training.hub_private_repo
+            )
     return results
 
 
@@ -584,8 +597,139 @@ def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
     return results
 
 
-def strip_prefix(metrics: dict, prefix: str) -> dict:
-    return {name.removeprefix(prefix): value for name, value in metrics.items()}
+MODEL_CARD_TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
+TASKS = {  # stage -> (pipeline_tag, task name for model-index, metrics of the card)
+    "pretrain": ("automatic-speech-recognition", "Automatic Speech Recognition", ("cer", "wer", "speaker_accuracy")),
+    "emotion": (
+        "audio-classification",
+        "Multimodal Emotion Recognition",
+        ("mean_weighted_accuracy", "mean_f1", "mean_auc"),
+    ),
+    "sentiment": ("audio-classification", "Multimodal Sentiment Regression", ("mae", "pearson_r", "acc7")),
+}
+DATASET_NAMES = {
+    "demo": "mmembed demo corpora (synthetic)",
+    "demo-mosei": "mmembed CMU-MOSEI-format demo (synthetic)",
+    "mosei": "CMU-MOSEI",
+    "manifest": "audio-visual speech (VoxCeleb2/LRS3 style)",
+}
+
+
+def write_model_card(output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments) -> Path:
+    """`README.md` of the output folder, rendered from `model_card.md` with the run's actual results."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    pipeline_tag, task_name, metrics = TASKS[run.stage]
+    split = "test" if isinstance(results.get("test"), dict) else "validation"
+    scores = results[split]
+    dataset = DATASET_NAMES[run.corpus]
+    real_data = run.corpus in ("mosei", "manifest")
+    card_data = ModelCardData(
+        model_name=training.hub_model_id or output_dir.name,
+        library_name="transformers",
+        pipeline_tag=pipeline_tag,
+        license="other" if real_data else "apache-2.0",
+        license_name="research-data-terms" if real_data else None,
+        tags=["mmembed", "multimodal", "audio", "custom_code", run.stage],
+        datasets=["CMU-MOSEI"] if run.corpus == "mosei" else None,
+        metrics=list(metrics),
+        eval_results=[
+            EvalResult(
+                task_type=pipeline_tag,
+                task_name=task_name,
+                dataset_type=run.corpus,
+                dataset_name=dataset,
+                dataset_split=split,
+                metric_type=metric,
+                metric_name=metric,
+                metric_value=scores[metric],
+            )
+            for metric in metrics
+            if scores.get(metric) is not None
+        ],
+    )
+    emotion_like = run.stage != "pretrain"
+    card = ModelCard.from_template(
+        card_data,
+        template_path=str(MODEL_CARD_TEMPLATE),
+        model_name=card_data.model_name,
+        stage=run.stage,
+        summary=(
+            f"{task_name} from audio, visual features and text, trained on {dataset}."
+            if emotion_like
+            else f"Multi-task pre-training (ASR + person identification) on {dataset}."
+        ),
+        usage=(
+            'emotion = pipeline("multimodal-emotion-recognition", model="MODEL", trust_remote_code=True)\n'
+            'emotion({"audio": "clip.wav", "visual": frames, "transcript": "words spoken"})'
+            if emotion_like
+            else 'asr = pipeline("automatic-speech-recognition", model="MODEL", trust_remote_code=True)\n'
+            'asr("clip.wav")["text"]'
+        ).replace("MODEL", card_data.model_name),
+        visual_input="FACET 4.2 / OpenFace 2 action units, 35 per frame by default",
+        text_input="word vectors or characters, as the config says",
+        intended_use=(
+            "Research on multimodal affect recognition and on the transfer of multi-task speech embeddings; "
+            "aggregate analysis of expressed emotion in recordings whose speakers agreed to such analysis. Not for "
+            "decisions about individuals (hiring, policing, health, credit) or for inferring what a person feels."
+        ),
+        training_data_short=dataset,
+        training_data=f"{dataset}; splits and preparation as in mmembed's `data_scripts` "
+        f"(corpus `{run.corpus}`, modalities {', '.join(run.modalities or ['all available'])}).",
+        privacy_note=(
+            "The pre-training objective includes person identification: the encoder's embeddings carry speaker "
+            "identity, and a pre-training checkpoint contains a speaker classifier for the training speakers. Speaker "
+            "identity is biometric data in many jurisdictions (e.g. GDPR article 9): do not use these embeddings to "
+            "identify or track people without a lawful basis and their informed consent, and do not publish "
+            "embeddings of identifiable people."
+        ),
+        results_table=results_markdown(results),
+        training_summary=f"seed {training.seed}, learning rate {training.learning_rate}, "
+        f"{training.num_train_epochs:g} epochs (max steps {training.max_steps}), "
+        f"batch {training.per_device_train_batch_size} per device",
+    )
+    path = output_dir / "README.md"
+    card.save(str(path))
+    return path
+
+
+def results_markdown(results: dict) -> str:
+    splits = [split for split in ("initial_validation", "validation", "test") if isinstance(results.get(split), dict)]
+    names = sorted({name for split in splits for name, value in results[split].items() if isinstance(value, float)})
+    lines = ["| metric | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
+    for name in names:
+        cells = [results[split].get(name) for split in splits]
+        lines.append(f"| {name} | " + " | ".join("" if cell is None else f"{cell:.4f}" for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def push_output(output_dir: Path, repo_id: str, token: str | None, private: bool | None) -> bool:
+    """
+    Upload the output folder (weights, configs, code, processor, `handler.py`, TensorBoard logs, `README.md`; not the
+    intermediate checkpoints). A failure keeps the local files and says how to retry.
+    """
+    try:
+        api = HfApi(token=token)
+        api.create_repo(repo_id, exist_ok=True, private=private)
+        api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(output_dir),
+            ignore_patterns=[f"{PREFIX_CHECKPOINT_DIR}-*", f"{STAGING_PREFIX}*"],
+            commit_message="Upload mmembed model",
+        )
+    except Exception as error:  # noqa: BLE001 - offline, no token, no permission...: report, keep the local save
+        logger.error(
+            "Pushing to the Hub failed (%s: %s). The model is saved in %s. To retry: "
+            "hf upload %s %s . --exclude 'checkpoint-*' 'tmp-*' (after `hf auth login`).",
+            type(error).__name__,
+            error,
+            output_dir,
+            repo_id,
+            output_dir,
+        )
+        return False
+    logger.info("Pushed %s to the Hub as %s", output_dir, repo_id)
+    return True
 
 
 def write_results(output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments) -> None:

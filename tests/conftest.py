@@ -2,14 +2,14 @@
 
 import os
 
-import pytest
-import torch
-
-from modeling_mmembed import MMEmbedConfig
-
-# Nothing in the tests may reach the network.
+# Nothing in the tests may reach the network (set before huggingface_hub is imported, which reads them once).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from modeling_mmembed import MMEmbedConfig  # noqa: E402
 
 FEATURE_SIZES = {"audio": 13, "visual": 7, "text": 11}
 

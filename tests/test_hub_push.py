@@ -1,0 +1,130 @@
+"""Pushing a trained model to the Hub (mocked client) with its model card; a failing push keeps the local save."""
+
+import fnmatch
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard, ModelCardData
+
+import train
+
+
+class RecordingHubApi:
+    """Stands in for `huggingface_hub.HfApi`: records the repo and the files an upload would send."""
+
+    calls: list = []
+    error: Exception | None = None
+
+    def __init__(self, token=None):
+        self.token = token
+
+    def create_repo(self, repo_id, exist_ok=False, private=None):
+        if self.error is not None:
+            raise self.error
+        self.calls.append(("create_repo", repo_id, private))
+
+    def upload_folder(self, repo_id, folder_path, ignore_patterns=(), commit_message=None):
+        folder = Path(folder_path)
+        files = sorted(
+            str(path.relative_to(folder))
+            for path in folder.rglob("*")
+            if path.is_file()
+            and not any(fnmatch.fnmatch(str(path.relative_to(folder)), pattern) for pattern in ignore_patterns)
+        )
+        self.calls.append(("upload_folder", repo_id, files))
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    RecordingHubApi.calls, RecordingHubApi.error = [], None
+    monkeypatch.setattr(train, "HfApi", RecordingHubApi)
+    return RecordingHubApi
+
+
+def quick_run(demo_root: Path, output: Path, stage: str, *extra: str) -> dict:
+    corpus = (
+        ["--corpus", "manifest", "--data_dir", str(demo_root / "speech" / "manifest.jsonl")]
+        if stage == "pretrain"
+        else ["--corpus", "demo", "--demo_root", str(demo_root)]
+    )
+    return train.main([
+        "--stage", stage, *corpus, "--output_dir", str(output), "--dataset_cache_dir", str(output.parent / "cache"),
+        "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "steps",
+        "--eval_steps", "2", "--logging_steps", "1", "--report_to", "tensorboard", "--per_device_train_batch_size",
+        "16", *extra,
+    ])  # fmt: skip
+
+
+def test_push_uploads_the_complete_model_folder(demo_root, tmp_path, hub):
+    output = tmp_path / "pretrain"
+    results = quick_run(demo_root, output, "pretrain", "--push_to_hub", "true", "--hub_model_id", "me/mmembed-pre")
+    assert results["pushed"] is True
+    assert hub.calls[0] == ("create_repo", "me/mmembed-pre", None)
+    _, repo_id, files = hub.calls[1]
+    assert repo_id == "me/mmembed-pre"
+    expected = {
+        "model.safetensors", "config.json", "generation_config.json", "modeling_mmembed.py",
+        "configuration_mmembed.py", "input_validation_mmembed.py", "pipeline_mmembed.py", "processing_mmembed.py",
+        "feature_extraction_mmembed.py", "tokenization_mmembed.py", "openface_mmembed.py", "processor_config.json",
+        "tokenizer_config.json", "vocab.json", "handler.py", "README.md", "results.json",
+    }  # fmt: skip
+    assert expected <= set(files)
+    assert any(name.startswith("runs/") and "tfevents" in name for name in files)  # TensorBoard logs
+    assert not any(name.startswith(("checkpoint-", "tmp-")) for name in files)
+    assert list(output.glob("checkpoint-*"))  # kept locally, not uploaded
+
+
+def test_model_card_metadata_round_trips_and_matches_results(demo_root, tmp_path, hub):
+    output = tmp_path / "emotion"
+    quick_run(demo_root, output, "emotion", "--push_to_hub", "true", "--hub_model_id", "me/mmembed-emo")
+    results = json.loads((output / "results.json").read_text())
+    card = ModelCard.load(output / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "audio-classification"
+    assert {"mmembed", "multimodal", "custom_code"} <= set(data["tags"])
+    assert data["license"] == "apache-2.0"
+    assert data["metrics"] == ["mean_weighted_accuracy", "mean_f1", "mean_auc"]
+    reported = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert reported == {metric: results["test"][metric] for metric in data["metrics"]}
+    assert all(result.dataset_split == "test" for result in card.data.eval_results)
+    again = ModelCardData(**ModelCard(str(card)).data.to_dict())
+    assert again.to_dict() == card.data.to_dict()
+    for section in (
+        "## How to use",
+        "trust_remote_code=True",
+        "## Intended use",
+        "## Limitations",
+        "## Training data",
+        "CMU-MOSEI",
+        "VoxCeleb2",
+        "## Biometric and privacy note",
+        "## Results",
+    ):
+        assert section in card.text, section
+    assert f"{results['test']['mean_weighted_accuracy']:.4f}" in card.text
+
+
+def test_mosei_card_declares_the_dataset_and_its_terms(demo_root, tmp_path):
+    run, training = train.parse_arguments(["--stage", "emotion", "--corpus", "mosei", "--output_dir", str(tmp_path)])
+    results = {"stage": "emotion", "test": {"mean_weighted_accuracy": 0.6, "mean_f1": 0.7, "mean_auc": None}}
+    card = ModelCard.load(train.write_model_card(tmp_path, results, run, training))
+    assert card.data.datasets == ["CMU-MOSEI"] and card.data.license == "other"
+    assert [result.metric_type for result in card.data.eval_results] == ["mean_weighted_accuracy", "mean_f1"]
+
+
+@pytest.mark.parametrize("error", [PermissionError("403: no write access to me/mmembed-emo"), OSError("offline")])
+def test_a_failing_push_keeps_the_local_save_and_says_how_to_retry(demo_root, tmp_path, hub, error, caplog):
+    hub.error = error
+    output = tmp_path / "emotion"
+    with caplog.at_level(logging.ERROR, logger="train"):
+        results = quick_run(demo_root, output, "emotion", "--push_to_hub", "true", "--hub_model_id", "me/mmembed-emo")
+    assert results["pushed"] is False
+    assert (output / "model.safetensors").is_file() and (output / "README.md").is_file()
+    assert "hf upload me/mmembed-emo" in caplog.text and str(output) in caplog.text
+
+
+def test_push_needs_a_repository_name(demo_root, tmp_path):
+    with pytest.raises(ValueError, match="--push_to_hub needs --hub_model_id"):
+        quick_run(demo_root, tmp_path / "x", "emotion", "--push_to_hub", "true")
