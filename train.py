@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,8 @@ from modeling_mmembed import (
     MMEmbedProcessor,
     MMEmbedTokenizer,
 )
+from modeling_mmembed.configuration_mmembed import INPUT_LAYER_FIELDS
+from modeling_mmembed.feature_extraction_mmembed import resample
 from modeling_mmembed.metrics_mmembed import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
 from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
@@ -84,6 +87,7 @@ class RunArguments:
     modalities: list[str] | None = field(default=None, metadata={"help": "Subset used (ablations); default: all."})
     freeze_encoder: bool = field(default=False, metadata={"help": "Train the emotion/sentiment head only."})
     dropout: float | None = field(default=None, metadata={"help": "Set every dropout of a new or loaded model."})
+    ctc_loss_weight: float | None = field(default=None, metadata={"help": "Share of the ASR loss given to CTC."})
     resume: bool = field(default=False, metadata={"help": "Resume from the newest complete checkpoint in output_dir."})
     reinit_input_layers: bool = field(
         default=False, metadata={"help": "Re-initialise checkpoint input layers that do not fit the corpus."}
@@ -92,6 +96,7 @@ class RunArguments:
     tune_thresholds: bool = field(default=True, metadata={"help": "Tune emotion thresholds on validation."})
     early_stopping_patience: int | None = field(default=None, metadata={"help": "Evaluations without improvement."})
     eval_split: str = field(default="test", metadata={"help": "Split scored by the evaluate stage."})
+    shuffled_labels: bool = field(default=False, metadata={"help": "Demo emotion corpus with permuted labels."})
     num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset preparation."})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Arrow cache of prepared datasets."})
 
@@ -157,7 +162,8 @@ def load_corpus(run: RunArguments, stage: str):
             raise ValueError("--stage pretrain needs --corpus demo, or --corpus manifest with --data_dir MANIFEST.")
         return build_pretraining_corpus(manifest, cache_dir=cache, num_proc=run.num_proc)
     if run.corpus == "demo":
-        return load_demo_emotion(Path(generate_demo_corpora(run.demo_root)["emotion"]["path"]).parent, cache_dir=cache)
+        folder = Path(generate_demo_corpora(run.demo_root)["emotion"]["path"]).parent
+        return load_demo_emotion(folder, cache_dir=cache, shuffled_labels=run.shuffled_labels)
     if run.corpus == "demo-mosei":
         return load_mosei(generate_demo_corpora(run.demo_root)["mosei"]["path"], cache_dir=cache)
     if run.corpus == "mosei" and run.data_dir:
@@ -239,6 +245,8 @@ def build_model(run: RunArguments, task: str, train_split):
     head = {"modalities": modalities, "freeze_encoder": run.freeze_encoder}
     if run.dropout is not None:
         head.update({name: run.dropout for name in DROPOUT_FIELDS})
+    if run.ctc_loss_weight is not None and task == "pretrain":
+        head["ctc_loss_weight"] = run.ctc_loss_weight
     if task == "emotion" and run.pos_weight_from_train:
         head["pos_weight"] = positive_weights(np.asarray(train_split["emotion_labels"]))
     if task == "sentiment":
@@ -254,7 +262,11 @@ def build_model(run: RunArguments, task: str, train_split):
     saved = AutoConfig.from_pretrained(run.model_name_or_path)
     if saved.model_type != "mmembed":
         raise ValueError(f"{run.model_name_or_path} holds a {saved.model_type!r} model, not an mmembed checkpoint.")
-    differing = {key: (getattr(saved, key), value) for key, value in inputs.items() if getattr(saved, key) != value}
+    differing = {
+        key: (getattr(saved, key), value)
+        for key, value in inputs.items()
+        if getattr(saved, key) != value and INPUT_LAYER_FIELDS[key] in saved.modalities
+    }  # a modality the checkpoint lacks gets new layers whatever its size
     if differing and not run.reinit_input_layers:
         details = "; ".join(f"{key}: checkpoint {old}, corpus {new}" for key, (old, new) in differing.items())
         raise ValueError(
@@ -749,9 +761,188 @@ def results_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+# -- the default run: the whole method on the demo corpora ------------------------------------------------------
+
+
+@dataclass
+class DemoArguments:
+    """`python train.py` with no arguments (or `python train.py demo ...`): the whole method on the demo corpora."""
+
+    size: str = field(default="full", metadata={"help": "full (the benchmark) or smoke (tiny budgets, for CI)."})
+    output_dir: str = field(default="outputs/demo")
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are generated."})
+
+
+DEMO_BUDGETS = {  # per size: model preset, training epochs (or max steps) per stage
+    "full": {"preset": "small", "pretrain_epochs": 6, "emotion_epochs": 12, "max_steps": -1},
+    "smoke": {"preset": "tiny", "pretrain_epochs": 1, "emotion_epochs": 1, "max_steps": 3},
+}
+ABLATIONS = {"audio": ["audio"], "audio+visual": ["audio", "visual"], "audio+text": ["audio", "text"]}
+
+
+def demo_training(output_dir: Path, seed: int, epochs: int, max_steps: int, learning_rate: float) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        seed=seed,
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        warmup_steps=0.1,
+        lr_scheduler_type="cosine",
+        weight_decay=0.01,
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=32,
+        eval_strategy="epoch" if max_steps < 0 else "steps",
+        eval_steps=max(max_steps, 1),
+        save_strategy="epoch" if max_steps < 0 else "steps",
+        save_steps=max(max_steps, 1),
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        logging_steps=10,
+        report_to="tensorboard",
+        train_sampling_strategy="group_by_length",
+    )
+
+
+def run_demo(demo: DemoArguments) -> dict:
+    """
+    Generate the demo corpora; pre-train (ASR + person id); tune emotion on the raw corpus from the pre-trained
+    checkpoint and from scratch, the modality ablations, a shuffled-label control and the CMU-MOSEI-format set, over
+    the seeds; reload and run a pipeline; save `results.json` with every figure and whether each target is met.
+    """
+    from data_scripts.demo_corpus import generate_demo_corpora
+
+    if demo.size not in DEMO_BUDGETS:
+        raise ValueError(f"--size must be one of {sorted(DEMO_BUDGETS)}, got {demo.size!r}.")
+    budget, output = DEMO_BUDGETS[demo.size], Path(demo.output_dir)
+    started = time.perf_counter()
+    timings = {}
+    corpora = generate_demo_corpora(demo.demo_root)
+    timings["corpora"] = time.perf_counter() - started
+    root = str(Path(corpora["speech"]["path"]).parent.parent)
+
+    def stage(name: str, run: RunArguments, seed: int, learning_rate: float, epochs: int) -> dict:
+        begin = time.perf_counter()
+        set_seed(seed)
+        training = demo_training(output / name, seed, epochs, budget["max_steps"], learning_rate)
+        results = train_stage(run, training)
+        timings[name] = time.perf_counter() - begin
+        return results
+
+    preset = budget["preset"]
+    pretrain = stage(
+        "pretrain",
+        RunArguments(stage="pretrain", corpus="demo", demo_root=root, preset=preset, ctc_loss_weight=0.3),
+        demo.seeds[0],
+        2e-3,
+        budget["pretrain_epochs"],
+    )
+    pretrained = str(output / "pretrain")
+    runs: dict[str, list[dict]] = {}
+    for seed in demo.seeds:
+        emotion = {"stage": "emotion", "corpus": "demo", "demo_root": root}
+        variants = {
+            "raw/pretrained/all": RunArguments(**emotion, model_name_or_path=pretrained),
+            "raw/scratch/all": RunArguments(**emotion, preset=preset),
+            "raw/shuffled-labels": RunArguments(**emotion, model_name_or_path=pretrained, shuffled_labels=True),
+            "mosei-format/scratch/all": RunArguments(
+                stage="emotion", corpus="demo-mosei", demo_root=root, preset=preset
+            ),
+            **{
+                f"raw/pretrained/{name}": RunArguments(**emotion, model_name_or_path=pretrained, modalities=modalities)
+                for name, modalities in ABLATIONS.items()
+            },
+        }
+        for name, run in variants.items():
+            folder = f"{name.replace('/', '-')}-seed{seed}"
+            runs.setdefault(name, []).append(stage(folder, run, seed, 1e-3, budget["emotion_epochs"]))
+    summary = demo_summary(pretrain, runs, demo.seeds)
+    summary["checks"] = reload_and_pipeline(output / f"raw-pretrained-all-seed{demo.seeds[0]}", corpora)
+    summary["seconds"] = {name: round(value, 1) for name, value in timings.items()}
+    summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
+    summary["size"], summary["machine"] = demo.size, machine_description()
+    if PartialState().is_main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "results.json").write_text(json.dumps(summary, indent=1))
+        print(demo_table(summary))
+    return summary
+
+
+def demo_summary(pretrain: dict, runs: dict[str, list[dict]], seeds: list[int]) -> dict:
+    """Per variant the test mean weighted accuracy per seed with mean and sd; the targets and whether they hold."""
+    variants = {}
+    for name, results in runs.items():
+        scores = [result["test"]["mean_weighted_accuracy"] for result in results]
+        variants[name] = {
+            "per_seed": dict(zip(map(str, seeds), scores, strict=True)),
+            "mean": float(np.mean(scores)),
+            "sd": float(np.std(scores)),
+        }
+    asr = pretrain["validation"]
+    everything = variants["raw/pretrained/all"]
+    subsets = [variants[f"raw/pretrained/{name}"] for name in ABLATIONS]
+    scratch, control = variants["raw/scratch/all"], variants["raw/shuffled-labels"]
+    targets = {
+        "cer_at_most_0.35": asr["cer"] <= 0.35,
+        "speaker_accuracy_at_least_0.9": asr["speaker_accuracy"] >= 0.9,
+        "raw_emotion_mean_wa_at_least_0.80": everything["mean"] >= 0.80,
+        "mosei_format_emotion_mean_wa_at_least_0.80": variants["mosei-format/scratch/all"]["mean"] >= 0.80,
+        "fusion_beats_every_subset_by_0.03": all(
+            everything["mean"] - everything["sd"] >= subset["mean"] + subset["sd"] + 0.03 for subset in subsets
+        ),
+        "pretraining_beats_scratch_by_0.02": everything["mean"] - scratch["mean"] >= 0.02,
+        "shuffled_control_within_0.45_0.55": 0.45 <= control["mean"] <= 0.55,
+    }
+    return {"pretraining": asr, "emotion": variants, "targets": targets}
+
+
+def reload_and_pipeline(model_dir: Path, corpora: dict) -> dict:
+    """Reload the saved emotion model with `AutoModel` and run the audio-classification pipeline on one demo WAV."""
+    import soundfile
+    from transformers import AutoModel, pipeline
+
+    encoder = AutoModel.from_pretrained(model_dir)
+    wav = sorted((Path(corpora["emotion"]["path"]).parent / "wav").glob("*.wav"))[0]
+    samples, rate = soundfile.read(wav, dtype="float32")
+    samples = resample(
+        samples, rate, 16000
+    )  # espeak-ng writes 22.05 kHz; the built-in pipeline resamples only with torchaudio
+    classifier = pipeline("audio-classification", model=str(model_dir), top_k=None, device="cpu")
+    scores = classifier({"array": samples, "sampling_rate": 16000})
+    return {"reloaded_class": type(encoder).__name__, "pipeline_wav": wav.name, "pipeline_scores": scores}
+
+
+def machine_description() -> str:
+    import platform
+
+    threads = torch.get_num_threads()
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {threads} threads"
+
+
+def demo_table(summary: dict) -> str:
+    asr = summary["pretraining"]
+    lines = [
+        f"default run ({summary['size']}, {summary['machine']}, {summary['seconds']['total']:.0f} s)",
+        f"pre-training: CER {asr['cer']:.3f}, WER {asr['wer']:.3f}, person id {asr['speaker_accuracy']:.3f} "
+        f"(audio only {asr['speaker_accuracy_audio_only']:.3f})",
+        "emotion, test mean weighted accuracy (mean ± sd over seeds):",
+    ]
+    for name, scores in summary["emotion"].items():
+        lines.append(f"  {name:<28} {scores['mean']:.3f} ± {scores['sd']:.3f}   per seed {scores['per_seed']}")
+    lines.append(
+        "targets: " + ", ".join(f"{name} {'met' if ok else 'NOT met'}" for name, ok in summary["targets"].items())
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
-    run, training = parse_arguments(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not argv or argv[0] == "demo":
+        (demo,) = HfArgumentParser(DemoArguments).parse_args_into_dataclasses(args=argv[1:])
+        return run_demo(demo)
+    run, training = parse_arguments(argv)
     set_seed(training.seed)
     if run.stage == "evaluate":
         return evaluate_stage(run, training)

@@ -20,14 +20,17 @@ DEFAULT_TEXT_FEATURE_SIZE = 300
 ASR_MEMORY_CHOICES = ("audio+visual", "audio")
 """What the ASR decoder attends to. Never the text branch: in pre-training the text can be the transcript itself."""
 
-INPUT_LAYER_FIELDS = (
-    "audio_feature_size",
-    "visual_feature_size",
-    "text_feature_size",
-    "text_vocab_size",
-    "audio_subsampling",
-)
-"""Config fields that shape the input layers; a checkpoint only transfers when they agree."""
+INPUT_LAYER_FIELDS = {
+    "audio_feature_size": "audio",
+    "visual_feature_size": "visual",
+    "text_feature_size": "text",
+    "text_vocab_size": "text",
+    "audio_subsampling": "audio",
+}
+"""
+Config fields that shape the input layers, with the modality whose layers they shape: a checkpoint only transfers
+when they agree for the modalities it has (a modality it lacks gets new layers whatever its size).
+"""
 
 AUTO_MAP = {
     "AutoConfig": "configuration_mmembed.MMEmbedConfig",
@@ -73,6 +76,15 @@ PRESETS = {
         "num_cross_modal_layers": 1,
         "audio_subsampling": 4,
         "decoder_layers": 1,
+    },
+    "small": {
+        "hidden_size": 128,
+        "num_attention_heads": 4,
+        "intermediate_size": 512,
+        "num_audio_layers": 3,
+        "num_cross_modal_layers": 1,
+        "audio_subsampling": 4,
+        "decoder_layers": 2,
     },
     "mosei_sdk": {**BASE_PRESET, "audio_feature_size": 74, "visual_feature_size": 35, "text_feature_size": 300},
 }
@@ -221,7 +233,7 @@ class MMEmbedConfig(PreTrainedConfig):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "MMEmbedConfig":
-        """Build a named configuration (`base`, `tiny` or `mosei_sdk`); keyword arguments override its fields."""
+        """Build a named configuration (`base`, `small`, `tiny`, `mosei_sdk`); keyword arguments override fields."""
         if name not in PRESETS:
             raise ValueError(f"Unknown MMEmbed preset {name!r}; choose one of {sorted(PRESETS)}.")
         return cls(**{**PRESETS[name], **overrides})
@@ -235,6 +247,11 @@ class MMEmbedConfig(PreTrainedConfig):
     def tiny(cls, **overrides) -> "MMEmbedConfig":
         """A very small encoder (hidden 32, 2 audio layers) for tests and smoke runs."""
         return cls.from_preset("tiny", **overrides)
+
+    @classmethod
+    def small(cls, **overrides) -> "MMEmbedConfig":
+        """A demo-sized encoder (hidden 128, 3 audio layers, 2 decoder layers) that trains in minutes on a CPU."""
+        return cls.from_preset("small", **overrides)
 
     @classmethod
     def mosei_sdk(cls, **overrides) -> "MMEmbedConfig":

@@ -509,7 +509,9 @@ def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwar
     if not isinstance(requested, MMEmbedConfig):
         requested = None
     mismatches = []
-    for field in INPUT_LAYER_FIELDS:
+    for field, modality in INPUT_LAYER_FIELDS.items():
+        if modality not in saved.modalities:
+            continue
         saved_value = getattr(saved, field)
         wanted = getattr(requested, field) if requested is not None else from_pretrained_kwargs.get(field, saved_value)
         if wanted != saved_value:
