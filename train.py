@@ -51,9 +51,9 @@ from modeling_mmembed import (
     MMEmbedProcessor,
     MMEmbedTokenizer,
 )
-from modeling_mmembed.configuration_mmembed import INPUT_LAYER_FIELDS
 from modeling_mmembed.feature_extraction_mmembed import resample
 from modeling_mmembed.metrics_mmembed import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
+from modeling_mmembed.modeling_mmembed import input_layer_mismatches
 from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 logger = logging.getLogger("train")
@@ -259,14 +259,7 @@ def build_model(run: RunArguments, task: str, train_split):
     inputs = {key: value for key, value in sizes.items() if key != "modalities"}
     if run.model_name_or_path is None:
         return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **head))
-    saved = AutoConfig.from_pretrained(run.model_name_or_path)
-    if saved.model_type != "mmembed":
-        raise ValueError(f"{run.model_name_or_path} holds a {saved.model_type!r} model, not an mmembed checkpoint.")
-    differing = {
-        key: (getattr(saved, key), value)
-        for key, value in inputs.items()
-        if getattr(saved, key) != value and INPUT_LAYER_FIELDS[key] in saved.modalities
-    }  # a modality the checkpoint lacks gets new layers whatever its size
+    differing = input_layer_mismatches(mmembed_checkpoint_config(run.model_name_or_path), inputs)
     if differing and not run.reinit_input_layers:
         details = "; ".join(f"{key}: checkpoint {old}, corpus {new}" for key, (old, new) in differing.items())
         raise ValueError(
@@ -276,6 +269,14 @@ def build_model(run: RunArguments, task: str, train_split):
     return model_class.from_pretrained(
         run.model_name_or_path, **inputs, **head, ignore_mismatched_sizes=bool(differing)
     )
+
+
+def mmembed_checkpoint_config(path: str):
+    """The saved config of an mmembed checkpoint; a checkpoint of another model type is refused."""
+    config = AutoConfig.from_pretrained(path)
+    if config.model_type != "mmembed":
+        raise ValueError(f"{path} holds a {config.model_type!r} model, not an mmembed checkpoint.")
+    return config
 
 
 def positive_weights(labels: np.ndarray) -> list[float]:
@@ -584,9 +585,7 @@ def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
     """Score a saved model on `--eval_split` with its stored thresholds."""
     if run.model_name_or_path is None:
         raise ValueError("--stage evaluate needs --model_name_or_path.")
-    config = AutoConfig.from_pretrained(run.model_name_or_path)
-    if config.model_type != "mmembed":
-        raise ValueError(f"{run.model_name_or_path} holds a {config.model_type!r} model, not an mmembed checkpoint.")
+    config = mmembed_checkpoint_config(run.model_name_or_path)
     pretraining = "MMEmbedForPreTraining" in (config.architectures or [])
     task = "pretrain" if pretraining else ("sentiment" if config.problem_type == "regression" else "emotion")
     corpus = load_corpus(run, task)

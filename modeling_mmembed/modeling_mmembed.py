@@ -497,6 +497,18 @@ def copy_code_files(save_directory) -> None:
         logger.warning(f"Saved without {missing}: this copy of the code (in {source}) does not have them.")
 
 
+def input_layer_mismatches(saved: MMEmbedConfig, wanted: dict) -> dict[str, tuple]:
+    """
+    `{field: (saved value, wanted value)}` for each input-layer field of `wanted` that differs from the saved config,
+    for the modalities the saved model has (a modality it lacks gets new layers whatever its size).
+    """
+    return {
+        field: (getattr(saved, field), value)
+        for field, value in wanted.items()
+        if INPUT_LAYER_FIELDS[field] in saved.modalities and getattr(saved, field) != value
+    }
+
+
 def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwargs: dict) -> None:
     """
     Raise a `ValueError` naming each input-layer field whose saved value differs from the one requested (through
@@ -506,16 +518,16 @@ def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwar
     hub_kwargs = {key: from_pretrained_kwargs[key] for key in HUB_KWARGS if key in from_pretrained_kwargs}
     saved = MMEmbedConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
     requested = from_pretrained_kwargs.get("config")
-    if not isinstance(requested, MMEmbedConfig):
-        requested = None
-    mismatches = []
-    for field, modality in INPUT_LAYER_FIELDS.items():
-        if modality not in saved.modalities:
-            continue
-        saved_value = getattr(saved, field)
-        wanted = getattr(requested, field) if requested is not None else from_pretrained_kwargs.get(field, saved_value)
-        if wanted != saved_value:
-            mismatches.append(f"{field}: checkpoint has {saved_value}, requested {wanted}")
+    if isinstance(requested, MMEmbedConfig):
+        wanted = {field: getattr(requested, field) for field in INPUT_LAYER_FIELDS}
+    else:
+        wanted = {
+            field: from_pretrained_kwargs[field] for field in INPUT_LAYER_FIELDS if field in from_pretrained_kwargs
+        }
+    mismatches = [
+        f"{field}: checkpoint has {saved_value}, requested {value}"
+        for field, (saved_value, value) in input_layer_mismatches(saved, wanted).items()
+    ]
     if mismatches:
         raise ValueError(
             f"The checkpoint {pretrained_model_name_or_path} has different input layers than the requested config ("
