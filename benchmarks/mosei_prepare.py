@@ -22,16 +22,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data_scripts.csd import write_csd  # noqa: E402
+from data_scripts.csd import regular_intervals, write_csd  # noqa: E402
 from data_scripts.mosei import MOSEI_FILES, standard_folds  # noqa: E402
 
 VIDEO_SECONDS = 72.5
 SEGMENTS_PER_VIDEO = 7
-
-
-def intervals(count: int, step: float) -> np.ndarray:
-    starts = np.arange(count) * step
-    return np.stack([starts, starts + step], axis=1)
 
 
 def write_synthetic_mosei(directory: Path, scale: float) -> None:
@@ -53,7 +48,7 @@ def write_synthetic_mosei(directory: Path, scale: float) -> None:
         values = np.concatenate([rng.uniform(-3, 3, (7, 1)), rng.choice([0, 1 / 3, 2 / 3, 1], (7, 6))], axis=1)
         labels[video_id] = (values, np.stack([starts, starts + segment_seconds], axis=1))
         count = int(VIDEO_SECONDS * 2.5)
-        words[video_id] = (np.array([[b"word"]] * count, dtype="S12"), intervals(count, 0.4))
+        words[video_id] = (np.array([[b"word"]] * count, dtype="S12"), regular_intervals(count, 0.4))
     write_csd(directory / MOSEI_FILES["labels"], "All Labels", labels, compression=None)
     write_csd(directory / MOSEI_FILES["words"], "words", words, compression=None)
     for file_name, root, rate, width in streams.values():
@@ -63,7 +58,7 @@ def write_synthetic_mosei(directory: Path, scale: float) -> None:
             for video_id in video_ids:
                 video = data.create_group(video_id)
                 video["features"] = rng.random((count, width), dtype=np.float32)
-                video["intervals"] = intervals(count, 1 / rate)
+                video["intervals"] = regular_intervals(count, 1 / rate)
             handle.create_group(f"{root}/metadata")
 
 

@@ -107,6 +107,12 @@ class ComputationalSequence(Mapping):
         self.close()
 
 
+def regular_intervals(count: int, step: float) -> np.ndarray:
+    """`(count, 2)` back-to-back intervals `[i * step, (i + 1) * step]`: the rows of a fixed-rate stream."""
+    starts = np.arange(count) * step
+    return np.stack([starts, starts + step], axis=1)
+
+
 def read_csd(path: str | os.PathLike) -> ComputationalSequence:
     """Open a `.csd` file lazily (use as a context manager or call `close()`)."""
     return ComputationalSequence(path)
@@ -143,4 +149,4 @@ def write_csd(
             meta.create_dataset(key, data=[json.dumps(value)], dtype=text)
 
 
-__all__ = ["ComputationalSequence", "CsdError", "decode_metadata_value", "read_csd", "write_csd"]
+__all__ = ["ComputationalSequence", "CsdError", "decode_metadata_value", "read_csd", "regular_intervals", "write_csd"]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .csd import write_csd
+from .csd import regular_intervals, write_csd
 from .mosei import standard_folds
 from .pretraining_corpus import write_manifest
 
@@ -389,19 +389,14 @@ def make_mosei_demo(directory, seed: int = 0, videos: tuple[int, int, int] = (60
         intervals = np.array(word_intervals)
         words[video_id] = (np.array([[word.encode()] for word in word_list], dtype="S20"), intervals)
         glove[video_id] = (np.stack([glove_like(word) for word in word_list]), intervals)
-        covarep[video_id] = (audio, _regular_intervals(len(audio), 0.01))
-        facet[video_id] = (visual, _regular_intervals(len(visual), 1 / VISUAL_RATE))
+        covarep[video_id] = (audio, regular_intervals(len(audio), 0.01))
+        facet[video_id] = (visual, regular_intervals(len(visual), 1 / VISUAL_RATE))
     write_csd(directory / "CMU_MOSEI_Labels.csd", "All Labels", labels, compression=None)
     write_csd(directory / "CMU_MOSEI_TimestampedWords.csd", "words", words, compression=None)
     write_csd(directory / "CMU_MOSEI_COVAREP.csd", "COVAREP", covarep, compression=None)
     write_csd(directory / "CMU_MOSEI_VisualFacet42.csd", "FACET 4.2", facet, compression=None)
     write_csd(directory / "CMU_MOSEI_TimestampedWordVectors.csd", "glove_vectors", glove, compression=None)
     return directory
-
-
-def _regular_intervals(count: int, step: float) -> np.ndarray:
-    starts = np.arange(count) * step
-    return np.stack([starts, starts + step], axis=1)
 
 
 def default_demo_root(seed: int = 0) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from data_scripts.csd import write_csd
+from data_scripts.csd import regular_intervals, write_csd
 
 DURATION = 8.0
 EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
@@ -53,11 +53,6 @@ SPLIT_OF = {
     "188343": "validation",
     "7l3BNtSE0xc": "test",
 }
-
-
-def _intervals(count: int, step: float) -> np.ndarray:
-    starts = np.arange(count) * step
-    return np.stack([starts, starts + step], axis=1)
 
 
 def _frames(video_id: str, count: int, width: int, salt: int) -> np.ndarray:
@@ -103,32 +98,32 @@ def write_fixture(directory: Path, *, plain_metadata_file: str = "CMU_MOSEI_Visu
         compression=None,
     )
     words = {
-        video_id: (np.array([[word.encode()] for word in words_of(video_id)], dtype="S12"), _intervals(16, 0.5))
+        video_id: (np.array([[word.encode()] for word in words_of(video_id)], dtype="S12"), regular_intervals(16, 0.5))
         for video_id in VIDEOS
     }
     write_csd(directory / "CMU_MOSEI_TimestampedWords.csd", "words", words, compression=None)
     write_csd(
         directory / "CMU_MOSEI_COVAREP.csd",
         "COVAREP",
-        {video_id: (covarep(video_id), _intervals(800, 0.01)) for video_id in VIDEOS},
+        {video_id: (covarep(video_id), regular_intervals(800, 0.01)) for video_id in VIDEOS},
         compression="gzip",
     )
     write_csd(
         directory / "CMU_MOSEI_VisualFacet42.csd",
         "FACET 4.2",
-        {video_id: (facet(video_id), _intervals(240, 1 / 30)) for video_id in VIDEOS if video_id != NO_VISUAL},
+        {video_id: (facet(video_id), regular_intervals(240, 1 / 30)) for video_id in VIDEOS if video_id != NO_VISUAL},
         compression=None,
     )
     write_csd(
         directory / "CMU_MOSEI_VisualOpenFace2.csd",
         "OpenFace_2",
-        {video_id: (_frames(video_id, 240, 713, 4), _intervals(240, 1 / 30)) for video_id in VIDEOS},
+        {video_id: (_frames(video_id, 240, 713, 4), regular_intervals(240, 1 / 30)) for video_id in VIDEOS},
         compression="gzip",
     )
     write_csd(
         directory / "CMU_MOSEI_TimestampedWordVectors.csd",
         "glove_vectors",
-        {video_id: (glove(video_id), _intervals(16, 0.5)) for video_id in VIDEOS},
+        {video_id: (glove(video_id), regular_intervals(16, 0.5)) for video_id in VIDEOS},
         compression=None,
     )
     with h5py.File(directory / plain_metadata_file, "a") as handle:  # plain-string metadata, as some real files have
