@@ -224,12 +224,15 @@ def check_labels(dataset, task: str, num_speakers: int | None = None) -> None:
 
 
 def with_lengths(dataset):
-    """Add the `length` column (audio frames) that length-grouped sampling reads."""
-    return dataset.map(
-        lambda batch: {"length": [len(frames) for frames in batch["input_features"]]},
-        batched=True,
-        desc="lengths",
-    )
+    """
+    Add the `length` column (audio frames) that length-grouped sampling reads, from the Arrow list lengths (no
+    feature is decoded), and return the dataset in numpy format: the collator gets arrays, not nested lists.
+    """
+    import pyarrow.compute
+
+    chunks = dataset.with_format("arrow")["input_features"].chunks  # memory-mapped: nothing is copied
+    lengths = [pyarrow.compute.list_value_length(getattr(chunk, "storage", chunk)).to_numpy() for chunk in chunks]
+    return dataset.add_column("length", np.concatenate(lengths)).with_format("numpy")
 
 
 # -- model -------------------------------------------------------------------------------------------------------
@@ -293,7 +296,8 @@ def positive_weights(labels: np.ndarray) -> list[float]:
 
 
 def batches(dataset, collator, batch_size: int, device):
-    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collator, shuffle=False):
+    loader = DataLoader(dataset.with_format("numpy"), batch_size=batch_size, collate_fn=collator, shuffle=False)
+    for batch in loader:
         yield {name: value.to(device) for name, value in batch.items()}
 
 
@@ -774,7 +778,7 @@ class DemoArguments:
 
 
 DEMO_BUDGETS = {  # per size: model preset, training epochs (or max steps) per stage
-    "full": {"preset": "small", "pretrain_epochs": 6, "emotion_epochs": 12, "max_steps": -1},
+    "full": {"preset": "small", "pretrain_epochs": 6, "emotion_epochs": 8, "max_steps": -1},
     "smoke": {"preset": "tiny", "pretrain_epochs": 1, "emotion_epochs": 1, "max_steps": 3},
 }
 ABLATIONS = {"audio": ["audio"], "audio+visual": ["audio", "visual"], "audio+text": ["audio", "text"]}

@@ -1,24 +1,20 @@
 """
-Filterbank speed of each feature-extractor back-end, in seconds of audio per CPU second (higher is faster).
+Figure 5: filterbank speed of each feature-extractor back-end, in seconds of audio per CPU second (higher is faster).
 
-    python benchmarks/fbank_speed.py [--seconds 10] [--repeats 5]
+    python -m benchmarks.fbank_speed [--smoke] [--seconds 10] [--repeats 5]
 
 Featurises `--seconds` of speech-like 16 kHz audio `--repeats` times per back-end and reports the median. CPU time is
 the process's (all threads). Kaldi's own implementation (kaldi-native-fbank, the test reference) is timed for
 comparison when installed; it is not a back-end of the extractor.
 """
 
-import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
+from benchmarks.common import arguments, emit, peak_memory_mb
 from modeling_mmembed import MMEmbedFeatureExtractor
 from modeling_mmembed.feature_extraction_mmembed import available_backends
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.audio_signals import speech_like  # noqa: E402
+from tests.audio_signals import speech_like
 
 try:
     import kaldi_native_fbank
@@ -47,20 +43,17 @@ def cpu_seconds(function, samples, repeats: int) -> float:
     return statistics.median(timings)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    samples = speech_like(args.seconds)
+def main() -> dict:
+    args = arguments(__doc__, seconds=(float, 10.0, "audio length"), repeats=(int, 5, "runs (median)"))
+    seconds, repeats = (1.0, 2) if args.smoke else (args.seconds, args.repeats)
+    samples = speech_like(seconds)
     candidates = {backend: MMEmbedFeatureExtractor(backend=backend).featurize for backend in available_backends()}
     if kaldi_native_fbank is not None:
         candidates["kaldi-native-fbank (reference)"] = kaldi_native
-    print(f"{args.seconds:g} s of 16 kHz audio, median of {args.repeats}")
-    print(f"{'back-end':<32} {'CPU s':>8} {'audio s / CPU s':>16}")
-    for name, function in candidates.items():
-        seconds = cpu_seconds(function, samples, args.repeats)
-        print(f"{name:<32} {seconds:>8.4f} {args.seconds / seconds:>16.0f}")
+    results = {name: seconds / cpu_seconds(function, samples, repeats) for name, function in candidates.items()}
+    rows = [[name, f"{speed:.0f}"] for name, speed in results.items()]
+    record = {"audio_seconds": seconds, "audio_seconds_per_cpu_second": results, **peak_memory_mb("cpu")}
+    return emit("figure 5: feature extraction", record, rows, ["back-end", "audio s / CPU s"], args)
 
 
 if __name__ == "__main__":

@@ -266,7 +266,7 @@ def load_demo_emotion(
     """
     import datasets
 
-    from .pretraining_corpus import read_manifest
+    from .pretraining_corpus import feature_extractor_config, read_manifest
 
     rows = read_manifest(Path(directory) / "labels.jsonl")
     if shuffled_labels:
@@ -304,7 +304,10 @@ def load_demo_emotion(
         name: datasets.Dataset.from_generator(
             _emotion_examples,
             features=features,
-            gen_kwargs={"rows": [rows[index] for index in sorted(indices)]},
+            gen_kwargs={
+                "rows": [rows[index] for index in sorted(indices)],
+                "extractor_config": feature_extractor_config(),
+            },
             cache_dir=None if cache_dir is None else str(cache_dir),
             num_proc=num_proc,
             split=datasets.NamedSplit(name),
@@ -314,11 +317,11 @@ def load_demo_emotion(
     return datasets.DatasetDict(splits)
 
 
-def _emotion_examples(rows: list[dict]):
+def _emotion_examples(rows: list[dict], extractor_config: dict):
     from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
     from modeling_mmembed.tokenization_mmembed import normalize_transcript
 
-    extractor, tokenizer = MMEmbedFeatureExtractor(), MMEmbedTokenizer()
+    extractor, tokenizer = MMEmbedFeatureExtractor(**extractor_config), MMEmbedTokenizer()
     for row in rows:
         frames = extractor.featurize(row["audio"])
         text = normalize_transcript(row["transcript"])

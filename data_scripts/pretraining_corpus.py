@@ -144,11 +144,21 @@ def assign_splits(
     return splits
 
 
-def _examples(rows: list[dict], speakers: list[str], feature_dtype: str, visual_columns: str, schema: dict):
-    """Examples of `rows` (fbank computed here, once); optional columns are empty where a row lacks them."""
+def _examples(
+    rows: list[dict],
+    speakers: list[str],
+    feature_dtype: str,
+    visual_columns: str,
+    schema: dict,
+    extractor_config: dict,
+):
+    """
+    Examples of `rows` (fbank computed here, once, by a feature extractor built from `extractor_config`, which is
+    also part of the cache fingerprint); optional columns are empty where a row lacks them.
+    """
     from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
 
-    extractor, tokenizer = MMEmbedFeatureExtractor(), MMEmbedTokenizer()
+    extractor, tokenizer = MMEmbedFeatureExtractor(**extractor_config), MMEmbedTokenizer()
     speaker_index = {speaker: index for index, speaker in enumerate(speakers)}
     for row in rows:
         example = {
@@ -165,6 +175,17 @@ def _examples(rows: list[dict], speakers: list[str], feature_dtype: str, visual_
             text = row.get("text") or ""
             example["text_input_ids"] = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
         yield example
+
+
+def feature_extractor_config() -> dict:
+    """The default feature extractor's settings: generators take them so that the datasets cache follows them."""
+    from modeling_mmembed import MMEmbedFeatureExtractor
+
+    settings = MMEmbedFeatureExtractor().to_dict()
+    return {
+        name: settings[name]
+        for name in ("feature_size", "sampling_rate", "dither", "do_normalize", "global_mean", "global_std")
+    }
 
 
 def _shard_examples(rows: list[list[dict]], **kwargs):
@@ -250,6 +271,7 @@ def build_pretraining_corpus(
         "feature_dtype": feature_dtype,
         "visual_columns": visual_columns,
         "schema": schema,
+        "extractor_config": feature_extractor_config(),
     }
     built = {}
     for name, split_rows in assign_splits(rows, heldout_sentence_fraction, heldout_utterance_fraction, seed).items():

@@ -165,7 +165,12 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         dither (`float`, defaults to 0.0):
             Kaldi dither (Gaussian noise with this standard deviation on the 16-bit scale); 0 for deterministic output.
         do_normalize (`bool`, defaults to `False`):
-            Per-utterance mean and variance normalisation of each mel bin (over real frames only).
+            Per-utterance mean and variance normalisation of each mel bin (over real frames only). It removes the
+            overall loudness of an utterance, which can be an emotion cue.
+        global_mean (`float`, defaults to 14.0), global_std (`float`, defaults to 9.0):
+            Without `do_normalize`, every value becomes `(fbank - global_mean) / global_std` (as in the Audio
+            Spectrogram Transformer): Kaldi log-mel energies of 16-bit-scaled speech sit around 14 +- 9, a scale that
+            slows training from scratch; a fixed affine map keeps loudness. `0.0` and `1.0` give raw Kaldi values.
         spec_augment_time_masks (`int`, defaults to 2), spec_augment_time_width (`int`, defaults to 20),
         spec_augment_freq_masks (`int`, defaults to 2), spec_augment_freq_width (`int`, defaults to 10):
             SpecAugment-style masking applied when called with `apply_spec_augment=True` (training only): that many
@@ -185,6 +190,8 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         padding_value: float = 0.0,
         dither: float = 0.0,
         do_normalize: bool = False,
+        global_mean: float = 14.0,
+        global_std: float = 9.0,
         spec_augment_time_masks: int = 2,
         spec_augment_time_width: int = 20,
         spec_augment_freq_masks: int = 2,
@@ -205,7 +212,11 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
                 f"{available_backends()}."
             )
         self.dither = dither
+        if global_std <= 0:
+            raise ValueError(f"global_std must be positive, got {global_std}.")
         self.do_normalize = do_normalize
+        self.global_mean = float(global_mean)
+        self.global_std = float(global_std)
         self.spec_augment_time_masks = spec_augment_time_masks
         self.spec_augment_time_width = spec_augment_time_width
         self.spec_augment_freq_masks = spec_augment_freq_masks
@@ -292,7 +303,7 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         return padded
 
     def featurize(self, waveform, sampling_rate: int | None = None, name: str = "audio") -> np.ndarray:
-        """One waveform (array or file path) -> `(frames, feature_size)` float32 log-mel filterbank."""
+        """One waveform (array or file path) -> `(frames, feature_size)` float32 normalised log-mel filterbank."""
         if isinstance(waveform, (str, os.PathLike)):
             name = os.fspath(waveform)
             waveform, sampling_rate = load_audio_file(waveform)
@@ -305,6 +316,8 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         frames = self.kaldi_fbank(samples)
         if self.do_normalize:
             frames = (frames - frames.mean(axis=0)) / np.sqrt(frames.var(axis=0) + 1e-7)
+        else:
+            frames = (frames - self.global_mean) / self.global_std
         return frames.astype(np.float32)
 
     def kaldi_fbank(self, samples: np.ndarray) -> np.ndarray:

@@ -2,6 +2,11 @@
 """
 Checks on what users feed the MMEmbed models. Every failure is a `ValueError` that names the modality (or label
 field), what was expected and what was given, before anything reaches a layer or a loss.
+
+Shape and dtype checks always run. Checks that read values (NaN/inf, mask values, id ranges) need the host to read
+the tensor: they run on CPU tensors and, on an accelerator, outside gradient-tracking steps (inference, evaluation);
+inside a training step on an accelerator they are skipped so the step has no host-device synchronisation, and
+`MMEmbedDataCollator` plus `train.py`'s dataset-wide label checks test the same values on the host instead.
 """
 
 from dataclasses import dataclass
@@ -17,6 +22,11 @@ class ModalityInput:
 
     values: torch.Tensor
     attention_mask: torch.Tensor
+
+
+def reads_values(tensor: torch.Tensor) -> bool:
+    """Whether the value checks on `tensor` run (see the module docstring): CPU, or no gradient tracking."""
+    return tensor.device.type == "cpu" or not torch.is_grad_enabled()
 
 
 def validate_encoder_inputs(
@@ -110,7 +120,7 @@ def _validated_text(
     if text_input_ids.dtype.is_floating_point or text_input_ids.dtype == torch.bool:
         raise ValueError(f"text_input_ids (text) must be integer token ids; got dtype {text_input_ids.dtype}.")
     out_of_range = (text_input_ids < 0) | (text_input_ids >= config.text_vocab_size)
-    if out_of_range.any():
+    if reads_values(text_input_ids) and out_of_range.any():
         raise ValueError(
             f"text_input_ids (text) must lie in [0, {config.text_vocab_size}); got values "
             f"{text_input_ids[out_of_range].unique()[:5].tolist()}."
@@ -136,7 +146,7 @@ def _validated_features(modality: str, name: str, values: torch.Tensor, feature_
     if values.shape[1] == 0:
         raise ValueError(f"{name} ({modality}) has no frames (shape {tuple(values.shape)}).")
     finite = torch.isfinite(values)
-    if not finite.all():
+    if reads_values(values) and not finite.all():
         bad = ~finite
         samples = bad.flatten(1).any(dim=1).nonzero().flatten().tolist()
         raise ValueError(
@@ -159,13 +169,15 @@ def _validated_mask(
         raise ValueError(
             f"{name} ({modality}) must have shape {expected} to match its features; got {tuple(mask.shape)}."
         )
-    if not ((mask == 0) | (mask == 1)).all():
+    if reads_values(mask) and not ((mask == 0) | (mask == 1)).all():
         raise ValueError(f"{name} ({modality}) must hold only 0 (padding) and 1 (real frame).")
     return mask.to(device=values.device, dtype=torch.bool)
 
 
 def _require_real_frames_first(audio_mask: torch.Tensor) -> None:
     """Every sample needs at least one real audio frame, with padding only at the end (right padding)."""
+    if not reads_values(audio_mask):
+        return
     empty = (~audio_mask.any(dim=-1)).nonzero().flatten().tolist()
     if empty:
         raise ValueError(
@@ -192,7 +204,7 @@ def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_s
                 f"got {shape}."
             )
         values = labels.float()
-        if not torch.isfinite(values).all() or (values < 0).any() or (values > 1).any():
+        if reads_values(values) and not torch.isfinite(values).all() or (values < 0).any() or (values > 1).any():
             raise ValueError(
                 "labels for multi-label classification must be presence values in [0, 1]; got values in "
                 f"[{values.min().item()}, {values.max().item()}]. Binarise CMU-MOSEI intensities (present <=> > 0)."
@@ -204,7 +216,7 @@ def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_s
                 f"labels for single-label classification must be integer class ids of shape ({batch_size},); got "
                 f"{labels.dtype} {shape}."
             )
-        if (labels < 0).any() or (labels >= config.num_labels).any():
+        if reads_values(labels) and ((labels < 0).any() or (labels >= config.num_labels).any()):
             raise ValueError(
                 f"labels for single-label classification must lie in [0, {config.num_labels}); got "
                 f"{labels.unique()[:5].tolist()}."
@@ -212,7 +224,7 @@ def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_s
         return labels
     if shape not in ((batch_size,), (batch_size, 1)):
         raise ValueError(f"labels for regression must have shape ({batch_size},) or ({batch_size}, 1); got {shape}.")
-    if not torch.isfinite(labels.float()).all():
+    if reads_values(labels) and not torch.isfinite(labels.float()).all():
         raise ValueError("labels for regression hold NaN or inf.")
     return labels
 
@@ -230,7 +242,7 @@ def validate_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size:
             f"{config.max_target_positions}. Shorten or split the transcripts, or raise max_target_positions."
         )
     outside = (labels != -100) & ((labels < 0) | (labels >= config.vocab_size))
-    if outside.any():
+    if reads_values(labels) and outside.any():
         samples = outside.any(dim=-1).nonzero().flatten().tolist()
         raise ValueError(
             f"labels (ASR) hold ids outside the vocabulary [0, {config.vocab_size}) (and not -100): "
@@ -246,7 +258,7 @@ def validate_speaker_labels(config: MMEmbedConfig, speaker_labels: torch.Tensor,
             f"{speaker_labels.dtype} {tuple(speaker_labels.shape)}."
         )
     outside = (speaker_labels < 0) | (speaker_labels >= config.num_speakers)
-    if outside.any():
+    if reads_values(speaker_labels) and outside.any():
         raise ValueError(
             f"speaker_labels must lie in [0, num_speakers={config.num_speakers}); got "
             f"{speaker_labels[outside].unique()[:5].tolist()} in samples {outside.nonzero().flatten().tolist()}."
@@ -256,14 +268,21 @@ def validate_speaker_labels(config: MMEmbedConfig, speaker_labels: torch.Tensor,
 def check_ctc_lengths(labels: torch.Tensor, is_target: torch.Tensor, input_lengths: torch.Tensor) -> None:
     """
     CTC needs, per sample, at least one memory frame per target character plus one per repeated neighbour (a
-    blank must separate them); otherwise its loss is infinite. Raise naming the samples instead.
+    blank must separate them); otherwise its loss is infinite. Raise naming the samples instead. `labels` and
+    `is_target` are `[B, L]`, `input_lengths` `[B]`.
     """
-    for index in range(labels.shape[0]):
-        targets = labels[index][is_target[index]]
-        needed = targets.numel() + int((targets[1:] == targets[:-1]).sum())
-        if needed > int(input_lengths[index]):
-            raise ValueError(
-                f"CTC: sample {index} has {int(input_lengths[index])} memory frames for {targets.numel()} target "
-                f"characters (needs {needed}); lower audio_subsampling, shorten the transcript, or set "
-                "ctc_loss_weight=0."
-            )
+    if not reads_values(labels):
+        return
+    sample = is_target.nonzero()[:, 0]
+    targets = labels[is_target]
+    repeated = (targets[1:] == targets[:-1]) & (sample[1:] == sample[:-1])
+    repeats = torch.zeros_like(input_lengths).index_add_(0, sample[1:], repeated.to(input_lengths.dtype))
+    needed = is_target.sum(dim=-1) + repeats
+    short = (needed > input_lengths).nonzero().flatten().tolist()
+    if short:
+        index = short[0]
+        raise ValueError(
+            f"CTC: samples {short} have too few memory frames for their target characters (sample {index}: "
+            f"{int(input_lengths[index])} frames for {int(is_target[index].sum())} characters, needs "
+            f"{int(needed[index])}); lower audio_subsampling, shorten the transcript, or set ctc_loss_weight=0."
+        )

@@ -256,6 +256,7 @@ class MMEmbedDataCollator:
             pad_examples([{name: example[name] for name in columns if name in example} for example in examples])
         )
         batch = {name: value.float() if value.is_floating_point() else value for name, value in batch.items()}
+        refuse_non_finite(batch, examples)
         self.real_frames += int(batch["attention_mask"].sum())
         self.total_frames += batch["attention_mask"].numel()
         if self.task == "emotion":
@@ -276,6 +277,23 @@ class MMEmbedDataCollator:
     def padding_fraction(self) -> float:
         """Share of padded audio frames in the batches made so far."""
         return 1.0 - self.real_frames / self.total_frames if self.total_frames else 0.0
+
+
+def refuse_non_finite(batch: dict, examples: list[dict]) -> None:
+    """
+    Raise naming the modality and the examples (their `id`, else their position) whose features hold NaN or inf.
+    The host-side twin of the model's own check, which a training step on an accelerator skips (no device sync).
+    """
+    import torch
+
+    for name, values in batch.items():
+        if name in MODEL_INPUT_COLUMNS and values.is_floating_point() and not torch.isfinite(values).all():
+            bad = (~torch.isfinite(values)).flatten(1).any(dim=1).nonzero().flatten().tolist()
+            ids = [str(examples[index]["id"]) if "id" in examples[index] else index for index in bad]
+            raise ValueError(
+                f"{name} ({MODEL_INPUT_COLUMNS[name][0]}) holds NaN/inf in examples {ids}; replace them (0 is the "
+                "CMU convention) when building the dataset."
+            )
 
 
 MMEmbedProcessor.register_for_auto_class("AutoProcessor")

@@ -30,7 +30,7 @@ def kaldi_reference(samples: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("signal", sorted(SIGNALS))
 def test_matches_kaldi(backend, signal):
     samples = SIGNALS[signal]()
-    ours = MMEmbedFeatureExtractor(backend=backend).featurize(samples)
+    ours = MMEmbedFeatureExtractor(backend=backend, global_mean=0.0, global_std=1.0).featurize(samples)
     reference = kaldi_reference(samples)
     assert ours.shape == reference.shape == (1 + (len(samples) - 400) // 160, 80)
     difference = np.abs(ours - reference)
@@ -95,6 +95,19 @@ def test_stereo_is_mixed_and_integer_pcm_is_scaled():
     import torch
 
     np.testing.assert_allclose(extractor.featurize(torch.from_numpy(mono)), reference, atol=0)
+
+
+def test_default_features_are_globally_normalised_and_keep_loudness():
+    samples = speech_like(1.0)
+    raw = MMEmbedFeatureExtractor(global_mean=0.0, global_std=1.0).featurize(samples)
+    default = MMEmbedFeatureExtractor()
+    np.testing.assert_allclose(default.featurize(samples), (raw - 14.0) / 9.0, atol=1e-5)
+    louder = default.featurize(3.0 * samples) - default.featurize(samples)
+    np.testing.assert_allclose(louder, np.log(9.0) / 9.0, atol=1e-3)  # x3 gain: +log(9) nats, scaled
+    per_utterance = MMEmbedFeatureExtractor(do_normalize=True)
+    np.testing.assert_allclose(per_utterance.featurize(3.0 * samples), per_utterance.featurize(samples), atol=1e-3)
+    with pytest.raises(ValueError, match="global_std must be positive"):
+        MMEmbedFeatureExtractor(global_std=0.0)
 
 
 @pytest.mark.parametrize("extension", [".wav", ".flac", ".ogg"])

@@ -311,3 +311,12 @@ def test_sample_without_a_modality_never_leaves_a_query_without_keys():
         model.eval()
         alone = model(**drop_modality(sample(batch, 1), "visual")).logits
     torch.testing.assert_close(output.logits[1].detach(), alone[0], atol=1e-5, rtol=0)
+
+
+def test_value_checks_skip_only_gradient_steps_on_an_accelerator():
+    from modeling_mmembed.input_validation_mmembed import reads_values
+
+    on_cpu, on_device = torch.zeros(1), torch.empty(1, device="meta")
+    assert reads_values(on_cpu) and not reads_values(on_device)  # a training step on a device: no sync
+    with torch.no_grad():
+        assert reads_values(on_cpu) and reads_values(on_device)  # inference and evaluation check everywhere

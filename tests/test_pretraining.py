@@ -235,5 +235,14 @@ def test_bad_labels_raise_value_error(inputs, message):
 def test_ctc_refuses_a_memory_shorter_than_the_transcript():
     model = pretraining_model(ctc_loss_weight=0.5)
     batch = padded_batch({"audio": [8, 61, 47]})  # 8 frames -> 2 memory frames for 6 characters
-    with pytest.raises(ValueError, match="CTC: sample 0 has 2 memory frames for 6 target characters"):
+    with pytest.raises(ValueError, match=r"CTC: samples \[0\] .* \(sample 0: 2 frames for 6 characters, needs 6\)"):
         model(**batch, labels=transcript_labels())
+
+
+def test_ctc_counts_a_blank_between_repeated_characters():
+    model = pretraining_model(ctc_loss_weight=0.5)
+    batch = padded_batch({"audio": [16, 61, 47]})  # 16 frames -> 4 memory frames
+    distinct, repeated = [10, 11, 12, 13], [10, 11, 11, 13]  # "ll" needs a blank between: 5 frames
+    model(**batch, labels=transcript_labels([distinct, distinct, distinct]))
+    with pytest.raises(ValueError, match=r"CTC: samples \[0\] .* \(sample 0: 4 frames for 4 characters, needs 5\)"):
+        model(**batch, labels=transcript_labels([repeated, distinct, distinct]))

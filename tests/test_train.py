@@ -270,3 +270,14 @@ def test_labels_out_of_range_and_empty_splits_are_refused():
         train.check_splits(corpus, ["train", "validation"])
     with pytest.raises(ValueError, match="The 'test' split is empty or missing"):
         train.check_splits(corpus, ["train", "test"])
+
+
+def test_collator_refuses_non_finite_features_naming_modality_and_example():
+    examples = [
+        {"id": "vid1[0]", "input_features": np.ones((4, 3), np.float32), "emotion_labels": [0] * 6},
+        {"id": "vid2[3]", "input_features": np.ones((4, 3), np.float32), "emotion_labels": [0] * 6},
+    ]
+    examples[1]["visual_features"] = np.full((2, 5), np.nan, np.float32)
+    examples[0]["visual_features"] = np.ones((2, 5), np.float32)
+    with pytest.raises(ValueError, match=r"visual_features \(visual\) holds NaN/inf in examples \['vid2\[3\]'\]"):
+        MMEmbedDataCollator("emotion", ("audio", "visual"))(examples)

@@ -1,0 +1,141 @@
+"""
+Figure 1 (and 8 on a GPU): training-step throughput, batch 32, length-grouped batches.
+
+    python -m benchmarks.training_step [--smoke] [--batches 6] [--batch-size 32] [--device cpu]
+
+A step is forward, backward and an AdamW update, in training mode. Two workloads:
+- `mosei_sdk` emotion model on CMU-MOSEI-like segments (2-30 s; COVAREP 100 Hz, FACET 30 Hz, 2.5 words/s);
+- `base` pre-training model (ASR decoder + person id) on 80-bin fbank at 100 Hz with 30 Hz video.
+`--batches` batches are drawn at random from the length-grouped order of 50 x 32 segments (as `group_by_length`
+makes them); the figure is samples and real audio frames per second over those batches, after one warm-up step.
+On CUDA the same steps also run under bf16 autocast, with model FLOPs utilisation (FLOPs counted by
+`torch.utils.flop_counter` over one step, divided by the device's dense bf16 peak).
+"""
+
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.common import (
+    arguments,
+    audio_frames,
+    emit,
+    fbank_batch,
+    length_grouped,
+    mosei_batch,
+    peak_memory_mb,
+    segment_seconds,
+    synchronize,
+)
+from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbedForPreTraining
+
+BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+
+
+def device_peak_tflops(device: str) -> float | None:
+    """Dense bf16 peak of the current CUDA device, by name; None when unknown."""
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else ""
+    return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
+
+
+def step_flops(model, batch: dict) -> int:
+    """FLOPs of one forward + backward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model(**batch).loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def run_steps(model, batches: list[dict], device: str, dtype: torch.dtype | None) -> float:
+    """Seconds for one training step per batch (after one warm-up step on the first batch)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step(batch):
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    step(batches[0])
+    synchronize(device)
+    start = time.perf_counter()
+    for batch in batches:
+        step(batch)
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def workload(name, config, model_class, make_batch, seconds, groups, device) -> dict:
+    model = model_class(config).to(device)
+    batches = [make_batch(config, seconds[group], device, seed=index) for index, group in enumerate(groups)]
+    samples = sum(len(group) for group in groups)
+    frames = sum(audio_frames(batch) for batch in batches)
+    padded_frames = sum(batch["attention_mask"].numel() for batch in batches)
+    result = {
+        "workload": name,
+        "samples": samples,
+        "audio_frames": frames,
+        "padding_fraction": 1 - frames / padded_frames,
+    }
+    precisions = {"fp32": None}
+    if device.startswith("cuda"):
+        precisions["bf16"] = torch.bfloat16
+    for label, dtype in precisions.items():
+        elapsed = run_steps(model, batches, device, dtype)
+        result[label] = {
+            "samples_per_s": samples / elapsed,
+            "audio_frames_per_s": frames / elapsed,
+            "seconds": elapsed,
+        }
+    peak = device_peak_tflops(device)
+    if "bf16" in result and peak is not None:
+        flops = sum(step_flops(model, batch) for batch in batches)
+        result["bf16"]["model_flops_utilisation"] = flops / result["bf16"]["seconds"] / (peak * 1e12)
+    return result
+
+
+def main() -> dict:
+    args = arguments(__doc__, batches=(int, 6, "batches timed per workload"), batch_size=(int, 32, "batch size"))
+    batch_size, count = (4, 2) if args.smoke else (args.batch_size, args.batches)
+    seconds = segment_seconds(50 * batch_size, seed=0, high=6.0 if args.smoke else 30.0)
+    groups = length_grouped(seconds, batch_size)
+    picked = [groups[index] for index in np.random.default_rng(0).choice(len(groups), count, replace=False)]
+    presets = ("tiny", "tiny") if args.smoke else ("mosei_sdk", "base")
+    emotion = MMEmbedConfig.from_preset(presets[0], text_feature_size=300)
+    pretraining = MMEmbedConfig.from_preset(presets[1], num_speakers=1000)
+    results = [
+        workload(
+            f"{presets[0]} emotion", emotion, MMEmbedForEmotionRecognition, mosei_batch, seconds, picked, args.device
+        ),
+        workload(
+            f"{presets[1]} pre-training", pretraining, MMEmbedForPreTraining, fbank_batch, seconds, picked, args.device
+        ),
+    ]
+    rows = []
+    for result in results:
+        for precision in ("fp32", "bf16"):
+            if precision in result:
+                figures = result[precision]
+                mfu = figures.get("model_flops_utilisation")
+                rows.append(
+                    [
+                        result["workload"],
+                        precision,
+                        f"{figures['samples_per_s']:.1f}",
+                        f"{figures['audio_frames_per_s']:.0f}",
+                        f"{result['padding_fraction']:.3f}",
+                        "-" if mfu is None else f"{100 * mfu:.1f}%",
+                    ]
+                )
+    record = {"batch_size": batch_size, "batches": count, "results": results, **peak_memory_mb(args.device)}
+    header = ["workload", "precision", "samples/s", "audio frames/s", "padding", "MFU"]
+    return emit("figure 1: training step", record, rows, header, args)
+
+
+if __name__ == "__main__":
+    main()
