@@ -771,7 +771,10 @@ def results_table(results: dict) -> str:
 class DemoArguments:
     """`python train.py` with no arguments (or `python train.py demo ...`): the whole method on the demo corpora."""
 
-    size: str = field(default="full", metadata={"help": "full (the benchmark) or smoke (tiny budgets, for CI)."})
+    size: str = field(
+        default="full",
+        metadata={"help": "full (the benchmark), quick (the app's model) or smoke (tiny budgets, for CI)."},
+    )
     output_dir: str = field(default="outputs/demo")
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are generated."})
@@ -779,8 +782,10 @@ class DemoArguments:
 
 DEMO_BUDGETS = {  # per size: model preset, training epochs (or max steps) per stage
     "full": {"preset": "small", "pretrain_epochs": 6, "emotion_epochs": 8, "max_steps": -1},
+    "quick": {"preset": "small", "pretrain_epochs": 3, "emotion_epochs": 6, "max_steps": -1},
     "smoke": {"preset": "tiny", "pretrain_epochs": 1, "emotion_epochs": 1, "max_steps": 3},
 }
+DEMO_LEARNING_RATES = {"pretrain": 2e-3, "emotion": 1e-3}
 ABLATIONS = {"audio": ["audio"], "audio+visual": ["audio", "visual"], "audio+text": ["audio", "text"]}
 
 
@@ -806,6 +811,39 @@ def demo_training(output_dir: Path, seed: int, epochs: int, max_steps: int, lear
         report_to="tensorboard",
         train_sampling_strategy="group_by_length",
     )
+
+
+def demo_pretraining(root: str, preset: str) -> RunArguments:
+    """The demo's pre-training stage: ASR (with a CTC share) + person id on the demo speech corpus."""
+    return RunArguments(stage="pretrain", corpus="demo", demo_root=root, preset=preset, ctc_loss_weight=0.3)
+
+
+def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: int = 0, progress=None) -> dict:
+    """
+    One pre-trained and one emotion model on the demo corpora with the `size` budget, saved under `output_dir`
+    (`pretrain/`, `emotion/`): the model the demo app trains on the spot when the default run has not been made.
+    `progress` (a callable taking a fraction and `desc`, e.g. Gradio's) is told when each stage starts.
+    """
+    from data_scripts.demo_corpus import generate_demo_corpora
+
+    budget, output = DEMO_BUDGETS[size], Path(output_dir)
+    report = progress or (lambda fraction, desc: logger.info("%s", desc))
+    report(0.0, desc="Generating the demo corpora")
+    root = str(Path(generate_demo_corpora(demo_root)["speech"]["path"]).parent.parent)
+    stages = {
+        "pretrain": (demo_pretraining(root, budget["preset"]), budget["pretrain_epochs"]),
+        "emotion": (
+            RunArguments(stage="emotion", corpus="demo", demo_root=root, model_name_or_path=str(output / "pretrain")),
+            budget["emotion_epochs"],
+        ),
+    }
+    results = {}
+    for index, (name, (run, epochs)) in enumerate(stages.items()):
+        report(0.1 + 0.45 * index, desc=f"Training a demo model: {name} ({epochs} epochs)")
+        set_seed(seed)
+        training = demo_training(output / name, seed, epochs, budget["max_steps"], DEMO_LEARNING_RATES[name])
+        results[name] = train_stage(run, training)
+    return results
 
 
 def run_demo(demo: DemoArguments) -> dict:
@@ -836,9 +874,9 @@ def run_demo(demo: DemoArguments) -> dict:
     preset = budget["preset"]
     pretrain = stage(
         "pretrain",
-        RunArguments(stage="pretrain", corpus="demo", demo_root=root, preset=preset, ctc_loss_weight=0.3),
+        demo_pretraining(root, preset),
         demo.seeds[0],
-        2e-3,
+        DEMO_LEARNING_RATES["pretrain"],
         budget["pretrain_epochs"],
     )
     pretrained = str(output / "pretrain")
@@ -859,7 +897,9 @@ def run_demo(demo: DemoArguments) -> dict:
         }
         for name, run in variants.items():
             folder = f"{name.replace('/', '-')}-seed{seed}"
-            runs.setdefault(name, []).append(stage(folder, run, seed, 1e-3, budget["emotion_epochs"]))
+            runs.setdefault(name, []).append(
+                stage(folder, run, seed, DEMO_LEARNING_RATES["emotion"], budget["emotion_epochs"])
+            )
     summary = demo_summary(pretrain, runs, demo.seeds)
     summary["checks"] = reload_and_pipeline(output / f"raw-pretrained-all-seed{demo.seeds[0]}", corpora)
     summary["seconds"] = {name: round(value, 1) for name, value in timings.items()}

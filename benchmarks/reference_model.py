@@ -83,6 +83,9 @@ class ReferenceEncoder(nn.Module):
         self.source_inputs = nn.ModuleDict()
         self.cross = nn.ModuleDict()
         self.cross_norms = nn.ModuleDict()
+        self.source_norms = nn.ModuleDict()
+        if config.source_kernel_size != 1:
+            raise ValueError("the reference has no source convolution: use a preset with source_kernel_size=1")
         for modality in config.source_modalities:
             if modality == "text" and config.text_uses_token_ids:
                 self.source_inputs[modality] = nn.Embedding(config.text_vocab_size, size)
@@ -93,6 +96,7 @@ class ReferenceEncoder(nn.Module):
                 ReferenceCrossModalLayer(config) for _ in range(config.num_cross_modal_layers)
             )
             self.cross_norms[modality] = nn.LayerNorm(size)
+            self.source_norms[modality] = nn.LayerNorm(size)
 
     def forward(self, batch: dict, modalities) -> tuple[torch.Tensor, torch.Tensor, dict]:
         states, mask = self.subsampler(batch["input_features"], batch["attention_mask"])
@@ -102,7 +106,7 @@ class ReferenceEncoder(nn.Module):
         branches = {"audio": audio}
         for modality in modalities:
             key = "visual_features" if modality == "visual" else "text_features"
-            source = with_positions(self.source_inputs[modality](batch[key]))
+            source = with_positions(self.source_norms[modality](self.source_inputs[modality](batch[key])))
             fused = audio
             for layer in self.cross[modality]:
                 fused = layer(fused, source, ~batch[f"{modality}_attention_mask"])

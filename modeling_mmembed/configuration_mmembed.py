@@ -85,6 +85,7 @@ PRESETS = {
         "num_cross_modal_layers": 1,
         "audio_subsampling": 4,
         "decoder_layers": 2,
+        "source_kernel_size": 5,
     },
     "mosei_sdk": {**BASE_PRESET, "audio_feature_size": 74, "visual_feature_size": 35, "text_feature_size": 300},
 }
@@ -133,6 +134,10 @@ class MMEmbedConfig(PreTrainedConfig):
             Standard deviation of the weight initialisation.
         audio_subsampling (`int`, defaults to 4):
             Time-reduction factor of the strided convolution front-end (a power of two; 4 for 100 Hz features).
+        source_kernel_size (`int`, defaults to 1):
+            Width of a temporal convolution over each projected visual and text stream before cross-modal attention
+            (an odd number; 1 = no convolution). Above 1 the audio stream can attend to n-grams: character-level
+            text then exposes words rather than single characters.
         modalities (`list[str]`, *optional*):
             The modalities this model uses: audio plus any of visual and text. Defaults to all three. Use a subset for
             ablations.
@@ -199,6 +204,7 @@ class MMEmbedConfig(PreTrainedConfig):
     layer_norm_eps: float = 1e-5
     initializer_range: float = 0.02
     audio_subsampling: int = 4
+    source_kernel_size: int = 1
     modalities: list[str] | None = None
     modality_weights: dict[str, float | int] | None = None
     thresholds: list[float | int] | None = None
@@ -250,7 +256,7 @@ class MMEmbedConfig(PreTrainedConfig):
 
     @classmethod
     def small(cls, **overrides) -> "MMEmbedConfig":
-        """A demo-sized encoder (hidden 128, 3 audio layers, 2 decoder layers) that trains in minutes on a CPU."""
+        """A demo-sized encoder (hidden 128, 3 audio layers, source convolution 5, 2 decoder layers) for CPUs."""
         return cls.from_preset("small", **overrides)
 
     @classmethod
@@ -292,6 +298,11 @@ class MMEmbedConfig(PreTrainedConfig):
             "audio_subsampling",
         ):
             _require(getattr(self, name) >= 1, name, f"must be a positive integer, got {getattr(self, name)}")
+        _require(
+            self.source_kernel_size >= 1 and self.source_kernel_size % 2 == 1,
+            "source_kernel_size",
+            f"must be a positive odd integer, got {self.source_kernel_size}",
+        )
         for name in ("text_feature_size", "text_vocab_size"):
             value = getattr(self, name)
             _require(value is None or value >= 1, name, f"must be a positive integer or None, got {value}")

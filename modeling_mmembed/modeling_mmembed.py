@@ -198,8 +198,10 @@ class MMEmbedAudioEmbedding(nn.Module):
 
 class MMEmbedSourceEmbedding(nn.Module):
     """
-    A visual or text stream `[B, T, feature_size]` (or text token ids `[B, T]`) -> `[B, T, hidden_size]`: a linear
-    projection (or token embedding) plus sinusoidal positions.
+    A visual or text stream `[B, T, feature_size]` (or text token ids `[B, T]`) with its mask `[B, T]` ->
+    `[B, T, hidden_size]`: a linear projection (or token embedding), a layer norm (so the content is on the scale of
+    the sinusoidal positions added next, instead of drowned by them), a temporal convolution over the real frames
+    when `config.source_kernel_size > 1` (padded frames enter it as zeros), plus sinusoidal positions.
     """
 
     def __init__(self, config: MMEmbedConfig, modality: str):
@@ -209,10 +211,19 @@ class MMEmbedSourceEmbedding(nn.Module):
         else:
             feature_size = config.visual_feature_size if modality == "visual" else config.text_feature_size
             self.input_layer = nn.Linear(feature_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.temporal_conv = None
+        if config.source_kernel_size > 1:
+            kernel = config.source_kernel_size
+            self.temporal_conv = nn.Conv1d(config.hidden_size, config.hidden_size, kernel, padding=kernel // 2)
         self.positions = MMEmbedPositionalDropout(config)
 
-    def forward(self, values: torch.Tensor) -> torch.Tensor:
-        return self.positions(self.input_layer(values))
+    def forward(self, values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.layer_norm(self.input_layer(values))
+        if self.temporal_conv is not None:
+            hidden_states = hidden_states * attention_mask[..., None].to(hidden_states.dtype)
+            hidden_states = self.temporal_conv(hidden_states.transpose(1, 2)).transpose(1, 2)
+        return self.positions(hidden_states)
 
 
 def eager_attention_forward(
@@ -619,7 +630,7 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         """
         present = source.attention_mask.any(dim=-1)
         attendable = source.attention_mask | ~present[:, None]
-        source_states = self.source_embeddings[modality](source.values)
+        source_states = self.source_embeddings[modality](source.values, source.attention_mask)
         cross_attention_mask = create_bidirectional_mask(
             config=self.config,
             inputs_embeds=audio_states,

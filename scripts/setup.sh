@@ -18,13 +18,5 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
 fi
 "$PY" -m pip install -e ".[dev]"
 # espeak-ng synthesises the built-in demo speech (data_scripts/demo_corpus.py).
-if ! command -v espeak-ng >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
-    elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
-    else
-        echo "setup: espeak-ng is missing and could not be installed here; install it (apt-get install espeak-ng," \
-            "brew install espeak-ng, ...) to generate the demo corpora." >&2
-    fi
-fi
+source scripts/system_packages.sh
+ensure_command espeak-ng espeak-ng || true

@@ -74,6 +74,7 @@ def test_modalities_are_put_in_canonical_order():
         ({"hidden_size": 0}, "hidden_size: must be a positive integer"),
         ({"num_audio_layers": 0}, "num_audio_layers: must be a positive integer"),
         ({"audio_subsampling": 3}, "audio_subsampling: must be a power of two"),
+        ({"source_kernel_size": 4}, "source_kernel_size: must be a positive odd integer, got 4"),
         ({"hidden_dropout": 1.0}, r"hidden_dropout: must be in \[0, 1\)"),
         ({"modalities": ["visual", "text"]}, "modalities: must include 'audio'"),
         ({"modalities": ["audio", "smell"]}, r"modalities: unknown modalities \['smell'\]"),

@@ -23,10 +23,11 @@ def drop_modality(batch: dict, modality: str) -> dict:
     return {key: value for key, value in batch.items() if not key.startswith(prefix)}
 
 
+@pytest.mark.parametrize("source_kernel_size", [1, 5])
 @pytest.mark.parametrize("padded_modality", ["audio", "visual", "text"])
-def test_padding_invariance(padded_modality):
+def test_padding_invariance(padded_modality, source_kernel_size):
     """A sample alone equals the same sample inside a batch whose padding holds random non-zero values."""
-    model = emotion_model()
+    model = emotion_model(source_kernel_size=source_kernel_size)
     lengths = {m: ([max(LENGTHS[m])] * 3 if m != padded_modality else LENGTHS[m]) for m in LENGTHS}
     batch = padded_batch(lengths)
     with torch.no_grad():

@@ -1,0 +1,131 @@
+"""The demo web app (`app.py`) served on a loopback port and called through its API with `gradio_client`."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile  # noqa: E402
+
+import app  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def quick_models(demo_root, tmp_path_factory):
+    """The app's default model when no default run exists: trained on the spot (smoke budget here)."""
+    folder = tmp_path_factory.mktemp("app")
+    models = app.Models(demo_dir=folder / "no-default-run", quick_dir=folder / "quick", quick_size="smoke")
+    models.demo_root = demo_root
+    fractions = []
+    emotion, asr = models.resolve("", progress=lambda fraction, desc: fractions.append((fraction, desc)))
+    assert [desc.split(":")[0] for _, desc in fractions] == ["Generating the demo corpora"] + [
+        "Training a demo model"
+    ] * 2
+    return models, emotion, asr
+
+
+@pytest.fixture(scope="module")
+def url(quick_models):
+    models, _, _ = quick_models
+    port = free_port()
+    server = app.build_app(models).queue()
+    server.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def predict(client, audio=None, transcript="", visual=None, model=""):
+    from gradio_client import handle_file
+
+    return client.predict(
+        handle_file(str(audio)) if audio else None,
+        transcript,
+        handle_file(str(visual)) if visual else None,
+        model,
+        api_name="/predict",
+    )
+
+
+def demo_wav(demo_root):
+    return sorted((demo_root / "emotion" / "wav").glob("*.wav"))[0]
+
+
+def test_scores_transcript_and_embedding_equal_the_pipelines(client, quick_models, demo_root):
+    from transformers import pipeline
+
+    _, emotion_dir, asr_dir = quick_models
+    wav = demo_wav(demo_root)
+    bars, transcript, embedding, latency, status, scores = predict(client, wav, "it felt lonely and calm")
+    assert status == ""
+    expected = pipeline("multimodal-emotion-recognition", model=emotion_dir, trust_remote_code=True)(
+        {"audio": str(wav), "transcript": "it felt lonely and calm"}
+    )
+    assert [score["label"] for score in scores] == [score["label"] for score in expected]
+    np.testing.assert_allclose([s["score"] for s in scores], [s["score"] for s in expected], rtol=0, atol=1e-6)
+    assert [s["present"] for s in scores] == [s["present"] for s in expected]
+    assert bars.count('class="emotion-bar"') == 6
+    asr = pipeline("automatic-speech-recognition", model=asr_dir, trust_remote_code=True)(str(wav))
+    assert transcript == asr["text"]
+    assert np.load(embedding).shape == (json.load(open(f"{emotion_dir}/config.json"))["hidden_size"],)
+    assert latency.endswith(" ms") and float(latency.split()[0]) > 0
+
+
+def test_bad_inputs_get_a_message_in_the_page(client, tmp_path, demo_root):
+    unreadable = tmp_path / "broken.wav"
+    unreadable.write_bytes(b"RIFF....this is not audio")
+    too_long = tmp_path / "long.wav"
+    soundfile.write(too_long, np.zeros(16000 * 61, dtype=np.float32), 16000)
+    wrong_visual = tmp_path / "visual.npy"
+    np.save(wrong_visual, np.zeros((30, 12), dtype=np.float32))
+    not_mmembed = tmp_path / "bert"
+    not_mmembed.mkdir()
+    (not_mmembed / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    wav = demo_wav(demo_root)
+    cases = {
+        "Could not read the audio file broken.wav": {"audio": unreadable},
+        "The audio is 61.0 s long; this demo takes at most 60 s": {"audio": too_long},
+        "has 12 features per frame; the model expects 35": {"audio": wav, "visual": wrong_visual},
+        "is not an mmembed model": {"audio": wav, "model": str(not_mmembed)},
+        "Give an audio file or record from the microphone": {},
+    }
+    for message, inputs in cases.items():
+        bars, _, embedding, _, status, scores = predict(client, **inputs)
+        assert status.startswith("**Problem:**") and message in status, (message, status)
+        assert bars == "" and embedding is None and scores is None
+
+
+def test_the_page_in_headless_chromium_shows_six_bars_the_transcript_and_messages(url, demo_root):
+    """Playwright (tests/browser, `npm ci` by scripts/test.sh) drives Debian's Chromium; a screenshot is kept."""
+    browser_tests = Path(__file__).parent / "browser"
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    assert Path(chromium).is_file(), f"{chromium} is missing: scripts/test.sh installs Debian's chromium"
+    assert (browser_tests / "node_modules" / "playwright-core").is_dir(), "run: npm ci --prefix tests/browser"
+    screenshot = Path(os.environ.get("MMEMBED_ARTIFACTS", "outputs/test-artifacts")).resolve() / "app.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    command = [shutil.which("node") or "node", "analyse.mjs", url, str(demo_wav(demo_root)), str(screenshot)]
+    completed = subprocess.run(command, cwd=browser_tests, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["bars"] == 6 and report["labels"] == ["happy", "sad", "anger", "surprise", "disgust", "fear"]
+    assert report["transcript"].strip() and report["latency"].endswith(" ms")
+    assert "is not an mmembed model" in report["problem"]
+    assert screenshot.stat().st_size > 10_000

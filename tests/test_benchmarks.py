@@ -1,0 +1,57 @@
+"""`python -m benchmarks --smoke` runs every figure end to end and writes complete records (timings never asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> dict:
+    output = tmp_path_factory.mktemp("benchmarks") / "records.json"
+    command = [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(output)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "summary" in completed.stdout
+    return json.loads(output.read_text())
+
+
+def test_every_figure_writes_a_record_with_machine_and_peak_memory(records):
+    from benchmarks.__main__ import FIGURES
+
+    assert set(FIGURES) <= set(records)
+    for name in FIGURES:
+        assert records[name]["smoke"] is True and records[name]["machine"]
+        assert records[name]["peak_rss_mb"] > 0
+
+
+def test_training_and_reference_figures_hold_throughputs_and_ratios(records):
+    for result in records["training_step"]["results"]:
+        assert result["fp32"]["samples_per_s"] > 0 and result["fp32"]["audio_frames_per_s"] > 0
+        assert 0 <= result["padding_fraction"] < 1
+    reference = records["reference_model"]
+    assert [result["model"] for result in reference["results"]] == ["tiny emotion", "tiny pre-training"]
+    for result in reference["results"]:
+        for mode in ("training", "inference"):
+            figures = result[mode]
+            assert figures["ratio"] == pytest.approx(
+                figures["ours_samples_per_s"] / figures["reference_samples_per_s"]
+            )
+    assert set(reference["targets"]) == {"training_ratio_at_least_0.9", "inference_ratio_at_least_1.0"}
+
+
+def test_latency_loader_and_cross_figure_targets_are_reported(records):
+    latency = records["pipeline_latency"]
+    assert set(latency["results"]) >= {"audio-classification (audio)", "multimodal-emotion (audio+visual+text)"}
+    for summary in latency["results"].values():
+        assert 0 < summary["median_s"] <= summary["p95_s"]
+    loader = records["data_loader"]["results"]
+    assert set(loader) == {"grouped, 0 workers", "grouped, 2 workers", "random batches, 0 workers"}
+    assert all(result["samples"] == records["data_loader"]["segments"] for result in loader.values())
+    assert records["cross_figure"]["loader_vs_training_step"] > 0
+    attention = records["attention_backends"]["results"]
+    assert [row["audio_frames"] for row in attention] == [100, 200] and "growth" in attention[1]
