@@ -97,6 +97,9 @@ def check_mmembed_model(model: str, architecture: str) -> None:
     """Refuse, with a message, a directory or Hub id that is not an mmembed model with the wanted head."""
     from transformers import AutoConfig
 
+    if os.path.isabs(model) or model.startswith(".") or os.path.exists(model):
+        if not Path(model, "config.json").is_file():
+            raise InputProblem(f"{model} is not an mmembed model: there is no folder with a config.json there.")
     try:
         config = AutoConfig.from_pretrained(model, trust_remote_code=True)
     except (OSError, ValueError) as error:

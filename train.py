@@ -781,7 +781,7 @@ class DemoArguments:
 
 
 DEMO_BUDGETS = {  # per size: model preset, training epochs (or max steps) per stage
-    "full": {"preset": "small", "pretrain_epochs": 6, "emotion_epochs": 8, "max_steps": -1},
+    "full": {"preset": "small", "pretrain_epochs": 6, "emotion_epochs": 12, "max_steps": -1},
     "quick": {"preset": "small", "pretrain_epochs": 3, "emotion_epochs": 6, "max_steps": -1},
     "smoke": {"preset": "tiny", "pretrain_epochs": 1, "emotion_epochs": 1, "max_steps": 3},
 }

@@ -56,6 +56,17 @@ def length_grouped(seconds: np.ndarray, batch_size: int, seed: int = 0) -> list[
     return batches
 
 
+def typical_batches(batch_size: int, count: int, max_seconds: float = 30.0, seed: int = 0) -> list[np.ndarray]:
+    """
+    Segment durations of `count` batches drawn at random from the length-grouped order of 50 x `batch_size`
+    CMU-MOSEI-like segments: the batches a `group_by_length` epoch is made of.
+    """
+    seconds = segment_seconds(50 * batch_size, seed=seed, high=max_seconds)
+    groups = length_grouped(seconds, batch_size, seed=seed)
+    picked = np.random.default_rng(seed).choice(len(groups), count, replace=False)
+    return [seconds[groups[index]] for index in picked]
+
+
 def padded(lengths: list[int], width: int, device: str, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     """Random `[B, max(lengths), width]` values (padding zeroed) and their right-padded bool mask `[B, T]`."""
     frames = max(lengths)

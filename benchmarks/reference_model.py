@@ -24,10 +24,9 @@ from benchmarks.common import (
     emit,
     fbank_batch,
     interleaved,
-    length_grouped,
     mosei_batch,
     peak_memory_mb,
-    segment_seconds,
+    typical_batches,
 )
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbedForPreTraining
 from modeling_mmembed.modeling_mmembed import MMEmbedAudioSubsampler, sinusoidal_positions
@@ -236,13 +235,12 @@ def compare(name: str, ours: nn.Module, reference: nn.Module, batches: list[dict
 
 
 def main() -> dict:
-    args = arguments(__doc__, repeats=(int, 7, "interleaved repeats (median)"), batch_size=(int, 32, "batch size"))
+    args = arguments(__doc__, repeats=(int, 5, "interleaved repeats (median)"), batch_size=(int, 16, "batch size"))
     device, torch_generator = args.device, torch.manual_seed(0)
     del torch_generator
     smoke = args.smoke
     batch_size, repeats = (4, 2) if smoke else (args.batch_size, args.repeats)
-    seconds = segment_seconds(batch_size * 4, seed=1, high=8.0 if smoke else 30.0)
-    groups = length_grouped(seconds, batch_size)[: 2 if smoke else 3]
+    durations = typical_batches(batch_size, 2, max_seconds=8.0 if smoke else 30.0, seed=1)
     preset = "tiny" if smoke else None
     results = []
     emotion_config = MMEmbedConfig.from_preset(preset or "mosei_sdk", **({"text_feature_size": 300} if smoke else {}))
@@ -268,7 +266,7 @@ def main() -> dict:
             raise AssertionError(
                 f"{name}: {parameter_count(ours)} parameters vs {parameter_count(reference)} in the reference"
             )
-        batches = [make_batch(config, seconds[group], device, seed=index) for index, group in enumerate(groups)]
+        batches = [make_batch(config, seconds, device, seed=index) for index, seconds in enumerate(durations)]
         results.append(
             {**compare(name, ours, reference, batches, repeats, device), "parameters": parameter_count(ours)}
         )

@@ -22,11 +22,10 @@ from benchmarks.common import (
     audio_frames,
     emit,
     fbank_batch,
-    length_grouped,
     mosei_batch,
     peak_memory_mb,
-    segment_seconds,
     synchronize,
+    typical_batches,
 )
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbedForPreTraining
 
@@ -70,10 +69,10 @@ def run_steps(model, batches: list[dict], device: str, dtype: torch.dtype | None
     return time.perf_counter() - start
 
 
-def workload(name, config, model_class, make_batch, seconds, groups, device) -> dict:
+def workload(name, config, model_class, make_batch, durations: list[np.ndarray], device) -> dict:
     model = model_class(config).to(device)
-    batches = [make_batch(config, seconds[group], device, seed=index) for index, group in enumerate(groups)]
-    samples = sum(len(group) for group in groups)
+    batches = [make_batch(config, seconds, device, seed=index) for index, seconds in enumerate(durations)]
+    samples = sum(len(seconds) for seconds in durations)
     frames = sum(audio_frames(batch) for batch in batches)
     padded_frames = sum(batch["attention_mask"].numel() for batch in batches)
     result = {
@@ -100,20 +99,16 @@ def workload(name, config, model_class, make_batch, seconds, groups, device) -> 
 
 
 def main() -> dict:
-    args = arguments(__doc__, batches=(int, 6, "batches timed per workload"), batch_size=(int, 32, "batch size"))
+    args = arguments(__doc__, batches=(int, 4, "batches timed per workload"), batch_size=(int, 32, "batch size"))
     batch_size, count = (4, 2) if args.smoke else (args.batch_size, args.batches)
-    seconds = segment_seconds(50 * batch_size, seed=0, high=6.0 if args.smoke else 30.0)
-    groups = length_grouped(seconds, batch_size)
-    picked = [groups[index] for index in np.random.default_rng(0).choice(len(groups), count, replace=False)]
+    durations = typical_batches(batch_size, count, max_seconds=6.0 if args.smoke else 30.0)
     presets = ("tiny", "tiny") if args.smoke else ("mosei_sdk", "base")
     emotion = MMEmbedConfig.from_preset(presets[0], text_feature_size=300)
     pretraining = MMEmbedConfig.from_preset(presets[1], num_speakers=1000)
     results = [
+        workload(f"{presets[0]} emotion", emotion, MMEmbedForEmotionRecognition, mosei_batch, durations, args.device),
         workload(
-            f"{presets[0]} emotion", emotion, MMEmbedForEmotionRecognition, mosei_batch, seconds, picked, args.device
-        ),
-        workload(
-            f"{presets[1]} pre-training", pretraining, MMEmbedForPreTraining, fbank_batch, seconds, picked, args.device
+            f"{presets[1]} pre-training", pretraining, MMEmbedForPreTraining, fbank_batch, durations, args.device
         ),
     ]
     rows = []
