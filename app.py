@@ -8,7 +8,7 @@ Runs unchanged as a Hugging Face Space (`spaces/README.md`). Inputs: an audio fi
 `(frames, features)` `.npy`), and the model: an emotion model directory or Hub id. Default: the emotion model the
 default run saves (`outputs/demo/raw-pretrained-all-seed0`, its pre-training model `outputs/demo/pretrain` for the
 transcript); when the default run has not been made, a small model is trained on the spot from the demo corpora
-(`train.py`'s `quick` budget, about two minutes on 2 CPU cores, shown with a progress bar) and kept in
+(`train.py`'s `quick` budget, under a minute on 2 CPU cores, shown with a progress bar) and kept in
 `outputs/app-demo`. A model typed in the page is used for emotions and embedding only (no transcript).
 Outputs: the emotion scores as bars with present/absent decisions, the transcript (when an ASR model is there),
 the pooled embedding as a `.npy` download, and the latency of the call. Bad input gets a message in the page.

@@ -179,7 +179,9 @@ def parameter_count(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
-def training_step(model: nn.Module, optimizer, forward) -> callable:
+def training_step(optimizer, forward) -> callable:
+    """One step: zero the gradients, back-propagate `forward()`'s loss, update."""
+
     def step():
         optimizer.zero_grad(set_to_none=True)
         forward().backward()
@@ -190,11 +192,10 @@ def training_step(model: nn.Module, optimizer, forward) -> callable:
 
 def compare(name: str, ours: nn.Module, reference: nn.Module, batches: list[dict], repeats: int, device: str) -> dict:
     """Interleaved training-step and inference timings of both models over `batches` (one pass = all batches)."""
-    ours_inputs = [{key: value for key, value in batch.items()} for batch in batches]
     our_optimizer = torch.optim.AdamW(ours.parameters(), lr=1e-4)
     reference_optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-4)
-    our_steps = [training_step(ours, our_optimizer, lambda b=b: ours(**b).loss) for b in ours_inputs]
-    reference_steps = [training_step(reference, reference_optimizer, lambda b=b: reference(b)) for b in batches]
+    our_steps = [training_step(our_optimizer, lambda b=b: ours(**b).loss) for b in batches]
+    reference_steps = [training_step(reference_optimizer, lambda b=b: reference(b)) for b in batches]
 
     def run_all(calls):
         return lambda: [call() for call in calls]
@@ -236,8 +237,8 @@ def compare(name: str, ours: nn.Module, reference: nn.Module, batches: list[dict
 
 def main() -> dict:
     args = arguments(__doc__, repeats=(int, 5, "interleaved repeats (median)"), batch_size=(int, 16, "batch size"))
-    device, torch_generator = args.device, torch.manual_seed(0)
-    del torch_generator
+    device = args.device
+    torch.manual_seed(0)
     smoke = args.smoke
     batch_size, repeats = (4, 2) if smoke else (args.batch_size, args.repeats)
     durations = typical_batches(batch_size, 2, max_seconds=8.0 if smoke else 30.0, seed=1)
