@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-AUDIO_RATE = {"covarep": 100, "fbank": 100}
+AUDIO_RATE = 100  # frames/s of COVAREP and of fbank alike
 VISUAL_RATE = 30
 WORDS_PER_SECOND = 2.5
 CHARACTERS_PER_SECOND = 14
@@ -75,16 +75,22 @@ def padded(lengths: list[int], width: int, device: str, generator: torch.Generat
     return values.to(device), mask.to(device)
 
 
-def mosei_batch(config, seconds: np.ndarray, device: str, seed: int = 0) -> dict:
-    """An emotion batch of the given segment durations: COVAREP-rate audio, FACET-rate video, GloVe-rate words."""
-    generator = torch.Generator().manual_seed(seed)
+def audio_and_video(config, seconds: np.ndarray, device: str, generator: torch.Generator) -> dict:
+    """Padded audio frames (100 Hz) and video frames (30 Hz) with their masks for segments of `seconds`."""
     batch = {}
     batch["input_features"], batch["attention_mask"] = padded(
-        [int(s * AUDIO_RATE["covarep"]) for s in seconds], config.audio_feature_size, device, generator
+        [int(s * AUDIO_RATE) for s in seconds], config.audio_feature_size, device, generator
     )
     batch["visual_features"], batch["visual_attention_mask"] = padded(
         [int(s * VISUAL_RATE) for s in seconds], config.visual_feature_size, device, generator
     )
+    return batch
+
+
+def mosei_batch(config, seconds: np.ndarray, device: str, seed: int = 0) -> dict:
+    """An emotion batch of the given segment durations: COVAREP-rate audio, FACET-rate video, GloVe-rate words."""
+    generator = torch.Generator().manual_seed(seed)
+    batch = audio_and_video(config, seconds, device, generator)
     batch["text_features"], batch["text_attention_mask"] = padded(
         [max(1, int(s * WORDS_PER_SECOND)) for s in seconds], config.text_feature_size, device, generator
     )
@@ -95,13 +101,7 @@ def mosei_batch(config, seconds: np.ndarray, device: str, seed: int = 0) -> dict
 def fbank_batch(config, seconds: np.ndarray, device: str, seed: int = 0) -> dict:
     """A pre-training batch: 80-bin fbank at 100 Hz, 30 Hz video, transcripts of ~14 characters/s, speaker ids."""
     generator = torch.Generator().manual_seed(seed)
-    batch = {}
-    batch["input_features"], batch["attention_mask"] = padded(
-        [int(s * AUDIO_RATE["fbank"]) for s in seconds], config.audio_feature_size, device, generator
-    )
-    batch["visual_features"], batch["visual_attention_mask"] = padded(
-        [int(s * VISUAL_RATE) for s in seconds], config.visual_feature_size, device, generator
-    )
+    batch = audio_and_video(config, seconds, device, generator)
     lengths = [min(int(s * CHARACTERS_PER_SECOND), config.max_target_positions - 1) for s in seconds]
     labels = torch.full((len(seconds), max(lengths)), -100, dtype=torch.long)
     for row, length in enumerate(lengths):

@@ -39,7 +39,7 @@ def mosei_like_examples(seconds: list[float], seed: int):
     generator = np.random.default_rng(seed)
     for index, duration in enumerate(seconds):
         frames = {
-            "input_features": int(duration * AUDIO_RATE["covarep"]),
+            "input_features": int(duration * AUDIO_RATE),
             "visual_features": int(duration * VISUAL_RATE),
             "text_features": max(1, int(duration * WORDS_PER_SECOND)),
         }
@@ -128,7 +128,7 @@ def main() -> dict:
         for workers in (0, 2):
             results[f"grouped, {workers} workers"] = one_epoch(dataset, args.batch_size, workers, True, work)
         results["random batches, 0 workers"] = one_epoch(dataset, args.batch_size, 0, False, work)
-    mosei_lengths = (segment_seconds(MOSEI_TRAIN_SEGMENTS, seed=1) * AUDIO_RATE["covarep"]).astype(int)
+    mosei_lengths = (segment_seconds(MOSEI_TRAIN_SEGMENTS, seed=1) * AUDIO_RATE).astype(int)
     mosei_padding = {
         grouping: sampler_padding(mosei_lengths, args.batch_size, grouping == "grouped")
         for grouping in ("grouped", "random")

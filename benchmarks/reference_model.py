@@ -36,6 +36,19 @@ def with_positions(hidden_states: torch.Tensor) -> torch.Tensor:
     return hidden_states + sinusoidal_positions(hidden_states.shape[1], hidden_states.shape[2], hidden_states.device)
 
 
+def pre_norm_layer(layer_class: type[nn.Module], config: MMEmbedConfig) -> nn.Module:
+    """A PyTorch transformer layer (`nn.TransformerEncoderLayer`/`DecoderLayer`) of the config's sizes, pre-norm."""
+    return layer_class(
+        config.hidden_size,
+        config.num_attention_heads,
+        config.intermediate_size,
+        dropout=0.1,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
+    )
+
+
 class ReferenceCrossModalLayer(nn.Module):
     """`x + MHA(LN(x), LN(source))`, then a pre-norm feed-forward block."""
 
@@ -67,15 +80,7 @@ class ReferenceEncoder(nn.Module):
         size = config.hidden_size
         self.config = config
         self.subsampler = MMEmbedAudioSubsampler(config)
-        layer = nn.TransformerEncoderLayer(
-            size,
-            config.num_attention_heads,
-            config.intermediate_size,
-            dropout=0.1,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
+        layer = pre_norm_layer(nn.TransformerEncoderLayer, config)
         self.audio = nn.TransformerEncoder(
             layer, config.num_audio_layers, norm=nn.LayerNorm(size), enable_nested_tensor=True
         )
@@ -144,15 +149,7 @@ class ReferencePreTrainingModel(nn.Module):
         self.config = config
         self.encoder = ReferenceEncoder(config)
         self.embed = nn.Embedding(config.vocab_size, size, padding_idx=0)
-        layer = nn.TransformerDecoderLayer(
-            size,
-            config.num_attention_heads,
-            config.intermediate_size,
-            dropout=0.1,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
+        layer = pre_norm_layer(nn.TransformerDecoderLayer, config)
         self.decoder = nn.TransformerDecoder(layer, config.decoder_layers, norm=nn.LayerNorm(size))
         self.speaker_head = nn.Linear(size, config.num_speakers)
 
