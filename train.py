@@ -23,6 +23,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,9 @@ class RunArguments:
     freeze_encoder: bool = field(default=False, metadata={"help": "Train the emotion/sentiment head only."})
     dropout: float | None = field(default=None, metadata={"help": "Set every dropout of a new or loaded model."})
     ctc_loss_weight: float | None = field(default=None, metadata={"help": "Share of the ASR loss given to CTC."})
+    num_beams: int = field(
+        default=4, metadata={"help": "Beams of the ASR scoring generate() (joint CTC/attention decoding with CTC)."}
+    )
     resume: bool = field(default=False, metadata={"help": "Resume from the newest complete checkpoint in output_dir."})
     reinit_input_layers: bool = field(
         default=False, metadata={"help": "Re-initialise checkpoint input layers that do not fit the corpus."}
@@ -340,15 +344,20 @@ def predict_sentiment(model, dataset, collator, batch_size: int) -> tuple[np.nda
 
 
 @torch.no_grad()
-def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer) -> dict:
-    """CER/WER of greedy `generate()` on held-out sentences; person-id accuracy with all modalities and audio only."""
+def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer, num_beams: int) -> dict:
+    """
+    CER/WER of `generate()` (`num_beams`; joint CTC/attention decoding with the model's `generation_config.ctc_weight`)
+    on held-out sentences, and with the decoder alone (`cer_decoder_only`, `wer_decoder_only`) when that weight is not
+    0; person-id accuracy with all modalities and with audio only.
+    """
 
-    def transcribe(shard):
+    def transcribe(shard, ctc_weight: float | None = None):
         hypotheses = []
         for batch in batches(shard, collator, batch_size, model.device):
             labels = batch.pop("labels")
             batch.pop("speaker_labels")
-            tokens = model.generate(**batch, max_new_tokens=int((labels != -100).sum(-1).max()) + 10, num_beams=1)
+            longest = int((labels != -100).sum(-1).max())
+            tokens = model.generate(**batch, max_new_tokens=longest + 10, num_beams=num_beams, ctc_weight=ctc_weight)
             hypotheses += tokenizer.batch_decode(tokens, skip_special_tokens=True)
         return np.array(shard["transcript"], dtype=object), np.array(hypotheses, dtype=object)
 
@@ -367,6 +376,10 @@ def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer
 
     references, hypotheses = gathered(transcribe, splits["validation_sentence"])
     scores = asr_scores(list(references), list(hypotheses))
+    if getattr(model.generation_config, "ctc_weight", 0.0):
+        references, hypotheses = gathered(partial(transcribe, ctc_weight=0.0), splits["validation_sentence"])
+        decoder_only = asr_scores(list(references), list(hypotheses))
+        scores.update({f"{name}_decoder_only": value for name, value in decoder_only.items()})
     truth, with_all, audio_only = gathered(identify, splits["validation_speaker"])
     scores["speaker_accuracy"] = accuracy(truth, with_all)
     scores["speaker_accuracy_audio_only"] = accuracy(truth, audio_only)
@@ -523,7 +536,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         eval_dataset = corpus["validation_sentence"]
 
         def score(model, _dataset):
-            return pretraining_scores(model, corpus, collator, batch_size, processor.tokenizer)
+            return pretraining_scores(model, corpus, collator, batch_size, processor.tokenizer, run.num_beams)
     elif task == "emotion":
         eval_dataset = corpus["validation"]
 
@@ -599,7 +612,7 @@ def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
     batch_size = training.per_device_eval_batch_size
     if task == "pretrain":
         check_splits(corpus, ["validation_sentence", "validation_speaker"])
-        scores = pretraining_scores(model, corpus, collator, batch_size, MMEmbedTokenizer())
+        scores = pretraining_scores(model, corpus, collator, batch_size, MMEmbedTokenizer(), run.num_beams)
     else:
         check_splits(corpus, [run.eval_split])
         split = corpus[run.eval_split]
@@ -773,44 +786,95 @@ class DemoArguments:
 
     size: str = field(
         default="full",
-        metadata={"help": "full (the benchmark), quick (the app's model) or smoke (tiny budgets, for CI)."},
+        metadata={
+            "help": "full (the benchmark), long (full with twice the emotion epochs), quick (the app's model) or "
+            "smoke (tiny budgets, for CI)."
+        },
     )
     output_dir: str = field(default="outputs/demo")
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are generated."})
 
 
-DEMO_BUDGETS = {  # per size: model preset, training epochs (or max steps) per stage
-    "full": {"preset": "small", "pretrain_epochs": 6, "emotion_epochs": 12, "max_steps": -1},
-    "quick": {"preset": "small", "pretrain_epochs": 3, "emotion_epochs": 6, "max_steps": -1},
-    "smoke": {"preset": "tiny", "pretrain_epochs": 1, "emotion_epochs": 1, "max_steps": 3},
+DEMO_BUDGETS = {  # per size: model preset; per stage training epochs (or max steps), evaluations of pre-training
+    "full": {
+        "preset": "small",
+        "pretrain_epochs": 40,
+        "pretrain_evaluations": 5,
+        "emotion_epochs": 12,
+        "mosei_epochs": 6,
+        "max_steps": -1,
+    },
+    "long": {  # the full run with twice the emotion epochs (about 25 min on 2 cores): long enough for the text cues
+        "preset": "small",
+        "pretrain_epochs": 40,
+        "pretrain_evaluations": 5,
+        "emotion_epochs": 24,
+        "mosei_epochs": 6,
+        "max_steps": -1,
+    },
+    "quick": {
+        "preset": "small",
+        "pretrain_epochs": 3,
+        "pretrain_evaluations": 1,
+        "emotion_epochs": 6,
+        "mosei_epochs": 6,
+        "max_steps": -1,
+    },
+    "smoke": {
+        "preset": "tiny",
+        "pretrain_epochs": 1,
+        "pretrain_evaluations": 1,
+        "emotion_epochs": 1,
+        "mosei_epochs": 1,
+        "max_steps": 3,
+    },
 }
-DEMO_LEARNING_RATES = {"pretrain": 2e-3, "emotion": 1e-3}
+DEMO_LEARNING_RATES = {"pretrain": 3e-3, "emotion": 1e-3}
 ABLATIONS = {"audio": ["audio"], "audio+visual": ["audio", "visual"], "audio+text": ["audio", "text"]}
 
 
-def demo_training(output_dir: Path, seed: int, epochs: int, max_steps: int, learning_rate: float) -> TrainingArguments:
+def demo_training(
+    output_dir: Path, seed: int, epochs: int, max_steps: int, task: str, evaluations: int | None = None
+) -> TrainingArguments:
+    """
+    The demo's training arguments for `task` (`pretrain` or `emotion`, which sets the learning rate): evaluated and
+    checkpointed every epoch, or `evaluations` times evenly spread over training (pre-training, whose scoring runs beam
+    search), or at `max_steps` when that is set; the best checkpoint is kept. Checkpoints hold the model only.
+    """
+    if max_steps > 0:
+        strategy, interval = "steps", max_steps
+    elif evaluations:
+        strategy, interval = "steps", 1 / evaluations  # a fraction of the training steps
+    else:
+        strategy, interval = "epoch", 1
     return TrainingArguments(
         output_dir=str(output_dir),
         seed=seed,
         num_train_epochs=epochs,
         max_steps=max_steps,
-        learning_rate=learning_rate,
+        learning_rate=DEMO_LEARNING_RATES[task],
         warmup_steps=0.1,
         lr_scheduler_type="cosine",
         weight_decay=0.01,
         per_device_train_batch_size=16,
         per_device_eval_batch_size=32,
-        eval_strategy="epoch" if max_steps < 0 else "steps",
-        eval_steps=max(max_steps, 1),
-        save_strategy="epoch" if max_steps < 0 else "steps",
-        save_steps=max(max_steps, 1),
+        eval_strategy=strategy,
+        eval_steps=interval,
+        save_strategy=strategy,
+        save_steps=interval,
         save_total_limit=1,
+        save_only_model=True,
         load_best_model_at_end=True,
         logging_steps=10,
         report_to="tensorboard",
         train_sampling_strategy="group_by_length",
     )
+
+
+def stage_evaluations(budget: dict, task: str) -> int | None:
+    """How many times a demo stage is evaluated: pre-training as its budget says, the others every epoch (None)."""
+    return budget["pretrain_evaluations"] if task == "pretrain" else None
 
 
 def demo_pretraining(root: str, preset: str) -> RunArguments:
@@ -841,7 +905,9 @@ def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: in
     for index, (name, (run, epochs)) in enumerate(stages.items()):
         report(0.1 + 0.45 * index, desc=f"Training a demo model: {name} ({epochs} epochs)")
         set_seed(seed)
-        training = demo_training(output / name, seed, epochs, budget["max_steps"], DEMO_LEARNING_RATES[name])
+        training = demo_training(
+            output / name, seed, epochs, budget["max_steps"], name, stage_evaluations(budget, name)
+        )
         results[name] = train_stage(run, training)
     return results
 
@@ -863,22 +929,17 @@ def run_demo(demo: DemoArguments) -> dict:
     timings["corpora"] = time.perf_counter() - started
     root = str(Path(corpora["speech"]["path"]).parent.parent)
 
-    def stage(name: str, run: RunArguments, seed: int, learning_rate: float, epochs: int) -> dict:
+    def stage(name: str, run: RunArguments, seed: int, epochs: int) -> dict:
         begin = time.perf_counter()
         set_seed(seed)
-        training = demo_training(output / name, seed, epochs, budget["max_steps"], learning_rate)
+        evaluations = stage_evaluations(budget, run.stage)
+        training = demo_training(output / name, seed, epochs, budget["max_steps"], run.stage, evaluations)
         results = train_stage(run, training)
         timings[name] = time.perf_counter() - begin
         return results
 
     preset = budget["preset"]
-    pretrain = stage(
-        "pretrain",
-        demo_pretraining(root, preset),
-        demo.seeds[0],
-        DEMO_LEARNING_RATES["pretrain"],
-        budget["pretrain_epochs"],
-    )
+    pretrain = stage("pretrain", demo_pretraining(root, preset), demo.seeds[0], budget["pretrain_epochs"])
     pretrained = str(output / "pretrain")
     runs: dict[str, list[dict]] = {}
     for seed in demo.seeds:
@@ -897,9 +958,8 @@ def run_demo(demo: DemoArguments) -> dict:
         }
         for name, run in variants.items():
             folder = f"{name.replace('/', '-')}-seed{seed}"
-            runs.setdefault(name, []).append(
-                stage(folder, run, seed, DEMO_LEARNING_RATES["emotion"], budget["emotion_epochs"])
-            )
+            epochs = budget["mosei_epochs" if run.corpus == "demo-mosei" else "emotion_epochs"]
+            runs.setdefault(name, []).append(stage(folder, run, seed, epochs))
     summary = demo_summary(pretrain, runs, demo.seeds)
     summary["checks"] = reload_and_pipeline(output / f"raw-pretrained-all-seed{demo.seeds[0]}", corpora)
     summary["seconds"] = {name: round(value, 1) for name, value in timings.items()}
@@ -967,7 +1027,8 @@ def demo_table(summary: dict) -> str:
     asr = summary["pretraining"]
     lines = [
         f"default run ({summary['size']}, {summary['machine']}, {summary['seconds']['total']:.0f} s)",
-        f"pre-training: CER {asr['cer']:.3f}, WER {asr['wer']:.3f}, person id {asr['speaker_accuracy']:.3f} "
+        f"pre-training: CER {asr['cer']:.3f}, WER {asr['wer']:.3f} (decoder alone: CER "
+        f"{asr.get('cer_decoder_only', asr['cer']):.3f}), person id {asr['speaker_accuracy']:.3f} "
         f"(audio only {asr['speaker_accuracy_audio_only']:.3f})",
         "emotion, test mean weighted accuracy (mean ± sd over seeds):",
     ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationMixin, LogitsProcessorList, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
@@ -23,6 +23,7 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_mmembed import INPUT_LAYER_FIELDS, MMEmbedConfig
+from .ctc_decoding_mmembed import MMEmbedCTCPrefixScorer
 from .input_validation_mmembed import (
     ModalityInput,
     check_ctc_lengths,
@@ -869,6 +870,9 @@ def asr_memory(encoder: MMEmbedModel, encoder_output: MMEmbedModelOutput) -> tup
     return memory, audio_mask
 
 
+ENCODER_GENERATE_INPUTS = ("input_features", "attention_mask", "visual_features", "visual_attention_mask")
+
+
 class MMEmbedASREncoder(nn.Module):
     """
     What [`MMEmbedForPreTraining.get_encoder`] returns: the shared encoder run on audio (and video), producing exactly
@@ -1074,6 +1078,9 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
         self.post_init()
         # the decoder holds max_target_positions tokens, the start token included
         self.generation_config.max_new_tokens = config.max_target_positions - 1
+        # joint CTC/attention decoding by default, with the CTC share of training (`generate(ctc_weight=0)`: off)
+        self.generation_config.ctc_weight = config.ctc_loss_weight if self.ctc_head is not None else 0.0
+        self.generation_config._from_model_config = False  # else loading drops `ctc_weight`, a field of our own
 
     def get_encoder(self, modality: str | None = None) -> MMEmbedASREncoder:
         """The module that produces the decoder's memory (audio, optionally fused with video; never text)."""
@@ -1169,6 +1176,46 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
             encoder_hidden_states=encoder_output.hidden_states if encoder_output is not None else None,
             encoder_attentions=encoder_output.attentions if encoder_output is not None else None,
         )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        inputs: torch.Tensor | None = None,
+        generation_config=None,
+        logits_processor: LogitsProcessorList | None = None,
+        ctc_weight: float | None = None,
+        **kwargs,
+    ):
+        r"""
+        [`GenerationMixin.generate`] with joint CTC/attention decoding: with `ctc_weight > 0` (default:
+        `generation_config.ctc_weight`, the CTC share of training) each step adds the CTC head's prefix score
+        ([`MMEmbedCTCPrefixScorer`]) to the decoder's; `ctc_weight=0` decodes with the attention decoder alone.
+        Takes the inputs of [`MMEmbedASREncoder`] (`input_features` `[B, T, D]`, `attention_mask`, video) or
+        `encoder_outputs`.
+        """
+        if ctc_weight is None:
+            ctc_weight = getattr(generation_config or self.generation_config, "ctc_weight", 0.0) or 0.0
+        if ctc_weight > 0:
+            if self.ctc_head is None:
+                raise ValueError(
+                    f"ctc_weight={ctc_weight} needs a CTC head; this model was built with ctc_loss_weight=0."
+                )
+            if kwargs.get("encoder_outputs") is None:
+                encoder_inputs = {name: kwargs.pop(name, None) for name in ENCODER_GENERATE_INPUTS}
+                if inputs is not None:
+                    encoder_inputs["input_features"] = inputs
+                kwargs["encoder_outputs"], inputs = self.get_encoder()(**encoder_inputs), None
+            memory = kwargs["encoder_outputs"]
+            scorer = MMEmbedCTCPrefixScorer(
+                self.ctc_head(memory.last_hidden_state).float().log_softmax(dim=-1),
+                memory.attention_mask.bool(),
+                ctc_weight,
+                blank_token_id=self.config.pad_token_id,
+                eos_token_id=self.config.eos_token_id,
+                never_emitted=[self.config.pad_token_id, self.config.bos_token_id],
+            )
+            logits_processor = LogitsProcessorList([*(logits_processor or []), scorer])
+        return super().generate(inputs, generation_config, logits_processor, **kwargs)
 
     @staticmethod
     def _batch_size(input_features: torch.Tensor | None, encoder_outputs: MMEmbedASRMemoryOutput | None) -> int:

@@ -21,6 +21,7 @@ def test_results_json_has_every_figure_in_sane_ranges(smoke):
     assert saved == json.loads(json.dumps(summary))
     asr = saved["pretraining"]
     assert 0 <= asr["cer"] and 0 <= asr["wer"] and 0 <= asr["speaker_accuracy"] <= 1
+    assert 0 <= asr["cer_decoder_only"] and 0 <= asr["wer_decoder_only"]  # joint decoding vs the decoder alone
     assert 0 <= asr["speaker_accuracy_audio_only"] <= 1
     expected = {"raw/pretrained/all", "raw/scratch/all", "raw/shuffled-labels", "mosei-format/scratch/all",
                 "raw/pretrained/audio", "raw/pretrained/audio+visual", "raw/pretrained/audio+text"}  # fmt: skip

@@ -81,12 +81,14 @@ def test_total_is_the_weighted_sum_of_the_components(memorised):
 
 
 @pytest.mark.parametrize("num_beams", [1, 3])
-def test_generate_reproduces_the_memorised_transcripts(memorised, num_beams):
+@pytest.mark.parametrize("ctc_weight", [None, 0.0, 1.0])  # None: the default, joint decoding with the training share
+def test_generate_reproduces_the_memorised_transcripts(memorised, num_beams, ctc_weight):
     model, batch, _, _ = memorised
     inputs = {key: value for key, value in batch.items() if key not in ("labels", "speaker_labels")}
+    inputs.update(num_beams=num_beams, max_new_tokens=12, ctc_weight=ctc_weight)
     with torch.no_grad():
-        cached = model.generate(**inputs, num_beams=num_beams, max_new_tokens=12)
-        uncached = model.generate(**inputs, num_beams=num_beams, max_new_tokens=12, use_cache=False)
+        cached = model.generate(**inputs)
+        uncached = model.generate(**inputs, use_cache=False)
     assert strip_generated(cached) == TRANSCRIPTS
     assert torch.equal(cached, uncached)
 
