@@ -796,7 +796,8 @@ class DemoArguments:
     demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are generated."})
 
 
-DEMO_BUDGETS = {  # per size: model preset; per stage training epochs (or max steps), evaluations of pre-training
+DEMO_BUDGETS = {  # per size: model preset; per stage training epochs (or max steps); pre-training evaluations (None:
+    # every epoch)
     "full": {
         "preset": "small",
         "pretrain_epochs": 40,
@@ -805,7 +806,7 @@ DEMO_BUDGETS = {  # per size: model preset; per stage training epochs (or max st
         "mosei_epochs": 6,
         "max_steps": -1,
     },
-    "long": {  # the full run with twice the emotion epochs (about 25 min on 2 cores): long enough for the text cues
+    "long": {  # the full run with twice the emotion epochs (about 22 min on 2 cores): long enough for the text cues
         "preset": "small",
         "pretrain_epochs": 40,
         "pretrain_evaluations": 5,
@@ -816,7 +817,7 @@ DEMO_BUDGETS = {  # per size: model preset; per stage training epochs (or max st
     "quick": {
         "preset": "small",
         "pretrain_epochs": 3,
-        "pretrain_evaluations": 1,
+        "pretrain_evaluations": None,
         "emotion_epochs": 6,
         "mosei_epochs": 6,
         "max_steps": -1,
@@ -824,7 +825,7 @@ DEMO_BUDGETS = {  # per size: model preset; per stage training epochs (or max st
     "smoke": {
         "preset": "tiny",
         "pretrain_epochs": 1,
-        "pretrain_evaluations": 1,
+        "pretrain_evaluations": None,
         "emotion_epochs": 1,
         "mosei_epochs": 1,
         "max_steps": 3,
@@ -845,6 +846,8 @@ def demo_training(
     if max_steps > 0:
         strategy, interval = "steps", max_steps
     elif evaluations:
+        if evaluations < 2:  # `Trainer` reads an `eval_steps` of 1 or more as a number of steps, not a fraction
+            raise ValueError(f"evaluations must be 2 or more (None: every epoch), got {evaluations}.")
         strategy, interval = "steps", 1 / evaluations  # a fraction of the training steps
     else:
         strategy, interval = "epoch", 1

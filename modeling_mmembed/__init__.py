@@ -19,6 +19,7 @@ from transformers import (
 )
 
 from .configuration_mmembed import EMOTIONS, MODALITIES, MMEmbedConfig
+from .ctc_decoding_mmembed import MMEmbedCTCPrefixScorer
 from .feature_extraction_mmembed import MMEmbedFeatureExtractor, load_audio_file
 from .modeling_mmembed import (
     MMEmbedASRMemoryOutput,
@@ -48,6 +49,7 @@ __all__ = [
     "EMOTIONS",
     "MODALITIES",
     "MMEmbedASRMemoryOutput",
+    "MMEmbedCTCPrefixScorer",
     "MMEmbedConfig",
     "MMEmbedEmotionOutput",
     "MMEmbedFeatureExtractor",

@@ -487,6 +487,7 @@ PUSH_KWARGS = ("commit_message", "private", "token", "create_pr", "revision", "c
 CHECKPOINT_CODE_FILES = (
     "configuration_mmembed.py",
     "modeling_mmembed.py",
+    "ctc_decoding_mmembed.py",
     "input_validation_mmembed.py",
     "feature_extraction_mmembed.py",
     "tokenization_mmembed.py",

@@ -6,8 +6,7 @@ import math
 import pytest
 import torch
 
-from modeling_mmembed import MMEmbedForPreTraining
-from modeling_mmembed.ctc_decoding_mmembed import MMEmbedCTCPrefixScorer
+from modeling_mmembed import MMEmbedCTCPrefixScorer, MMEmbedForPreTraining
 
 from .conftest import padded_batch, tiny_config
 

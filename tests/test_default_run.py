@@ -55,3 +55,17 @@ def test_the_saved_model_reloads_and_runs_in_a_pipeline(smoke):
     }
     assert (output / "raw-pretrained-all-seed0" / "model.safetensors").is_file()
     assert (output / "pretrain" / "generation_config.json").is_file()
+
+
+def test_pretraining_is_scored_as_often_as_its_budget_says(tmp_path):
+    """Evaluations spread as a fraction of the steps (transformers reads an `eval_steps` of 1 or more as steps)."""
+    for size, budget in train.DEMO_BUDGETS.items():
+        evaluations = train.stage_evaluations(budget, "pretrain")
+        args = train.demo_training(tmp_path, 0, budget["pretrain_epochs"], -1, "pretrain", evaluations)
+        if evaluations is None:
+            assert args.eval_strategy == args.save_strategy == "epoch", size
+        else:
+            assert args.eval_strategy == args.save_strategy == "steps", size
+            assert args.eval_steps == args.save_steps == pytest.approx(1 / evaluations) and args.eval_steps < 1, size
+    with pytest.raises(ValueError, match="evaluations must be 2 or more"):
+        train.demo_training(tmp_path, 0, 3, -1, "pretrain", evaluations=1)
