@@ -796,32 +796,19 @@ class DemoArguments:
     demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are generated."})
 
 
-DEMO_BUDGETS = {  # per size: model preset; per stage training epochs (or max steps); pre-training evaluations (None:
-    # every epoch)
-    "full": {
-        "preset": "small",
-        "pretrain_epochs": 40,
-        "pretrain_evaluations": 5,
-        "emotion_epochs": 12,
-        "mosei_epochs": 6,
-        "max_steps": -1,
-    },
-    "long": {  # the full run with twice the emotion epochs (about 22 min on 2 cores): long enough for the text cues
-        "preset": "small",
-        "pretrain_epochs": 40,
-        "pretrain_evaluations": 5,
-        "emotion_epochs": 24,
-        "mosei_epochs": 6,
-        "max_steps": -1,
-    },
-    "quick": {
-        "preset": "small",
-        "pretrain_epochs": 3,
-        "pretrain_evaluations": None,
-        "emotion_epochs": 6,
-        "mosei_epochs": 6,
-        "max_steps": -1,
-    },
+FULL_BUDGET = {  # model preset; per stage training epochs (or max steps); pre-training evaluations (None: each epoch)
+    "preset": "small",
+    "pretrain_epochs": 40,
+    "pretrain_evaluations": 5,
+    "emotion_epochs": 12,
+    "mosei_epochs": 6,
+    "max_steps": -1,
+}
+DEMO_BUDGETS = {
+    "full": FULL_BUDGET,
+    # twice the emotion epochs (about 22 min on 2 cores): long enough for the text cues
+    "long": {**FULL_BUDGET, "emotion_epochs": 24},
+    "quick": {**FULL_BUDGET, "pretrain_epochs": 3, "pretrain_evaluations": None, "emotion_epochs": 6},
     "smoke": {
         "preset": "tiny",
         "pretrain_epochs": 1,
@@ -835,19 +822,20 @@ DEMO_LEARNING_RATES = {"pretrain": 3e-3, "emotion": 1e-3}
 ABLATIONS = {"audio": ["audio"], "audio+visual": ["audio", "visual"], "audio+text": ["audio", "text"]}
 
 
-def demo_training(
-    output_dir: Path, seed: int, epochs: int, max_steps: int, task: str, evaluations: int | None = None
-) -> TrainingArguments:
+def demo_training(output_dir: Path, seed: int, epochs: int, budget: dict, task: str) -> TrainingArguments:
     """
-    The demo's training arguments for `task` (`pretrain` or `emotion`, which sets the learning rate): evaluated and
-    checkpointed every epoch, or `evaluations` times evenly spread over training (pre-training, whose scoring runs beam
-    search), or at `max_steps` when that is set; the best checkpoint is kept. Checkpoints hold the model only.
+    The demo's training arguments for `task` (`pretrain` or `emotion`, which sets the learning rate) under a
+    `DEMO_BUDGETS` budget: evaluated and checkpointed every epoch, or `pretrain_evaluations` times evenly spread over
+    pre-training (whose scoring runs beam search), or at `max_steps` when that is set; the best checkpoint is kept.
+    Checkpoints hold the model only.
     """
+    max_steps = budget["max_steps"]
+    evaluations = budget["pretrain_evaluations"] if task == "pretrain" else None
     if max_steps > 0:
         strategy, interval = "steps", max_steps
     elif evaluations:
         if evaluations < 2:  # `Trainer` reads an `eval_steps` of 1 or more as a number of steps, not a fraction
-            raise ValueError(f"evaluations must be 2 or more (None: every epoch), got {evaluations}.")
+            raise ValueError(f"pretrain_evaluations must be 2 or more (None: every epoch), got {evaluations}.")
         strategy, interval = "steps", 1 / evaluations  # a fraction of the training steps
     else:
         strategy, interval = "epoch", 1
@@ -873,11 +861,6 @@ def demo_training(
         report_to="tensorboard",
         train_sampling_strategy="group_by_length",
     )
-
-
-def stage_evaluations(budget: dict, task: str) -> int | None:
-    """How many times a demo stage is evaluated: pre-training as its budget says, the others every epoch (None)."""
-    return budget["pretrain_evaluations"] if task == "pretrain" else None
 
 
 def demo_pretraining(root: str, preset: str) -> RunArguments:
@@ -908,9 +891,7 @@ def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: in
     for index, (name, (run, epochs)) in enumerate(stages.items()):
         report(0.1 + 0.45 * index, desc=f"Training a demo model: {name} ({epochs} epochs)")
         set_seed(seed)
-        training = demo_training(
-            output / name, seed, epochs, budget["max_steps"], name, stage_evaluations(budget, name)
-        )
+        training = demo_training(output / name, seed, epochs, budget, name)
         results[name] = train_stage(run, training)
     return results
 
@@ -935,8 +916,7 @@ def run_demo(demo: DemoArguments) -> dict:
     def stage(name: str, run: RunArguments, seed: int, epochs: int) -> dict:
         begin = time.perf_counter()
         set_seed(seed)
-        evaluations = stage_evaluations(budget, run.stage)
-        training = demo_training(output / name, seed, epochs, budget["max_steps"], run.stage, evaluations)
+        training = demo_training(output / name, seed, epochs, budget, run.stage)
         results = train_stage(run, training)
         timings[name] = time.perf_counter() - begin
         return results

@@ -60,12 +60,14 @@ def test_the_saved_model_reloads_and_runs_in_a_pipeline(smoke):
 def test_pretraining_is_scored_as_often_as_its_budget_says(tmp_path):
     """Evaluations spread as a fraction of the steps (transformers reads an `eval_steps` of 1 or more as steps)."""
     for size, budget in train.DEMO_BUDGETS.items():
-        evaluations = train.stage_evaluations(budget, "pretrain")
-        args = train.demo_training(tmp_path, 0, budget["pretrain_epochs"], -1, "pretrain", evaluations)
-        if evaluations is None:
+        args = train.demo_training(tmp_path, 0, budget["pretrain_epochs"], budget, "pretrain")
+        evaluations = budget["pretrain_evaluations"]
+        if budget["max_steps"] > 0:
+            assert args.eval_strategy == args.save_strategy == "steps" and args.eval_steps == budget["max_steps"]
+        elif evaluations is None:
             assert args.eval_strategy == args.save_strategy == "epoch", size
         else:
             assert args.eval_strategy == args.save_strategy == "steps", size
             assert args.eval_steps == args.save_steps == pytest.approx(1 / evaluations) and args.eval_steps < 1, size
-    with pytest.raises(ValueError, match="evaluations must be 2 or more"):
-        train.demo_training(tmp_path, 0, 3, -1, "pretrain", evaluations=1)
+    with pytest.raises(ValueError, match="pretrain_evaluations must be 2 or more"):
+        train.demo_training(tmp_path, 0, 3, {**train.DEMO_BUDGETS["full"], "pretrain_evaluations": 1}, "pretrain")
