@@ -94,6 +94,7 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         log_probs = ctc_log_probs.double().masked_fill(~frame_mask[..., None], 0.0)
         self.token_log_probs = log_probs.transpose(1, 2)  # [B, V, T]
         self.blank_log_probs = log_probs[..., blank_token_id]  # [B, T]
+        self.frame_mask = frame_mask
         self.last_frame = frame_mask.sum(dim=-1) - 1
         self.ctc_weight = ctc_weight
         self.eos_token_id = eos_token_id
@@ -149,6 +150,5 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         new_non_blank, new_blank, entering = extend_prefixes(
             self.token_log_probs[utterance], self.blank_log_probs[utterance], non_blank, blank, last_token
         )
-        frames = torch.arange(entering.shape[-1], device=entering.device)
-        real = frames[None, :] <= self.last_frame[utterance][:, None]
-        return new_non_blank, new_blank, torch.logsumexp(entering.masked_fill(~real[:, None, :], NEG_INF), dim=-1)
+        padded = ~self.frame_mask[utterance][:, None, :]
+        return new_non_blank, new_blank, torch.logsumexp(entering.masked_fill(padded, NEG_INF), dim=-1)
