@@ -33,10 +33,10 @@ from accelerate.utils import gather_object
 from huggingface_hub import HfApi
 from torch.utils.data import DataLoader
 from transformers import (
-    AutoConfig,
     EarlyStoppingCallback,
     HfArgumentParser,
     Trainer,
+    TrainerState,
     TrainingArguments,
     set_seed,
 )
@@ -278,12 +278,15 @@ def build_model(run: RunArguments, task: str, train_split):
     )
 
 
-def mmembed_checkpoint_config(path: str):
-    """The saved config of an mmembed checkpoint; a checkpoint of another model type is refused."""
-    config = AutoConfig.from_pretrained(path)
-    if config.model_type != "mmembed":
-        raise ValueError(f"{path} holds a {config.model_type!r} model, not an mmembed checkpoint.")
-    return config
+def mmembed_checkpoint_config(path: str) -> MMEmbedConfig:
+    """The saved config of an mmembed checkpoint; a missing one, or one of another model type, is refused."""
+    try:
+        values, _ = MMEmbedConfig.get_config_dict(path)
+    except OSError as error:
+        raise ValueError(f"--model_name_or_path {path}: no mmembed checkpoint there ({error}).") from None
+    if values.get("model_type") != "mmembed":
+        raise ValueError(f"{path} holds a {values.get('model_type')!r} model, not an mmembed checkpoint.")
+    return MMEmbedConfig.from_pretrained(path)
 
 
 def positive_weights(labels: np.ndarray) -> list[float]:
@@ -480,12 +483,45 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
 
 
 def remove_incomplete_checkpoints(output_dir: Path) -> list[str]:
-    """Delete checkpoints a killed run left half-written (`tmp-checkpoint-N`); returns their names."""
+    """Delete what a killed run left half-written (`tmp-checkpoint-N`, `tmp-final`); returns their names."""
     removed = []
-    for staging in sorted(output_dir.glob(f"{STAGING_PREFIX}{PREFIX_CHECKPOINT_DIR}-*")):
+    for staging in sorted(output_dir.glob(f"{STAGING_PREFIX}*")):
         shutil.rmtree(staging)
         removed.append(staging.name)
     return removed
+
+
+def finished_training_state(checkpoint: str | None) -> TrainerState | None:
+    """
+    The state of `checkpoint` when it is the last step of its training (a run killed while saving its final folder),
+    else None. `Trainer.train` resumed from such a checkpoint would take one step more and save a checkpoint beyond
+    `max_steps`.
+    """
+    if checkpoint is None:
+        return None
+    state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    return state if state.max_steps and state.global_step >= state.max_steps else None
+
+
+FINAL_MARKER = "config.json"
+"""The file that marks a complete model folder: what `from_pretrained`, the pipelines and the app look for."""
+
+
+def publish_final_folder(output_dir: Path, write_files) -> None:
+    """
+    Write the final model folder atomically: `write_files(staging)` fills `tmp-final`, whose files then replace
+    those of `output_dir` (which also holds the checkpoints and logs, so it cannot be renamed whole) with
+    `config.json` removed first and moved in last. A run killed meanwhile leaves no `config.json`, so nothing takes
+    the half-written folder for a model; `--resume` removes `tmp-final` and writes it again.
+    """
+    staging = output_dir / f"{STAGING_PREFIX}final"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    write_files(staging)
+    (output_dir / FINAL_MARKER).unlink(missing_ok=True)
+    for path in sorted(staging.iterdir(), key=lambda path: path.name == FINAL_MARKER):
+        os.replace(path, output_dir / path.name)
+    staging.rmdir()
 
 
 def emotion_evaluation(model, splits: dict, collator, batch_size: int, tune: bool) -> dict:
@@ -522,6 +558,8 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     push = training.push_to_hub
     if push and not training.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/mmembed-emotion).")
+    if run.model_name_or_path is not None:
+        mmembed_checkpoint_config(run.model_name_or_path)  # a wrong path fails now, not after corpus preparation
     corpus = load_corpus(run, run.stage)
     evaluation_splits = ["validation_sentence", "validation_speaker"] if task == "pretrain" else ["validation", "test"]
     check_splits(corpus, ["train", *evaluation_splits])
@@ -570,13 +608,21 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     if run.resume and trainer.is_world_process_zero():
         removed = remove_incomplete_checkpoints(Path(training.output_dir))
         if removed:
-            logger.warning("Removed incomplete checkpoints of a killed run: %s", removed)
+            logger.warning("Removed what a killed run left half-written: %s", removed)
     trainer.accelerator.wait_for_everyone()
     model.eval()
     initial = score(model, eval_dataset)  # not logged: trackers start with training
     model.train()
-    trainer.train(resume_from_checkpoint=resume)
-    model = trainer.accelerator.unwrap_model(trainer.model).eval()
+    finished = finished_training_state(resume)
+    if finished is None:
+        trainer.train(resume_from_checkpoint=resume)
+        model = trainer.accelerator.unwrap_model(trainer.model).eval()
+    else:  # killed while saving the final folder: training itself is complete, only the saving is left
+        best = finished.best_model_checkpoint if training.load_best_model_at_end else None
+        logger.info(
+            "--resume: training had finished at step %d; saving the model of %s", finished.global_step, best or resume
+        )
+        model = type(model).from_pretrained(best or resume).eval()
     results = {"stage": run.stage, "initial_validation": initial}
     if task == "emotion":
         results.update(emotion_evaluation(model, corpus, collator, batch_size, run.tune_thresholds))
@@ -587,10 +633,14 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         results["validation"] = score(model, None)
     if trainer.is_world_process_zero():
         output_dir = Path(training.output_dir)
-        trainer.save_model(str(output_dir))
-        processor.save_pretrained(str(output_dir))
-        write_results(output_dir, results, run, training)
-        write_model_card(output_dir, results, run, training)
+
+        def write_final_files(folder: Path) -> None:
+            model.save_pretrained(str(folder))
+            processor.save_pretrained(str(folder))
+            write_results(folder, results, run, training)
+            write_model_card(folder, results, run, training)
+
+        publish_final_folder(output_dir, write_final_files)
         if push:
             results["pushed"] = push_output(
                 output_dir, training.hub_model_id, training.hub_token, training.hub_private_repo
@@ -731,10 +781,17 @@ def results_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+UPLOAD_IGNORED = [f"{PREFIX_CHECKPOINT_DIR}-*", f"{STAGING_PREFIX}*", "training_args.bin"]
+"""
+Left out of the Hub upload: checkpoints, staging folders and `training_args.bin` (a pickle, which the Hub flags; the
+final folder no longer gets one, but a folder written by an older version may hold it).
+"""
+
+
 def push_output(output_dir: Path, repo_id: str, token: str | None, private: bool | None) -> bool:
     """
     Upload the output folder (weights, configs, code, processor, `handler.py`, TensorBoard logs, `README.md`; not the
-    intermediate checkpoints). A failure keeps the local files and says how to retry.
+    checkpoints nor the pickled `training_args.bin`). A failure keeps the local files and says how to retry.
     """
     try:
         api = HfApi(token=token)
@@ -742,18 +799,19 @@ def push_output(output_dir: Path, repo_id: str, token: str | None, private: bool
         api.upload_folder(
             repo_id=repo_id,
             folder_path=str(output_dir),
-            ignore_patterns=[f"{PREFIX_CHECKPOINT_DIR}-*", f"{STAGING_PREFIX}*"],
+            ignore_patterns=UPLOAD_IGNORED,
             commit_message="Upload mmembed model",
         )
     except Exception as error:  # noqa: BLE001 - offline, no token, no permission...: report, keep the local save
         logger.error(
             "Pushing to the Hub failed (%s: %s). The model is saved in %s. To retry: "
-            "hf upload %s %s . --exclude 'checkpoint-*' 'tmp-*' (after `hf auth login`).",
+            "hf upload %s %s . --exclude %s (after `hf auth login`).",
             type(error).__name__,
             error,
             output_dir,
             repo_id,
             output_dir,
+            " ".join(f"'{pattern}'" for pattern in UPLOAD_IGNORED),
         )
         return False
     logger.info("Pushed %s to the Hub as %s", output_dir, repo_id)

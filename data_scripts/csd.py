@@ -69,7 +69,10 @@ class ComputationalSequence(Mapping):
         for name in ("features", "intervals"):
             if name not in group:
                 raise CsdError(f"{self.path}: video {video_id!r} has no {name!r} dataset.")
-        features, intervals = group["features"][()], group["intervals"][()]
+        try:
+            features, intervals = group["features"][()], group["intervals"][()]
+        except OSError as error:  # a corrupted (e.g. gzip) chunk: h5py's message names neither file nor video
+            raise CsdError(f"{self.path}: video {video_id!r} cannot be read ({error}).") from None
         if intervals.ndim != 2 or intervals.shape[1] != 2:
             raise CsdError(f"{self.path}: video {video_id!r} has intervals of shape {intervals.shape}, not (T, 2).")
         if features.ndim == 1:

@@ -41,6 +41,9 @@ MOSEI_FILES = {
     "openface2": "CMU_MOSEI_VisualOpenFace2.csd",
     "glove": "CMU_MOSEI_TimestampedWordVectors.csd",
 }
+LABEL_WIDTH = 7
+"""An `All Labels` row: sentiment, then the six emotions."""
+ROLE_COLUMNS = {"audio": "input_features", "visual": "visual_features", "text": "text_features"}
 AUDIO_CHOICES = ("covarep", "wav")
 VISUAL_CHOICES = ("facet42", "openface2", None)
 TEXT_CHOICES = ("glove", "words", "tokens", None)
@@ -246,12 +249,20 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
     def _video_examples(self, video_id, split, sources, counts: Counter, tokenizer, extractor):
         """Examples of one video: each of its label rows, in file order."""
         label_values, label_intervals = sources["labels"][video_id]
+        if label_values.shape[1] != LABEL_WIDTH:
+            raise CsdError(
+                f"{sources['labels'].path}: video {video_id!r} has label rows of {label_values.shape[1]} values; "
+                f"CMU-MOSEI labels have {LABEL_WIDTH} (sentiment and the six emotions)."
+            )
         streams = self._video_streams(video_id, sources, counts)
         words = streams.pop("words")
         waveform = self._video_waveform(video_id, counts) if extractor is not None else None
         for row, (values, (start, end)) in enumerate(zip(label_values, label_intervals, strict=True)):
             if end - start <= EPSILON:
                 counts["segments_too_short"] += 1
+                continue
+            if not np.isfinite(values).all():
+                counts["segments_dropped_nonfinite_labels"] += 1
                 continue
             segment_words_mask = overlapping_rows(words[1], start, end) if words is not None else None
             segment_words = [] if words is None else [word for word in words[0][segment_words_mask]]
@@ -289,6 +300,8 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
                 streams[role] = None
                 continue
             features, intervals = sources[role][video_id]
+            if role != "words":
+                self._require_width(sources[role].path, video_id, role, features.shape[1])
             if role == "words":
                 decoded = [value.decode("utf-8", errors="replace") for value in features[:, 0]]
                 features = np.array(decoded, dtype=object)
@@ -300,6 +313,14 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
                     features = np.where(finite, features, np.float32(0.0))
             streams[role] = (features, intervals)
         return streams
+
+    def _require_width(self, path: str, video_id: str, role: str, width: int) -> None:
+        """Every video of a feature file must have the width of its first (which sets the dataset's column)."""
+        expected = self.info.features[ROLE_COLUMNS[role]].shape[1]
+        if width != expected:
+            raise CsdError(
+                f"{path}: video {video_id!r} has {width} features per row, but the file's first video has {expected}."
+            )
 
     def _segment_rows(self, stream, start, end, references, role, counts: Counter) -> np.ndarray | None:
         """The rows of `stream` in the segment (aligned to `references` when given); empty when the video lacks it."""
@@ -354,7 +375,7 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
             "emotion_labels": (clipped_intensities > 0).astype(np.int8).tolist(),
             "sentiment": clipped_sentiment,
         }
-        for role, column in (("audio", "input_features"), ("visual", "visual_features"), ("text", "text_features")):
+        for role, column in ROLE_COLUMNS.items():
             if role in example_features:
                 rows = example_features[role]
                 width = sizes[column].shape[1]

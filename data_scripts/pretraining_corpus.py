@@ -25,6 +25,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
+from modeling_mmembed.configuration_mmembed import MMEmbedConfig
 from modeling_mmembed.tokenization_mmembed import normalize_transcript
 
 logger = logging.getLogger(__name__)
@@ -33,11 +34,21 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".m4a", ".mp4")
 SPLIT_NAMES = ("train", "validation_speaker", "validation_sentence")
 
 
-def read_manifest(path) -> list[dict]:
-    """Rows of a JSON Lines (`.jsonl`/`.json`) or CSV manifest, with paths made absolute."""
+def read_manifest(path) -> list:
+    """
+    Rows of a JSON Lines (`.jsonl`/`.json`) or CSV manifest, with paths made absolute. A JSON line that is valid but
+    not an object is kept as it is (and skipped as a bad row by the builder); a line that is not JSON is an error
+    naming the line.
+    """
     path = Path(path)
     if path.suffix in (".jsonl", ".json"):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path} line {number} is not valid JSON ({error}).") from None
     elif path.suffix in (".csv", ".tsv"):
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ","))
@@ -45,7 +56,7 @@ def read_manifest(path) -> list[dict]:
         raise ValueError(f"Manifest {path} must be .jsonl or .csv/.tsv.")
     for row in rows:
         for key in ("audio", "visual"):
-            if row.get(key):
+            if isinstance(row, dict) and isinstance(row.get(key), str) and row[key]:
                 row[key] = str((path.parent / row[key]).resolve())
     return rows
 
@@ -94,28 +105,103 @@ def manifest_from_tree(audio_root, transcripts, output, visual_root=None) -> Pat
     return write_manifest(rows, output)
 
 
-def row_problem(row: dict) -> str | None:
-    """Why a manifest row cannot be used, or None."""
+MIN_AUDIO_SECONDS = 0.025
+"""One 25 ms fbank frame: shorter audio has no feature frame at all."""
+
+
+class RowChecker:
+    """
+    Why a manifest row cannot be used (`problem(row)`, None when it can), row after row: later rows are compared
+    with the earlier ones (a repeated id; a visual file of another width than the first usable one).
+    """
+
+    def __init__(self, visual_columns: str, max_transcript_tokens: int):
+        from modeling_mmembed import MMEmbedTokenizer
+
+        self.visual_columns, self.max_transcript_tokens = visual_columns, max_transcript_tokens
+        self.tokenizer = MMEmbedTokenizer()
+        self.first_row_of: dict[str, int] = {}
+        self.visual_width: int | None = None
+
+    def problem(self, number: int, row) -> str | None:
+        if not isinstance(row, dict):
+            return f"not a JSON object but a {type(row).__name__}"
+        row_id = str(row.get("id") or "").strip()
+        if not row_id:
+            return "no id"
+        if row_id in self.first_row_of:
+            return f"duplicate id (first in row {self.first_row_of[row_id]}, which is kept)"
+        problem = self._fields_problem(row) or _audio_problem(row.get("audio")) or self._visual_problem(row)
+        if problem is None:
+            self.first_row_of[row_id] = number
+        return problem
+
+    def _fields_problem(self, row: dict) -> str | None:
+        speaker, transcript, text = row.get("speaker"), row.get("transcript"), row.get("text")
+        if not isinstance(speaker, str) or not speaker.strip() or speaker != speaker.strip():
+            return f"malformed speaker {speaker!r}"
+        if not isinstance(transcript, str):
+            return f"transcript is not a string but a {type(transcript).__name__}"
+        if not normalize_transcript(transcript):
+            return "empty transcript"
+        tokens = len(self.tokenizer(transcript)["input_ids"])
+        if tokens > self.max_transcript_tokens:
+            return (
+                f"transcript of {tokens} tokens (characters + eos) is longer than the decoder's "
+                f"max_target_positions={self.max_transcript_tokens}"
+            )
+        if text is not None and not isinstance(text, str):
+            return f"text is not a string but a {type(text).__name__}"
+        return None
+
+    def _visual_problem(self, row: dict) -> str | None:
+        visual = row.get("visual")
+        if not visual:
+            return None
+        if not Path(visual).is_file():
+            return f"missing visual file {visual}"
+        try:
+            width = _visual_width(visual, self.visual_columns)
+        except ValueError as error:
+            return str(error)
+        if self.visual_width is not None and width != self.visual_width:
+            return f"visual file {visual} has {width} features per frame; the corpus has {self.visual_width}"
+        self.visual_width = width
+        return None
+
+
+def _audio_problem(audio) -> str | None:
     import soundfile
 
-    if not str(row.get("id") or "").strip():
-        return "no id"
-    speaker = row.get("speaker")
-    if not isinstance(speaker, str) or not speaker.strip() or speaker != speaker.strip():
-        return f"malformed speaker {speaker!r}"
-    if not normalize_transcript(str(row.get("transcript") or "")):
-        return "empty transcript"
-    audio = row.get("audio")
-    if not audio or not Path(audio).is_file():
+    if not isinstance(audio, str) or not audio or not Path(audio).is_file():
         return f"missing audio file {audio}"
-    if Path(audio).suffix.lower() not in (".m4a", ".mp4"):
-        try:
-            soundfile.info(audio)
-        except Exception as error:  # noqa: BLE001 - soundfile raises several types for unreadable files
-            return f"unreadable audio file {audio} ({error})"
-    if row.get("visual") and not Path(row["visual"]).is_file():
-        return f"missing visual file {row['visual']}"
+    if Path(audio).suffix.lower() in (".m4a", ".mp4"):
+        return None
+    try:
+        info = soundfile.info(audio)
+    except Exception as error:  # noqa: BLE001 - soundfile raises several types for unreadable files
+        return f"unreadable audio file {audio} ({error})"
+    if info.frames < MIN_AUDIO_SECONDS * info.samplerate:
+        return f"audio file {audio} lasts {info.duration * 1000:.1f} ms, shorter than one 25 ms frame"
     return None
+
+
+def _visual_width(path: str, visual_columns: str) -> int:
+    """Features per frame of a visual file, read from its header; `ValueError` naming what is wrong with it."""
+    from modeling_mmembed.openface_mmembed import openface_columns, read_openface_header
+
+    if not path.endswith(".npy"):
+        return len(openface_columns(read_openface_header(path), visual_columns))
+    try:
+        frames = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:  # object arrays (pickles) and broken headers
+        raise ValueError(f"visual file {path} is not a plain numeric .npy array ({error})") from None
+    if frames.ndim != 2 or frames.shape[0] == 0 or frames.dtype.kind not in "fiu":
+        raise ValueError(
+            f"visual file {path} must hold a numeric (frames, features) array with frames; got {frames.dtype} "
+            f"{frames.shape}"
+        )
+    return frames.shape[1]
 
 
 def assign_splits(
@@ -197,17 +283,8 @@ def _shard_examples(rows: list[list[dict]], **kwargs):
 def _visual_frames(path: str, visual_columns: str) -> np.ndarray:
     from modeling_mmembed import read_openface_csv
 
-    frames = np.load(path) if path.endswith(".npy") else read_openface_csv(path, visual_columns)
+    frames = np.load(path, allow_pickle=False) if path.endswith(".npy") else read_openface_csv(path, visual_columns)
     return np.asarray(frames, dtype=np.float32)
-
-
-def _schema(rows: list[dict], visual_columns: str) -> dict:
-    """Which optional columns the corpus has: `visual_size` (from the first visual file) and `text`."""
-    schema = {"text": any(row.get("text") for row in rows)}
-    visual = next((row["visual"] for row in rows if row.get("visual")), None)
-    if visual is not None:
-        schema["visual_size"] = _visual_frames(visual, visual_columns).shape[1]
-    return schema
 
 
 def _features(speakers: list[str], feature_dtype: str, schema: dict) -> datasets.Features:
@@ -238,6 +315,7 @@ def build_pretraining_corpus(
     strict: bool = False,
     streaming: bool = False,
     num_shards: int = 8,
+    max_transcript_tokens: int = MMEmbedConfig.max_target_positions,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """
     The pre-training `DatasetDict` (splits `train`, `validation_speaker`, `validation_sentence`) with columns `id`,
@@ -245,17 +323,22 @@ def build_pretraining_corpus(
     `labels` (transcript characters + eos), `transcript` (normalised), and `visual_features` / `text_input_ids`
     when the manifest has them (empty for rows without). `streaming=True` returns an `IterableDatasetDict` over
     `num_shards` shards per split (the same examples, computed on the fly). The result's `skipped` attribute lists
-    `(row id, reason)` of the bad rows.
+    `(row id, reason)` of the bad rows: a row that is not an object, without id or speaker, a repeated id (the later
+    row), a transcript that is not a string, empty or longer than `max_transcript_tokens` (the decoder's
+    `max_target_positions`), a `text` that is not a string, audio missing, unreadable or shorter than one 25 ms
+    frame, a visual file missing, pickled, not 2-D numeric, or of another width than the first usable one.
     """
     if feature_dtype not in ("float16", "float32"):
         raise ValueError(f"feature_dtype must be 'float16' or 'float32', got {feature_dtype!r}.")
     rows, skipped = [], []
+    checker = RowChecker(visual_columns, max_transcript_tokens)
     for number, row in enumerate(read_manifest(manifest)):
-        problem = row_problem(row)
+        problem = checker.problem(number, row)
         if problem is None:
             rows.append(row)
         else:
-            skipped.append((str(row.get("id") or f"row {number}"), problem))
+            row_id = row.get("id") if isinstance(row, dict) else None
+            skipped.append((str(row_id or f"row {number}"), problem))
     if skipped:
         message = "; ".join(f"{row_id}: {problem}" for row_id, problem in skipped)
         if strict:
@@ -264,7 +347,9 @@ def build_pretraining_corpus(
     if not rows:
         raise ValueError(f"{manifest} has no usable rows.")
     speakers = sorted({row["speaker"] for row in rows})
-    schema = _schema(rows, visual_columns)
+    schema = {"text": any(row.get("text") for row in rows)}
+    if checker.visual_width is not None:
+        schema["visual_size"] = checker.visual_width
     features = _features(speakers, feature_dtype, schema)
     generator_kwargs = {
         "speakers": tuple(speakers),  # a tuple: datasets shards over lists only

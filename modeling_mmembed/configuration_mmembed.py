@@ -6,6 +6,7 @@ import math
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
+from transformers.activations import ACT2FN
 
 MODALITIES = ("audio", "visual", "text")
 """Every modality the encoder knows, in canonical order. Audio is the query stream and always present."""
@@ -299,6 +300,11 @@ class MMEmbedConfig(PreTrainedConfig):
             "audio_subsampling",
         ):
             _require(getattr(self, name) >= 1, name, f"must be a positive integer, got {getattr(self, name)}")
+        _require(
+            self.hidden_act in ACT2FN,
+            "hidden_act",
+            f"unknown activation {self.hidden_act!r}; choose one of {', '.join(sorted(ACT2FN))}",
+        )
         _require(
             self.source_kernel_size >= 1 and self.source_kernel_size % 2 == 1,
             "source_kernel_size",

@@ -5,11 +5,13 @@ per second, with an attention mask, optional per-utterance normalisation and opt
 """
 
 import os
+import struct
 
 import numpy as np
 from transformers import SequenceFeatureExtractor
 from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
 from transformers.feature_extraction_utils import BatchFeature
+from transformers.utils import logging
 
 try:  # reading audio files (.wav, .flac, .ogg): the `audio` extra
     import soundfile
@@ -37,6 +39,8 @@ try:  # Kaldi fbank in torchaudio; PyPI's torchaudio wheels often fail to import
 except Exception:  # noqa: BLE001 - any import failure (missing, ABI mismatch, CUDA libraries) disables the back-end
     torchaudio_kaldi = None
 
+logger = logging.get_logger(__name__)
+
 KALDI_INT16_SCALE = 32768.0
 """Kaldi computes filterbanks on 16-bit integer sample values."""
 
@@ -59,29 +63,119 @@ def available_backends() -> list[str]:
     return [name for name in BACKEND_SPEED_ORDER if name == "numpy" or torchaudio_kaldi is not None]
 
 
-def load_audio_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+PLAUSIBLE_SAMPLING_RATES = (4000, 192000)
+"""Sampling rates (Hz) accepted for audio: from telephone speech (8 kHz) to studio recordings (192 kHz)."""
+
+DECODE_BLOCK_SAMPLES = 1 << 20
+"""Samples (frames x channels) decoded at a time: files are mixed to mono block by block, never decoded whole."""
+
+
+def check_sampling_rate(rate, name: str = "sampling_rate") -> int:
+    """`rate` as an `int`; a non-integer or implausible rate (outside `PLAUSIBLE_SAMPLING_RATES`) is refused."""
+    low, high = PLAUSIBLE_SAMPLING_RATES
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be an integer number of Hz; got {type(rate).__name__} {rate!r}.")
+    if not float(rate).is_integer() or not low <= rate <= high:
+        raise ValueError(f"{name} must be an integer number of Hz in [{low}, {high}]; got {rate}.")
+    return int(rate)
+
+
+def load_audio_file(
+    source, max_seconds: float | None = None, max_channels: int | None = None, name: str | None = None
+) -> tuple[np.ndarray, int]:
     """
-    Read an audio file as float32 mono samples in [-1, 1] and its sampling rate. `.wav`, `.flac` and `.ogg` are read
-    with soundfile; `.m4a`/`.mp4` (VoxCeleb2) are decoded with PyAV (the `video` extra).
+    Read an audio file as float32 mono samples in [-1, 1] and its sampling rate. `source` is a path or a binary
+    file object (e.g. `io.BytesIO`; `name` names it in errors). `.wav`, `.flac` and `.ogg` are read with soundfile,
+    `.m4a`/`.mp4` (VoxCeleb2) decoded with PyAV (the `video` extra).
+
+    For untrusted files give `max_seconds` (and `max_channels`): duration and channels are checked from the header
+    before anything is decoded, and decoding stops past the limit whatever the header claimed, so memory stays
+    bounded by the limit (files are mixed to mono block by block). A WAV file whose header declares more audio than
+    it holds (a cut-off file) is refused rather than read partially.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"Audio file {path} does not exist.")
-    extension = os.path.splitext(path)[1].lower()
-    if extension in FILES_READ_BY_PYAV:
-        return _decode_with_pyav(path)
+    is_path = isinstance(source, (str, os.PathLike))
+    name = name or (os.fspath(source) if is_path else getattr(source, "name", "audio"))
+    if is_path and not os.path.isfile(source):
+        raise ValueError(f"Audio file {name} does not exist.")
+    if is_path and os.path.splitext(name)[1].lower() in FILES_READ_BY_PYAV:
+        return _decode_with_pyav(os.fspath(source), max_seconds, max_channels)
     if soundfile is None:
-        raise ImportError(f"Reading {path} needs soundfile: pip install 'mmembed[audio]'.")
+        raise ImportError(f"Reading {name} needs soundfile: pip install soundfile.")
+    _refuse_cut_off_wav(source, name)
     try:
-        samples, sampling_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        handle = soundfile.SoundFile(source)
     except Exception as error:  # noqa: BLE001 - soundfile raises several types for unreadable files
         readable = ", ".join(FILES_READ_BY_SOUNDFILE + FILES_READ_BY_PYAV)
-        raise ValueError(f"Cannot read audio file {path} ({error}); readable formats: {readable}.") from error
-    return samples.mean(axis=1), int(sampling_rate)
+        raise ValueError(f"Cannot read audio file {name} ({error}); readable formats: {readable}.") from error
+    with handle:
+        rate = check_sampling_rate(handle.samplerate, f"the sampling rate of {name}")
+        limit = decoding_limit(name, handle.frames / rate, rate, handle.channels, max_seconds, max_channels)
+        blocksize = max(1, DECODE_BLOCK_SAMPLES // handle.channels)
+        blocks = handle.blocks(blocksize, frames=-1 if limit is None else limit + 1, dtype="float32", always_2d=True)
+        samples = _concatenate([block.mean(axis=1) for block in blocks])
+    refuse_over_limit(name, len(samples), limit, max_seconds)
+    return samples, rate
 
 
-def _decode_with_pyav(path: str) -> tuple[np.ndarray, int]:
-    """Decode the first audio stream of a container file to float32 mono samples with PyAV."""
+def decoding_limit(name, seconds, rate, channels, max_seconds, max_channels) -> int | None:
+    """The most frames to decode (None: no limit); refuses a file whose header already exceeds a limit."""
+    if max_channels is not None and channels > max_channels:
+        raise ValueError(f"{name} has {channels} audio channels; at most {max_channels} are accepted.")
+    if max_seconds is None:
+        return None
+    if seconds > max_seconds:
+        raise ValueError(f"{name} lasts {seconds:.1f} s (says its header); at most {max_seconds:g} s are accepted.")
+    return int(max_seconds * rate)
+
+
+def refuse_over_limit(name: str, frames: int, limit: int | None, max_seconds) -> None:
+    """Refuse audio that decoded to more than `limit` frames (its header said less)."""
+    if limit is not None and frames > limit:
+        raise ValueError(f"{name} decodes to more than {max_seconds:g} s; at most {max_seconds:g} s are accepted.")
+
+
+def _concatenate(chunks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def _refuse_cut_off_wav(source, name: str) -> None:
+    """
+    Refuse a RIFF/WAVE file whose `data` chunk declares more bytes than the file holds: libsndfile reads such a file
+    up to its end without a word. The chunk header is read with `struct` (Python's `wave` module reads PCM only).
+    """
+    stream = open(source, "rb") if isinstance(source, (str, os.PathLike)) else source  # noqa: SIM115
+    start = stream.tell()
+    try:
+        declared, available = _wav_data_sizes(stream)
+    finally:
+        if stream is source:
+            stream.seek(start)
+        else:
+            stream.close()
+    if declared is not None and declared > available:
+        raise ValueError(
+            f"{name} is cut off: its WAV header declares {declared} bytes of audio but the file holds {available}; "
+            "give the complete file."
+        )
+
+
+def _wav_data_sizes(stream) -> tuple[int | None, int]:
+    """(declared size of the `data` chunk or None, bytes after its header) of a RIFF/WAVE stream; (None, 0) else."""
+    header = stream.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None, 0
+    while len(chunk := stream.read(8)) == 8:
+        size = struct.unpack("<I", chunk[4:])[0]
+        if chunk[:4] == b"data":
+            data_start = stream.tell()
+            available = stream.seek(0, os.SEEK_END) - data_start
+            return (None if size in (0, 0xFFFFFFFF) else size), available  # 0 / 0xFFFFFFFF: streamed, unknown
+        stream.seek(size + (size & 1), os.SEEK_CUR)
+    return None, 0
+
+
+def _decode_with_pyav(path: str, max_seconds: float | None = None, max_channels: int | None = None):
+    """Decode the first audio stream of a container file to float32 mono samples with PyAV, within the limits."""
     if av is None:
         raise ImportError(
             f"Reading {path} needs PyAV to decode .m4a/.mp4 audio: install the video extra, "
@@ -91,14 +185,23 @@ def _decode_with_pyav(path: str) -> tuple[np.ndarray, int]:
         if not container.streams.audio:
             raise ValueError(f"{path} has no audio stream.")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="fltp", layout="mono", rate=stream.rate)
-        chunks = [
-            frame.to_ndarray()[0] for decoded in container.decode(stream) for frame in resampler.resample(decoded)
-        ]
+        seconds = container.duration / av.time_base if container.duration else 0.0
+        codec = stream.codec_context
+        rate = check_sampling_rate(codec.sample_rate, f"the sampling rate of {path}")
+        limit = decoding_limit(path, seconds, rate, codec.channels, max_seconds, max_channels)
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
+        chunks, decoded_frames = [], 0
+        for decoded in container.decode(stream):
+            for frame in resampler.resample(decoded):
+                chunks.append(frame.to_ndarray()[0])
+                decoded_frames += len(chunks[-1])
+            refuse_over_limit(path, decoded_frames, limit, max_seconds)
         chunks += [frame.to_ndarray()[0] for frame in resampler.resample(None)]
     if not chunks:
         raise ValueError(f"{path} has an empty audio stream.")
-    return np.concatenate(chunks).astype(np.float32), int(stream.rate)
+    samples = _concatenate(chunks)
+    refuse_over_limit(path, len(samples), limit, max_seconds)
+    return samples, rate
 
 
 def to_mono_float(waveform, name: str = "audio") -> np.ndarray:
@@ -139,7 +242,8 @@ def _scale_integer_pcm(array: np.ndarray) -> np.ndarray:
 
 
 def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Resample with soxr (high quality), else scipy's polyphase filter."""
+    """Resample with soxr (high quality), else scipy's polyphase filter; an implausible `orig_rate` is refused."""
+    orig_rate = check_sampling_rate(orig_rate)
     if orig_rate == target_rate:
         return waveform
     if soxr is not None:
@@ -200,8 +304,7 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         **kwargs,
     ):
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
-        if sampling_rate <= 0:
-            raise ValueError(f"sampling_rate must be positive, got {sampling_rate}.")
+        sampling_rate = check_sampling_rate(sampling_rate)
         if backend not in ("auto", *BACKEND_SPEED_ORDER):
             raise ValueError(
                 f"Unknown fbank backend {backend!r}; choose 'auto' or one of {list(BACKEND_SPEED_ORDER)}."
@@ -271,7 +374,8 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         Args:
             raw_speech: the waveform(s) or file path(s).
             sampling_rate (`int`, *optional*): rate of array input; resampled to `self.sampling_rate` when different.
-                When omitted, arrays are assumed to be at `self.sampling_rate`.
+                When omitted, arrays are taken to be at `self.sampling_rate`, with a warning (as transformers' own
+                extractors do). A non-integer or implausible rate (outside `PLAUSIBLE_SAMPLING_RATES`) is refused.
             padding, max_length, truncation, pad_to_multiple_of: as in [`~SequenceFeatureExtractor.pad`], in frames.
                 Nothing is cut unless `truncation=True`.
             return_tensors (`str`, *optional*): `"pt"` or `"np"`; lists of arrays otherwise.
@@ -282,9 +386,14 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
             [`BatchFeature`] with `input_features` `(batch, frames, feature_size)` and `attention_mask`
             `(batch, frames)`.
         """
-        if sampling_rate is not None and sampling_rate <= 0:
-            raise ValueError(f"sampling_rate must be positive, got {sampling_rate}.")
         batch = list(raw_speech) if is_sample_list(raw_speech) else [raw_speech]
+        if sampling_rate is not None:
+            sampling_rate = check_sampling_rate(sampling_rate)
+        elif not all(isinstance(item, (str, os.PathLike)) for item in batch):
+            logger.warning(
+                f"No sampling_rate was given with array audio: it is taken to be {self.sampling_rate} Hz, the rate "
+                f"{self.__class__.__name__} computes features at. Pass `sampling_rate` to avoid silent errors."
+            )
         features = [self.featurize(item, sampling_rate, name=f"audio[{index}]") for index, item in enumerate(batch)]
         if apply_spec_augment:
             generator = np.random.default_rng(seed)
@@ -380,7 +489,9 @@ MMEmbedFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
 __all__ = [
     "MMEmbedFeatureExtractor",
+    "PLAUSIBLE_SAMPLING_RATES",
     "available_backends",
+    "check_sampling_rate",
     "is_sample_list",
     "refuse_longer_than",
     "load_audio_file",

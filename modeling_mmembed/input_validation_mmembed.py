@@ -39,18 +39,24 @@ def validate_encoder_inputs(
     text_features: torch.Tensor | None,
     text_input_ids: torch.Tensor | None,
     text_attention_mask: torch.Tensor | None,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, ModalityInput]:
-    """Validate the encoder's inputs; returns the given modalities (audio first) as [`ModalityInput`]s."""
+    """
+    Validate the encoder's inputs; returns the given modalities (audio first) as [`ModalityInput`]s. Floating
+    features are cast to `dtype` (the model's), as transformers' pipelines do. Every mask must be right-padded (real
+    frames first); a visual or text mask row may be all zero (that sample lacks the modality), an audio row may not.
+    """
     if input_features is None:
         raise ValueError("input_features (audio) is required: the audio stream is the query of every branch.")
-    audio = _validated_features("audio", "input_features", input_features, config.audio_feature_size)
+    audio = _validated_features("audio", "input_features", input_features, config.audio_feature_size, dtype)
     batch_size = audio.shape[0]
+    if batch_size == 0:
+        raise ValueError(f"input_features (audio) has batch size 0 (shape {tuple(audio.shape)}); give one sample.")
     audio_mask = _validated_mask("audio", "attention_mask", attention_mask, audio, batch_size)
-    _require_real_frames_first(audio_mask)
     inputs = {"audio": ModalityInput(audio, audio_mask)}
 
     visual = _validated_source(
-        config, "visual", "visual_features", visual_features, "visual_attention_mask", visual_attention_mask
+        config, "visual", "visual_features", visual_features, "visual_attention_mask", visual_attention_mask, dtype
     )
     if visual is not None:
         inputs["visual"] = ModalityInput(
@@ -58,7 +64,7 @@ def validate_encoder_inputs(
             _validated_mask("visual", "visual_attention_mask", visual_attention_mask, visual, batch_size),
         )
 
-    text = _validated_text(config, text_features, text_input_ids, text_attention_mask)
+    text = _validated_text(config, text_features, text_input_ids, text_attention_mask, dtype)
     if text is not None:
         inputs["text"] = ModalityInput(
             text, _validated_mask("text", "text_attention_mask", text_attention_mask, text, batch_size)
@@ -73,6 +79,7 @@ def _validated_source(
     values: torch.Tensor | None,
     mask_name: str,
     mask: torch.Tensor | None,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor | None:
     """A visual/text feature tensor checked against the config, or None when that modality is not given."""
     if values is None:
@@ -85,7 +92,7 @@ def _validated_source(
             "inputs or use a model configured with that modality."
         )
     feature_size = config.visual_feature_size if modality == "visual" else config.text_feature_size
-    return _validated_features(modality, name, values, feature_size)
+    return _validated_features(modality, name, values, feature_size, dtype)
 
 
 def _validated_text(
@@ -93,6 +100,7 @@ def _validated_text(
     text_features: torch.Tensor | None,
     text_input_ids: torch.Tensor | None,
     text_attention_mask: torch.Tensor | None,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor | None:
     """The text stream (word vectors or token ids, whichever the config expects), or None when not given."""
     if text_features is not None and text_input_ids is not None:
@@ -104,7 +112,7 @@ def _validated_text(
                 f"(text_vocab_size={config.text_vocab_size}); pass text_input_ids."
             )
         return _validated_source(
-            config, "text", "text_features", text_features, "text_attention_mask", text_attention_mask
+            config, "text", "text_features", text_features, "text_attention_mask", text_attention_mask, dtype
         )
     if "text" not in config.modalities:
         raise ValueError(f"text_input_ids (text) were given, but this model uses only {config.modalities}.")
@@ -113,26 +121,45 @@ def _validated_text(
             f"text_input_ids (text) were given, but this model reads text as word vectors "
             f"(text_feature_size={config.text_feature_size}); pass text_features."
         )
-    if text_input_ids.dim() != 2:
+    validate_token_ids("text_input_ids (text)", text_input_ids, config.text_vocab_size)
+    if text_input_ids.shape[1] == 0:
         raise ValueError(
-            f"text_input_ids (text) must have shape (batch, text_length); got {tuple(text_input_ids.shape)}."
-        )
-    if text_input_ids.dtype.is_floating_point or text_input_ids.dtype == torch.bool:
-        raise ValueError(f"text_input_ids (text) must be integer token ids; got dtype {text_input_ids.dtype}.")
-    out_of_range = (text_input_ids < 0) | (text_input_ids >= config.text_vocab_size)
-    if reads_values(text_input_ids) and out_of_range.any():
-        raise ValueError(
-            f"text_input_ids (text) must lie in [0, {config.text_vocab_size}); got values "
-            f"{text_input_ids[out_of_range].unique()[:5].tolist()}."
+            f"text_input_ids (text) has no tokens (shape {tuple(text_input_ids.shape)}); leave text out for a batch "
+            "without text, or give a text_attention_mask row of zeros for a sample without it."
         )
     return text_input_ids
 
 
-def _validated_features(modality: str, name: str, values: torch.Tensor, feature_size: int) -> torch.Tensor:
-    """A float `[B, T, feature_size]` tensor with only finite values."""
+def validate_token_ids(name: str, token_ids, vocab_size: int, batch_size: int | None = None) -> None:
+    """Token ids: an int64/int32 tensor `[B, L]` (the types embeddings take), each id in `[0, vocab_size)`."""
+    _require_tensor(name, token_ids)
+    if token_ids.dim() != 2 or (batch_size is not None and token_ids.shape[0] != batch_size):
+        batch = "batch" if batch_size is None else batch_size
+        raise ValueError(f"{name} must have shape ({batch}, length); got {tuple(token_ids.shape)}.")
+    if token_ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"{name} must be int64 (or int32) token ids; got dtype {token_ids.dtype}.")
+    out_of_range = (token_ids < 0) | (token_ids >= vocab_size)
+    if reads_values(token_ids) and out_of_range.any():
+        raise ValueError(
+            f"{name} must lie in [0, {vocab_size}); got values {token_ids[out_of_range].unique()[:5].tolist()}."
+        )
+
+
+def _require_tensor(name: str, value) -> None:
+    if not torch.is_tensor(value):
+        raise ValueError(f"{name} must be a torch.Tensor; got {type(value).__name__} (wrap it in torch.tensor).")
+
+
+def _validated_features(
+    modality: str, name: str, values: torch.Tensor, feature_size: int, dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """A float `[B, T, feature_size]` tensor (cast to `dtype` when given) with only finite values."""
     if not torch.is_tensor(values) or not values.dtype.is_floating_point:
         kind = values.dtype if torch.is_tensor(values) else type(values).__name__
         raise ValueError(f"{name} ({modality}) must be a floating-point tensor; got {kind}.")
+    cast = dtype is not None and values.dtype != dtype
+    if cast:
+        values = values.to(dtype)
     if values.dim() != 3:
         raise ValueError(
             f"{name} ({modality}) must have shape (batch, time, {feature_size}); got {tuple(values.shape)} "
@@ -150,8 +177,9 @@ def _validated_features(modality: str, name: str, values: torch.Tensor, feature_
         bad = ~finite
         samples = bad.flatten(1).any(dim=1).nonzero().flatten().tolist()
         raise ValueError(
-            f"{name} ({modality}) holds {int(bad.sum())} non-finite values (NaN/inf) in samples {samples}; "
-            "replace them (CMU COVAREP uses NaN/-inf; 0 is the convention) before calling the model."
+            f"{name} ({modality}) holds {int(bad.sum())} non-finite values (NaN/inf) in samples {samples}"
+            + (f" once cast to the model's {dtype}" if cast else "")
+            + "; replace them (CMU COVAREP uses NaN/-inf; 0 is the convention) before calling the model."
         )
     return values
 
@@ -165,37 +193,44 @@ def _validated_mask(
         raise ValueError(f"{modality} inputs have batch size {values.shape[0]}, but the audio input has {batch_size}.")
     if mask is None:
         return torch.ones(expected, dtype=torch.bool, device=values.device)
+    _require_tensor(f"{name} ({modality})", mask)
     if tuple(mask.shape) != expected:
         raise ValueError(
             f"{name} ({modality}) must have shape {expected} to match its features; got {tuple(mask.shape)}."
         )
     if reads_values(mask) and not ((mask == 0) | (mask == 1)).all():
         raise ValueError(f"{name} ({modality}) must hold only 0 (padding) and 1 (real frame).")
-    return mask.to(device=values.device, dtype=torch.bool)
+    mask = mask.to(device=values.device, dtype=torch.bool)
+    _require_right_padding(modality, name, mask)
+    return mask
 
 
-def _require_real_frames_first(audio_mask: torch.Tensor) -> None:
-    """Every sample needs at least one real audio frame, with padding only at the end (right padding)."""
-    if not reads_values(audio_mask):
+def _require_right_padding(modality: str, name: str, mask: torch.Tensor) -> None:
+    """
+    One rule for every modality: real frames first, then padding (right padding; positions count from the first
+    frame). An all-zero row means "this sample lacks the modality", which audio, the query stream, cannot be.
+    """
+    if not reads_values(mask):
         return
-    empty = (~audio_mask.any(dim=-1)).nonzero().flatten().tolist()
-    if empty:
-        raise ValueError(
-            f"attention_mask (audio) is all zero for samples {empty}; every sample needs audio (the query stream). "
-            "Drop those samples."
-        )
-    lengths = audio_mask.sum(dim=-1, keepdim=True)
-    prefix = torch.arange(audio_mask.shape[1], device=audio_mask.device)[None, :] < lengths
-    not_right_padded = (prefix != audio_mask).any(dim=-1).nonzero().flatten().tolist()
+    if modality == "audio":
+        empty = (~mask.any(dim=-1)).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(
+                f"{name} (audio) is all zero for samples {empty}; every sample needs audio (the query stream). "
+                "Drop those samples."
+            )
+    prefix = torch.arange(mask.shape[1], device=mask.device)[None, :] < mask.sum(dim=-1, keepdim=True)
+    not_right_padded = (prefix != mask).any(dim=-1).nonzero().flatten().tolist()
     if not_right_padded:
         raise ValueError(
-            f"attention_mask (audio) must be right-padded (real frames first, then padding); samples "
+            f"{name} ({modality}) must be right-padded (real frames first, then padding); samples "
             f"{not_right_padded} are not."
         )
 
 
 def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Check `labels` against the head's `problem_type` and `num_labels`; returns them unchanged."""
+    _require_tensor("labels", labels)
     shape = tuple(labels.shape)
     if config.problem_type == "multi_label_classification":
         if shape != (batch_size, config.num_labels):
@@ -231,6 +266,7 @@ def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_s
 
 def validate_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> None:
     """Transcript labels: integer `[B, L]`, each id in the vocabulary or -100, `L <= max_target_positions`."""
+    _require_tensor("labels (ASR)", labels)
     if labels.dim() != 2 or labels.shape[0] != batch_size or labels.dtype.is_floating_point:
         raise ValueError(
             f"labels (ASR) must be integer character ids of shape ({batch_size}, target_length); got "
@@ -252,6 +288,7 @@ def validate_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size:
 
 def validate_speaker_labels(config: MMEmbedConfig, speaker_labels: torch.Tensor, batch_size: int) -> None:
     """Speaker labels: integer `[B]`, each in `[0, num_speakers)`."""
+    _require_tensor("speaker_labels", speaker_labels)
     if tuple(speaker_labels.shape) != (batch_size,) or speaker_labels.dtype.is_floating_point:
         raise ValueError(
             f"speaker_labels must be integer speaker indices of shape ({batch_size},); got "

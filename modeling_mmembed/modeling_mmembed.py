@@ -31,6 +31,7 @@ from .input_validation_mmembed import (
     validate_emotion_labels,
     validate_encoder_inputs,
     validate_speaker_labels,
+    validate_token_ids,
 )
 
 logger = logging.get_logger(__name__)
@@ -591,6 +592,7 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
             text_features=text_features,
             text_input_ids=text_input_ids,
             text_attention_mask=text_attention_mask,
+            dtype=self.dtype,
         )
         audio = inputs.pop("audio")
         audio_states, audio_mask = self.encode_audio(audio, **kwargs)
@@ -1129,6 +1131,8 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
                 )
         if speaker_labels is not None:
             validate_speaker_labels(self.config, speaker_labels, batch_size)
+        if decoder_input_ids is not None:
+            validate_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size, batch_size)
 
         encoder_output = None
         if encoder_outputs is None:
@@ -1196,6 +1200,10 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
         """
         if ctc_weight is None:
             ctc_weight = getattr(generation_config or self.generation_config, "ctc_weight", 0.0) or 0.0
+        if not 0.0 <= ctc_weight <= 1.0:
+            raise ValueError(
+                f"ctc_weight is the CTC share of the joint score and must lie in [0, 1]; got {ctc_weight}."
+            )
         if ctc_weight > 0:
             if self.ctc_head is None:
                 raise ValueError(

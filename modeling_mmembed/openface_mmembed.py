@@ -35,19 +35,32 @@ def openface_columns(header: list[str], columns: str | list[str]) -> list[str]:
     return list(columns)
 
 
-def read_openface_csv(path: str | os.PathLike, columns: str | list[str] = "action_units") -> np.ndarray:
-    """
-    Read the per-frame features of an OpenFace 2 CSV (header `frame, face_id, timestamp, confidence, success, ...`,
-    comma-and-space separated) as a float32 array `(frames, len(columns))`. Frames where tracking failed keep their
-    row (OpenFace writes zeros), so the array stays aligned with the video's frame rate.
-    """
+def read_openface_header(path: str | os.PathLike) -> list[str]:
+    """The column names of an OpenFace 2 CSV; `ValueError` naming the file when it is not one."""
     path = os.fspath(path)
-    with open(path, newline="", encoding="utf-8") as handle:
-        header = [name.strip() for name in next(csv.reader(handle), [])]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = [name.strip() for name in next(csv.reader(handle), [])]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} is not an OpenFace 2 CSV: it is not UTF-8 text ({error}).") from None
     if not header or header[0] != "frame":
         raise ValueError(
             f"{path} is not an OpenFace 2 video CSV: its header starts {header[:3]}, expected 'frame, face_id, ...'."
         )
+    return header
+
+
+def read_openface_csv(
+    path: str | os.PathLike, columns: str | list[str] = "action_units", max_frames: int | None = None
+) -> np.ndarray:
+    """
+    Read the per-frame features of an OpenFace 2 CSV (header `frame, face_id, timestamp, confidence, success, ...`,
+    comma-and-space separated) as a float32 array `(frames, len(columns))`. Frames where tracking failed keep their
+    row (OpenFace writes zeros), so the array stays aligned with the video's frame rate. With `max_frames`, at most
+    that many rows are read, and a file with more is refused.
+    """
+    path = os.fspath(path)
+    header = read_openface_header(path)
     wanted = openface_columns(header, columns)
     missing = [name for name in wanted if name not in header]
     if missing:
@@ -62,14 +75,18 @@ def read_openface_csv(path: str | os.PathLike, columns: str | list[str] = "actio
                 usecols=[header.index(name) for name in wanted],
                 dtype=np.float32,
                 ndmin=2,
+                max_rows=None if max_frames is None else max_frames + 1,
+                encoding="utf-8",
             )
     except ValueError as error:
-        raise ValueError(f"{path} holds a value that is not a number: {error}") from error
+        raise ValueError(f"{path} holds a value that is not a number: {error}") from None
     if values.shape[0] == 0:
         raise ValueError(f"{path} has a header but no frames.")
+    if max_frames is not None and values.shape[0] > max_frames:
+        raise ValueError(f"{path} has more than {max_frames} frames; at most {max_frames} are accepted.")
     if not np.isfinite(values).all():
         raise ValueError(f"{path} holds {int((~np.isfinite(values)).sum())} NaN/inf values in {wanted}.")
     return values
 
 
-__all__ = ["OPENFACE_COLUMN_GROUPS", "openface_columns", "read_openface_csv"]
+__all__ = ["OPENFACE_COLUMN_GROUPS", "openface_columns", "read_openface_csv", "read_openface_header"]

@@ -12,12 +12,34 @@ trust_remote_code=True)` builds them from the checkpoint's own code. (Emotion fr
 the standard `audio-classification` pipeline runs the saved emotion model.)
 """
 
+import io
 import os
+from dataclasses import dataclass
 
 import torch
 from transformers import AutomaticSpeechRecognitionPipeline, Pipeline
 
-from .feature_extraction_mmembed import load_audio_file, resample, to_mono_float
+from .feature_extraction_mmembed import check_sampling_rate, load_audio_file, resample, to_mono_float
+from .openface_mmembed import read_openface_csv
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """
+    Bounds on one request's inputs, checked from lengths and file headers before anything is decoded or allocated.
+    The model itself takes any length (sinusoidal positions), so the bounds follow from the longest audio served:
+    video at 60 frames per second and text at 30 characters or 10 words per second lie above any real recording.
+    """
+
+    max_audio_seconds: float = 60.0
+    max_audio_channels: int = 8
+    max_visual_frames: int = 60 * 60
+    max_transcript_characters: int = 60 * 30
+    max_text_words: int = 60 * 10
+
+
+SERVING_LIMITS = InputLimits()
+"""The limits of the demo app and the Inference Endpoint handler (`serving_limits=True` in the emotion pipeline)."""
 
 
 def merge_chunk_transcripts(texts: list[str]) -> str:
@@ -88,22 +110,26 @@ class MMEmbedEmotionPipeline(Pipeline):
     word-vector array for models reading word vectors). Returns, per input, one dict per label in `id2label` order:
     `label`, `score` (sigmoid probability for multi-label heads, softmax for single-label, the value for regression)
     and, for multi-label heads, `present` (score >= the config's per-class threshold). `batch_size`, `device` and
-    `dtype` work as in every pipeline.
+    `dtype` work as in every pipeline. Audio may also be the bytes of a file. `serving_limits=True` (or an
+    [`InputLimits`]) bounds every input for untrusted requests ([`SERVING_LIMITS`]): audio length and channels from
+    the file header before decoding, visual frames and transcript length before they are converted.
     """
 
     _load_processor = True
     _load_feature_extractor = None
     _load_tokenizer = None
 
-    def _sanitize_parameters(self, sampling_rate=None, visual_columns=None, **kwargs):
+    def _sanitize_parameters(self, sampling_rate=None, visual_columns=None, serving_limits=None, **kwargs):
         preprocess_params = {}
         if sampling_rate is not None:
             preprocess_params["sampling_rate"] = sampling_rate
         if visual_columns is not None:
             preprocess_params["visual_columns"] = visual_columns
+        if serving_limits is not None:
+            preprocess_params["limits"] = SERVING_LIMITS if serving_limits is True else (serving_limits or None)
         return preprocess_params, {}, {}
 
-    def preprocess(self, inputs, sampling_rate=None, visual_columns="action_units"):
+    def preprocess(self, inputs, sampling_rate=None, visual_columns="action_units", limits: InputLimits | None = None):
         if not isinstance(inputs, dict):
             inputs = {"audio": inputs}
         unknown = set(inputs) - {"audio", "sampling_rate", "visual", "transcript"}
@@ -112,19 +138,20 @@ class MMEmbedEmotionPipeline(Pipeline):
                 f"An emotion input is audio or a dict with 'audio' and optional 'sampling_rate', 'visual', "
                 f"'transcript'; got keys {sorted(inputs)}."
             )
-        audio = inputs["audio"]
-        rate = inputs.get("sampling_rate", sampling_rate)
-        if isinstance(audio, (str, os.PathLike)):
-            audio, rate = load_audio_file(audio)
+        self._refuse_unused_inputs(inputs)
+        audio, rate = self._audio_input(inputs["audio"], inputs.get("sampling_rate", sampling_rate), limits)
+        visual, transcript = inputs.get("visual"), inputs.get("transcript")
+        if limits is not None:
+            visual = _bounded_visual(visual, visual_columns, limits)
+            _refuse_long_transcript(transcript, limits)
         batch = self.processor(
             audio=[audio],
             sampling_rate=rate,
-            visual=[inputs.get("visual")] if "visual" in self.model.config.modalities else None,
-            text=[self._text_input(inputs.get("transcript"))] if "text" in self.model.config.modalities else None,
+            visual=[visual] if "visual" in self.model.config.modalities else None,
+            text=[self._text_input(transcript)] if "text" in self.model.config.modalities else None,
             visual_columns=visual_columns,
             return_tensors="pt",
         )
-        self._refuse_unused_inputs(inputs)
         batch = dict(batch)
         for modality, values_name in self._source_inputs().items():
             if values_name not in batch:  # absent for this sample: one frame, masked out (keeps batches uniform)
@@ -134,6 +161,27 @@ class MMEmbedEmotionPipeline(Pipeline):
         return {
             name: value.to(self.model.dtype) if value.is_floating_point() else value for name, value in batch.items()
         }
+
+    def _audio_input(self, audio, rate, limits: InputLimits | None):
+        """
+        Samples and rate of the audio input: a file path or the bytes of a file (read within `limits`; a given rate
+        must match the file's header), or an array at `rate` (at most `limits.max_audio_seconds` long).
+        """
+        if isinstance(audio, (str, os.PathLike, bytes, bytearray)):
+            source = io.BytesIO(audio) if isinstance(audio, (bytes, bytearray)) else audio
+            max_seconds = None if limits is None else limits.max_audio_seconds
+            max_channels = None if limits is None else limits.max_audio_channels
+            samples, file_rate = load_audio_file(source, max_seconds, max_channels, name="audio")
+            if rate is not None and rate != file_rate:
+                raise ValueError(f"sampling_rate is {rate} but the audio file's header says {file_rate} Hz.")
+            return samples, file_rate
+        if limits is not None:
+            rate = check_sampling_rate(rate if rate is not None else self.processor.feature_extractor.sampling_rate)
+            if len(audio) > limits.max_audio_seconds * rate:
+                raise ValueError(
+                    f"audio lasts {len(audio) / rate:.1f} s; at most {limits.max_audio_seconds:g} s are accepted."
+                )
+        return audio, rate
 
     def _text_input(self, transcript):
         """The transcript in the form the model's text stream reads, or None."""
@@ -185,4 +233,31 @@ class MMEmbedEmotionPipeline(Pipeline):
         ]
 
 
-__all__ = ["MMEmbedEmotionPipeline", "MMEmbedSpeechRecognitionPipeline", "merge_chunk_transcripts"]
+def _bounded_visual(visual, columns, limits: InputLimits):
+    """The visual input, refused when it has more frames than `limits` allow (an OpenFace CSV is read that far)."""
+    if isinstance(visual, (str, os.PathLike)):
+        return read_openface_csv(visual, columns, max_frames=limits.max_visual_frames)
+    if visual is not None and hasattr(visual, "__len__") and len(visual) > limits.max_visual_frames:
+        raise ValueError(f"visual has {len(visual)} frames; at most {limits.max_visual_frames} are accepted.")
+    return visual
+
+
+def _refuse_long_transcript(transcript, limits: InputLimits) -> None:
+    """A transcript (string or word vectors) longer than `limits` allow is refused before it is tokenised."""
+    if isinstance(transcript, str) and len(transcript) > limits.max_transcript_characters:
+        raise ValueError(
+            f"transcript has {len(transcript)} characters; at most {limits.max_transcript_characters} are accepted."
+        )
+    if transcript is not None and not isinstance(transcript, str) and len(transcript) > limits.max_text_words:
+        raise ValueError(
+            f"transcript has {len(transcript)} word vectors; at most {limits.max_text_words} are accepted."
+        )
+
+
+__all__ = [
+    "SERVING_LIMITS",
+    "InputLimits",
+    "MMEmbedEmotionPipeline",
+    "MMEmbedSpeechRecognitionPipeline",
+    "merge_chunk_transcripts",
+]

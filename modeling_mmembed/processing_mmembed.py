@@ -51,7 +51,8 @@ class MMEmbedProcessor(ProcessorMixin):
             visual: per sample, a `(frames, features)` array or an OpenFace 2 CSV path; `None` for a sample without
                 video.
             text: per sample, a string (-> `text_input_ids`, characters) or a `(words, features)` array of word
-                vectors (-> `text_features`); `None` for a sample without text.
+                vectors (-> `text_features`); `None` for a sample without text. A string with nothing left after
+                normalisation ("", "!!!", emoji only) is a sample without text, too.
             transcript: per sample, the spoken text (-> `labels`: characters + eos, padded with -100).
             visual_columns: OpenFace columns to read from CSV files (a group name or a list).
             truncation (`bool`): each modality is padded to its longest sample; nothing is cut unless
@@ -97,15 +98,17 @@ class MMEmbedProcessor(ProcessorMixin):
         if len(kinds) > 1:
             raise ValueError("text mixes strings and word-vector arrays in one batch; give one kind.")
         if kinds == {True}:
-            ids = [
-                None if item is None else np.array(self.tokenizer(item, add_special_tokens=False)["input_ids"])
-                for item in items
-            ]
+            ids = [None if item is None else self._token_ids(item) for item in items]
             return pad_modality(
                 "text", ids, max_length, truncation, "text_input_ids", pad_value=self.tokenizer.pad_token_id
             )
         vectors = [None if item is None else _float_frames(item, "text") for item in items]
         return pad_modality("text", vectors, max_length, truncation)
+
+    def _token_ids(self, text: str) -> np.ndarray | None:
+        """`text` as int64 character ids; None (no text) when normalisation leaves nothing ("", "!!!", emoji)."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return np.array(ids, dtype=np.int64) if ids else None
 
     def _labels(self, transcripts: list) -> np.ndarray:
         """Transcript characters followed by eos, padded with -100 (ignored by the loss)."""
@@ -161,7 +164,12 @@ def _float_frames(item, name: str) -> np.ndarray:
     """A finite float32 `(frames, features)` array with at least one frame."""
     if hasattr(item, "detach"):
         item = item.detach().cpu().numpy()
-    array = np.asarray(item, dtype=np.float32)
+    if not isinstance(item, (np.ndarray, list, tuple)):
+        raise ValueError(f"{name} must be a (frames, features) array or nested list; got {type(item).__name__}.")
+    try:
+        array = np.asarray(item, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a (frames, features) array of numbers ({error}).") from None
     if array.ndim != 2 or array.shape[0] == 0:
         raise ValueError(
             f"{name} must be a (frames, features) array with at least one frame; got shape {array.shape}."

@@ -100,17 +100,95 @@ def test_bad_inputs_get_a_message_in_the_page(client, tmp_path, demo_root):
     not_mmembed.mkdir()
     (not_mmembed / "config.json").write_text(json.dumps({"model_type": "bert"}))
     wav = demo_wav(demo_root)
+    bomb = tmp_path / "bomb.flac"  # 300 s x 8 channels x 96 kHz: 240 KB that would decode to 880 MB
+    soundfile.write(bomb, np.zeros((96000 * 300, 8), dtype=np.int16), 96000)
+    many_frames = tmp_path / "many.npy"
+    np.save(many_frames, np.zeros((3601, 35), dtype=np.float32))
+    pickled = tmp_path / "pickled.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    half_saved = tmp_path / "half-saved"  # a run killed while saving: config.json, nothing else
+    half_saved.mkdir()
+    (half_saved / "config.json").write_text(
+        json.dumps({"model_type": "mmembed", "architectures": ["MMEmbedForEmotionRecognition"]})
+    )
     cases = {
-        "Could not read the audio file broken.wav": {"audio": unreadable},
-        "The audio is 61.0 s long; this demo takes at most 60 s": {"audio": too_long},
+        "Could not use the audio file broken.wav: Cannot read audio file broken.wav": {"audio": unreadable},
+        "long.wav lasts 61.0 s (says its header); at most 60 s are accepted": {"audio": too_long},
+        "bomb.flac lasts 300.0 s (says its header); at most 60 s are accepted": {"audio": bomb},
         "has 12 features per frame; the model expects 35": {"audio": wav, "visual": wrong_visual},
+        "visual has 3601 frames; at most 3600 are accepted": {"audio": wav, "visual": many_frames},
+        "Could not read the visual features pickled.npy": {"audio": wav, "visual": pickled},
         "is not an mmembed model": {"audio": wav, "model": str(not_mmembed)},
+        f"{half_saved} could not be loaded as an mmembed model": {"audio": wav, "model": str(half_saved)},
+        "transcript has 1801 characters; at most 1800": {"audio": wav, "transcript": "a" * 1801},
         "Give an audio file or record from the microphone": {},
     }
     for message, inputs in cases.items():
         bars, _, embedding, _, status, scores = predict(client, **inputs)
         assert status.startswith("**Problem:**") and message in status, (message, status)
         assert bars == "" and embedding is None and scores is None
+
+
+def test_a_transcript_with_no_letters_is_scored_as_no_text(client, demo_root):
+    _, _, _, _, status, with_symbols = predict(client, demo_wav(demo_root), "!!! 🎉")
+    _, _, _, _, _, without = predict(client, demo_wav(demo_root), "")
+    assert status == ""
+    assert [score["score"] for score in with_symbols] == [score["score"] for score in without]
+
+
+EVIL_MODULE = """
+import pathlib
+pathlib.Path({marker!r}).write_text("code from the model folder ran")
+MMEmbedConfig = MMEmbedForEmotionRecognition = MMEmbedEmotionPipeline = object
+"""
+
+
+def test_a_typed_model_s_own_code_is_never_run_and_its_weights_still_score(client, quick_models, demo_root, tmp_path):
+    """A folder that claims model_type mmembed but maps every auto class and pipeline to code of its own."""
+    _, emotion_dir, _ = quick_models
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil-model"
+    shutil.copytree(emotion_dir, evil)
+    code = EVIL_MODULE.format(marker=str(marker))
+    for name in ["evil.py", *(path.name for path in evil.glob("*.py"))]:  # the shipped code files too
+        (evil / name).write_text(code)
+    config = json.loads((evil / "config.json").read_text())
+    config["auto_map"] = {name: "evil.MMEmbedConfig" for name in config["auto_map"]}
+    config["custom_pipelines"]["multimodal-emotion-recognition"]["impl"] = "evil.MMEmbedEmotionPipeline"
+    (evil / "config.json").write_text(json.dumps(config))
+    for name in ("preprocessor_config.json", "processor_config.json", "tokenizer_config.json"):
+        if (evil / name).is_file():
+            settings = json.loads((evil / name).read_text())
+            settings["auto_map"] = {"AutoFeatureExtractor": "evil.MMEmbedConfig", "AutoTokenizer": ["evil.X", None]}
+            (evil / name).write_text(json.dumps(settings))
+
+    bars, _, embedding, _, status, scores = predict(client, demo_wav(demo_root), "", model=str(evil))
+    assert status == "" and len(scores) == 6 and np.load(embedding).shape[0] > 0
+    _, _, _, _, _, expected = predict(client, demo_wav(demo_root), "", model=str(emotion_dir))
+    assert [score["score"] for score in scores] == [score["score"] for score in expected]
+    assert not marker.exists(), "the app imported code that came with the model"
+
+
+def test_allowed_models_restrict_what_a_visitor_may_type(quick_models):
+    models, emotion_dir, _ = quick_models
+    guarded = app.Models(allowed_models=[emotion_dir])
+    assert guarded.resolve(f" {emotion_dir} ") == (emotion_dir, None)
+    with pytest.raises(app.InputProblem, match="is not served here"):
+        guarded.resolve("someone/else")
+
+
+def test_pipelines_stay_bounded_and_embedding_files_are_cleaned(quick_models, tmp_path, monkeypatch):
+    _, emotion_dir, _ = quick_models
+    models = app.Models()
+    folders = []
+    for index in range(app.LOADED_MODELS + 2):
+        folders.append(tmp_path / f"copy{index}")
+        shutil.copytree(emotion_dir, folders[-1])
+        models.emotion(str(folders[-1]))
+    assert models.pipeline.cache_info().currsize == app.LOADED_MODELS
+    files = app.EmbeddingFiles(tmp_path / "embeddings", keep=3)
+    written = [files.write(np.full(4, index, dtype=np.float32)) for index in range(5)]
+    assert sorted((tmp_path / "embeddings").glob("*.npy")) == sorted(map(Path, written[-3:]))
 
 
 def test_the_page_in_headless_chromium_shows_six_bars_the_transcript_and_messages(url, demo_root):

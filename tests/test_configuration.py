@@ -87,6 +87,7 @@ def test_modalities_are_put_in_canonical_order():
         ({"pos_weight": [1.0] * 5}, r"pos_weight: needs one weight per label \(6\), got 5"),
         ({"pos_weight": [1.0] * 5 + [-2.0]}, "pos_weight: must be finite and positive"),
         ({"num_labels": 1, "pos_weight": [2.0]}, "pos_weight: only applies to multi-label"),
+        ({"hidden_act": "swishy"}, r"hidden_act: unknown activation 'swishy'; choose one of .*gelu"),
     ],
 )
 def test_invalid_values_raise_value_error_naming_the_field(fields, message):

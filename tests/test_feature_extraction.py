@@ -134,6 +134,39 @@ def test_an_audio_file_is_read_at_its_own_rate(tmp_path):
     assert np.argmax(from_file[10:-10].mean(0)) == np.argmax(from_16k[10:-10].mean(0))
 
 
+def test_a_cut_off_wav_file_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "cut.wav"
+    soundfile.write(path, speech_like(1.0), RATE, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:20000])  # the header still promises 32,000 bytes of samples
+    with pytest.raises(ValueError, match=r"cut\.wav is cut off: its WAV header declares 32000 bytes .* holds 19956"):
+        load_audio_file(path)
+
+
+def test_untrusted_audio_is_bounded_from_its_header_before_decoding(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "bomb.flac"
+    soundfile.write(path, np.zeros((96000 * 300, 8), dtype=np.int16), 96000)  # 240 KB, 880 MB decoded
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=r"bomb\.flac lasts 300\.0 s \(says its header\); at most 60 s"):
+        load_audio_file(path, max_seconds=60)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000, peak
+    with pytest.raises(ValueError, match="has 8 audio channels; at most 2 are accepted"):
+        load_audio_file(path, max_seconds=600, max_channels=2)
+    samples, rate = load_audio_file(tmp_path / "bomb.flac", max_seconds=301)  # within the limits: mixed to mono
+    assert samples.shape == (96000 * 300,) and rate == 96000
+
+
+def test_array_audio_without_a_sampling_rate_is_taken_at_16_khz_with_a_warning(caplog):
+    extractor = MMEmbedFeatureExtractor()
+    with caplog.at_level("WARNING"):
+        implicit = extractor(tone(440.0, 0.5))["input_features"]
+    assert "No sampling_rate was given with array audio: it is taken to be 16000 Hz" in caplog.text
+    np.testing.assert_array_equal(implicit, extractor(tone(440.0, 0.5), sampling_rate=RATE)["input_features"])
+
+
 def test_m4a_is_decoded_with_pyav(tmp_path):
     import av
 
@@ -207,8 +240,15 @@ def test_max_length_needs_truncation_to_cut():
         (np.zeros((2, 3, 800), dtype=np.float32), RATE, r"must be 1-D \(samples\) or 2-D channels-last; got shape"),
         (np.zeros((2, 16000), dtype=np.float32), RATE, r"looks channels-first"),
         (np.array(["a"] * 800), RATE, "must hold numbers"),
-        (np.zeros(1600, dtype=np.float32), 0, "sampling_rate must be positive, got 0"),
-        (np.zeros(1600, dtype=np.float32), -8000, "sampling_rate must be positive, got -8000"),
+        (
+            np.zeros(1600, dtype=np.float32),
+            0,
+            r"sampling_rate must be an integer number of Hz in \[4000, 192000\]; got 0",
+        ),
+        (np.zeros(1600, dtype=np.float32), -8000, r"in \[4000, 192000\]; got -8000"),
+        (np.zeros(1600, dtype=np.float32), 1, r"in \[4000, 192000\]; got 1"),
+        (np.zeros(1600, dtype=np.float32), 16000.5, r"in \[4000, 192000\]; got 16000.5"),
+        (np.zeros(1600, dtype=np.float32), "16000", "must be an integer number of Hz; got str"),
     ],
 )
 def test_bad_input_raises_value_error(waveform, rate, message):
@@ -217,7 +257,7 @@ def test_bad_input_raises_value_error(waveform, rate, message):
 
 
 def test_bad_configuration_and_missing_file(tmp_path):
-    with pytest.raises(ValueError, match="sampling_rate must be positive"):
+    with pytest.raises(ValueError, match=r"sampling_rate must be an integer number of Hz in \[4000, 192000\]"):
         MMEmbedFeatureExtractor(sampling_rate=0)
     with pytest.raises(ValueError, match=r"Audio file .*missing\.wav does not exist"):
         MMEmbedFeatureExtractor()([str(tmp_path / "missing.wav")])

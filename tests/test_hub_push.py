@@ -73,6 +73,7 @@ def test_push_uploads_the_complete_model_folder(demo_root, tmp_path, hub):
     assert expected <= set(files)
     assert any(name.startswith("runs/") and "tfevents" in name for name in files)  # TensorBoard logs
     assert not any(name.startswith(("checkpoint-", "tmp-")) for name in files)
+    assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in files)  # no pickle (training_args.bin)
     assert list(output.glob("checkpoint-*"))  # kept locally, not uploaded
 
 

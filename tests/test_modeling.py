@@ -252,6 +252,26 @@ def test_return_dict_false_gives_a_tuple():
             "visual inputs have batch size 2, but the audio input has 3",
         ),
         (lambda b: b.pop("input_features"), r"input_features \(audio\) is required"),
+        (
+            lambda b: b["visual_attention_mask"].__setitem__((0, 0), 0),
+            r"visual_attention_mask \(visual\) must be right-padded \(real frames first, then padding\); samples",
+        ),
+        (
+            lambda b: b["text_attention_mask"].__setitem__((2, 0), 0),
+            r"text_attention_mask \(text\) must be right-padded",
+        ),
+        (
+            lambda b: b.update({name: value[:0] for name, value in b.items()}),
+            r"input_features \(audio\) has batch size 0",
+        ),
+        (
+            lambda b: b.update(visual_features={"frames": b["visual_features"]}),
+            r"visual_features \(visual\) must be a floating-point tensor; got dict",
+        ),
+        (
+            lambda b: b.update(visual_attention_mask=b["visual_attention_mask"].tolist()),
+            r"visual_attention_mask \(visual\) must be a torch.Tensor; got list",
+        ),
     ],
 )
 def test_bad_input_raises_value_error_naming_the_modality(change, message):
@@ -261,6 +281,33 @@ def test_bad_input_raises_value_error_naming_the_modality(change, message):
     batch = {key: value for key, value in batch.items() if value is not None}
     with pytest.raises(ValueError, match=message):
         model(**batch)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_floating_inputs_are_cast_to_the_model_dtype(dtype):
+    model = emotion_model()
+    batch = padded_batch(LENGTHS)
+    expected = model(**batch).logits
+    cast = {name: value.to(dtype) if value.is_floating_point() else value for name, value in batch.items()}
+    tolerance = 0 if dtype == torch.float64 else 0.05
+    torch.testing.assert_close(model(**cast).logits, expected, atol=tolerance, rtol=tolerance)
+    low_precision = emotion_model().to(torch.bfloat16)
+    assert low_precision(**batch).logits.dtype == torch.bfloat16  # float32 inputs into a bfloat16 model
+
+
+def test_token_ids_must_be_an_embedding_index_type_and_not_empty():
+    model = MMEmbedForEmotionRecognition(tiny_config(text_feature_size=None, text_vocab_size=42)).eval()
+    batch = {"input_features": torch.randn(2, 20, 13)}
+    with pytest.raises(ValueError, match=r"text_input_ids \(text\) must be int64 \(or int32\) token ids; got .*uint8"):
+        model(**batch, text_input_ids=torch.ones(2, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"text_input_ids \(text\) has no tokens \(shape \(2, 0\)\)"):
+        model(**batch, text_input_ids=torch.ones(2, 0, dtype=torch.long))
+    assert model(**batch, text_input_ids=torch.ones(2, 4, dtype=torch.int32)).logits.shape == (2, 6)
+
+
+def test_labels_must_be_a_tensor():
+    with pytest.raises(ValueError, match=r"labels must be a torch.Tensor; got list \(wrap it in torch.tensor\)"):
+        emotion_model()(**padded_batch(LENGTHS), labels=[[1, 0, 0, 0, 0, 0]] * 3)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """`load_mosei` on a fixture with every quirk of the real files: counts, frames, labels, options, cache, errors."""
 
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -196,6 +197,50 @@ def test_a_bad_file_in_the_folder_names_file_and_video(tmp_path):
         video["intervals"] = np.zeros((239, 2))
     with pytest.raises(CsdError, match=r"CMU_MOSEI_VisualFacet42\.csd: video '188343' has 240 feature rows but 239"):
         load_mosei(directory, cache_dir=tmp_path / "cache")
+
+
+def replace_video(path: Path, video_id: str, features: np.ndarray) -> None:
+    with h5py.File(path, "a") as handle:
+        video = handle[next(iter(handle))]["data"][video_id]
+        del video["features"]
+        video["features"] = features
+
+
+def test_a_video_of_another_feature_width_is_refused_while_building(tmp_path):
+    directory = write_fixture(tmp_path / "mosei")
+    replace_video(directory / "CMU_MOSEI_VisualFacet42.csd", "188343", facet("188343")[:, :34])
+    with pytest.raises(CsdError, match=r"VisualFacet42\.csd: video '188343' has 34 features per row, but the file's "):
+        load_mosei(directory, cache_dir=tmp_path / "cache")
+    assert not list((tmp_path / "cache").rglob("*.arrow"))  # nothing half-built was cached
+
+
+def test_a_labels_file_of_the_wrong_width_names_file_and_video(tmp_path):
+    directory = write_fixture(tmp_path / "mosei")
+    replace_video(directory / "CMU_MOSEI_Labels.csd", "188343", np.zeros((1, 6)))
+    with pytest.raises(CsdError, match=r"Labels\.csd: video '188343' has label rows of 6 values; CMU-MOSEI labels"):
+        load_mosei(directory, cache_dir=tmp_path / "cache")
+
+
+def test_a_corrupted_gzip_chunk_names_file_and_video(tmp_path):
+    directory = write_fixture(tmp_path / "mosei")
+    path = directory / "CMU_MOSEI_COVAREP.csd"  # gzip-compressed
+    with h5py.File(path, "r") as handle:
+        chunk = handle["COVAREP/data/188343/features"].id.get_chunk_info(0)
+    with open(path, "r+b") as handle:
+        handle.seek(chunk.byte_offset + chunk.size // 2)
+        handle.write(b"\xff" * 64)
+    with pytest.raises(CsdError, match=r"COVAREP\.csd: video '188343' cannot be read"):
+        load_mosei(directory, cache_dir=tmp_path / "cache")
+
+
+def test_a_segment_with_nan_labels_is_dropped_and_counted_apart(tmp_path):
+    directory = write_fixture(tmp_path / "mosei")
+    nan_row = np.array([[np.nan, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
+    replace_video(directory / "CMU_MOSEI_Labels.csd", "188343", nan_row)
+    loaded = load_mosei(directory, cache_dir=tmp_path / "cache")
+    assert len(loaded["validation"]) == 0
+    assert loaded.summary["segments_dropped_nonfinite_labels"] == 1
+    assert loaded.summary["labels_clipped"] == 2  # the two out-of-range values of the fixture, not the NaN
 
 
 def test_builder_exposes_the_summary(mosei_dir, tmp_path):

@@ -204,6 +204,41 @@ def test_emotion_pipeline_honours_dtype_and_device(emotion_dir):
         assert {item["label"] for item in result if item["present"]} == set(expected)
 
 
+def test_emotion_pipeline_takes_file_bytes_and_a_transcript_without_letters_as_no_text(emotion_dir):
+    from modeling_mmembed.pipeline_mmembed import MMEmbedEmotionPipeline
+
+    model = MMEmbedForEmotionRecognition.from_pretrained(emotion_dir)
+    emotion = MMEmbedEmotionPipeline(model=model, processor=MMEmbedProcessor.from_pretrained(emotion_dir))
+    clip = clips()[1]
+    from_array = emotion({"audio": clip, "sampling_rate": RATE})
+    from_bytes = emotion({"audio": base64.b64decode(wav_base64(clip))})
+    np.testing.assert_allclose([s["score"] for s in from_bytes], [s["score"] for s in from_array], atol=1e-4)
+    for transcript in ("", "!!!", "🎉"):
+        scores = emotion({"audio": clip, "sampling_rate": RATE, "transcript": transcript})
+        assert [s["score"] for s in scores] == [s["score"] for s in from_array], transcript
+
+
+def test_serving_limits_bound_every_input_before_conversion(emotion_dir):
+    from modeling_mmembed.pipeline_mmembed import InputLimits, MMEmbedEmotionPipeline
+
+    model = MMEmbedForEmotionRecognition.from_pretrained(emotion_dir)
+    limits = InputLimits(max_audio_seconds=1.0, max_visual_frames=10, max_transcript_characters=5)
+    emotion = MMEmbedEmotionPipeline(
+        model=model, processor=MMEmbedProcessor.from_pretrained(emotion_dir), serving_limits=limits
+    )
+    clip = clips()[0]  # 2 s
+    with pytest.raises(ValueError, match=r"audio lasts 2\.0 s; at most 1 s are accepted"):
+        emotion({"audio": clip, "sampling_rate": RATE})
+    with pytest.raises(ValueError, match=r"audio lasts 2\.0 s \(says its header\); at most 1 s"):
+        emotion({"audio": base64.b64decode(wav_base64(clip))})
+    short = clip[:RATE]
+    with pytest.raises(ValueError, match="visual has 11 frames; at most 10 are accepted"):
+        emotion({"audio": short, "sampling_rate": RATE, "visual": np.zeros((11, 35))})
+    with pytest.raises(ValueError, match="transcript has 6 characters; at most 5 are accepted"):
+        emotion({"audio": short, "sampling_rate": RATE, "transcript": "hello!"})
+    assert len(emotion({"audio": short, "sampling_rate": RATE, "visual": np.zeros((10, 35)), "transcript": "hi"})) == 6
+
+
 def test_merge_chunk_transcripts_keeps_overlapping_words_once():
     assert (
         merge_chunk_transcripts(["the cat sat on", "sat on the mat", "the mat today"])
@@ -237,31 +272,46 @@ def test_handler_answers_a_good_request(handler):
         ({"input": "x"}, "must be a JSON object with an 'inputs' field"),
         ({"inputs": 42}, "must be a base64 audio string"),
         ({"inputs": {"audio": "not*base64!"}}, "audio is not valid base64"),
-        ({"inputs": {"audio": base64.b64encode(b"RIFF....WAVEjunk").decode()}}, "not a readable WAV/FLAC/OGG file"),
+        ({"inputs": {"audio": base64.b64encode(b"RIFF....WAVEjunk").decode()}}, "Cannot read audio file audio"),
         (
             {"inputs": {"audio": "WAV_16K", "sampling_rate": 44100}},
             "sampling_rate is 44100 but the audio file's header says 16000 Hz",
         ),
-        ({"inputs": {"audio": "WAV_4K"}}, "audio sampling rate 4000 Hz is outside 8000-96000 Hz"),
-        ({"inputs": {"audio": "WAV_LONG"}}, r"audio lasts 121\.0 s; at most 120 s"),
+        (
+            {"inputs": {"audio": "WAV_2K"}},
+            r"sampling rate of audio must be an integer number of Hz in \[4000, 192000\]",
+        ),
+        ({"inputs": {"audio": "WAV_LONG"}}, r"audio lasts 61\.0 s \(says its header\); at most 60 s"),
+        ({"inputs": {"audio": "FLAC_BOMB"}}, r"audio lasts 300\.0 s \(says its header\); at most 60 s"),
+        ({"inputs": {"audio": "WAV_16_CHANNELS"}}, "audio has 16 audio channels; at most 8"),
+        (
+            {"inputs": {"audio": "WAV_CUT"}},
+            "audio is cut off: its WAV header declares 64000 bytes of audio but the file",
+        ),
         (
             {"inputs": {"audio": "WAV_16K", "visual": [[0.0] * 34] * 5}},
-            r"visual must have shape \(frames, 35\) .*got \[5, 34\]",
+            r"visual_features \(visual\) has 34 features per frame; the model expects 35",
         ),
         (
             {"inputs": {"audio": "WAV_16K", "visual": [[0.0] * 35, [0.0]]}},
-            "visual must be a list of equal-length lists",
+            r"visual\[0\] must be a \(frames, features\) array of numbers",
         ),
+        ({"inputs": {"audio": "WAV_16K", "visual": [[0.0] * 35] * 3601}}, "visual has 3601 frames; at most 3600"),
+        ({"inputs": {"audio": "WAV_16K", "transcript": "a" * 1801}}, "transcript has 1801 characters; at most 1800"),
         ({"inputs": {"audio": "WAV_16K", "video": []}}, r"Unknown input fields \['video'\]"),
         ({"inputs": {"audio": "WAV_SHORT"}}, "shorter than one 400-sample"),
     ],
 )
 def test_handler_rejects_malformed_payloads_with_json_errors(handler, payload, message):
     module, endpoint = handler
+    cut_off = base64.b64decode(wav_base64(np.zeros(32000, dtype=np.float32)))  # 64,000 bytes of 16-bit samples
     placeholders = {
         "WAV_16K": wav_base64(clips()[0]),
-        "WAV_4K": wav_base64(np.zeros(4000, dtype=np.float32), 4000),
-        "WAV_LONG": wav_base64(np.zeros(8000 * 121, dtype=np.float32), 8000),
+        "WAV_2K": wav_base64(np.zeros(2000, dtype=np.float32), 2000),
+        "WAV_LONG": wav_base64(np.zeros(8000 * 61, dtype=np.float32), 8000),
+        "FLAC_BOMB": base64.b64encode(flac_bomb()).decode(),
+        "WAV_16_CHANNELS": wav_base64(np.zeros((1600, 16), dtype=np.float32)),
+        "WAV_CUT": base64.b64encode(cut_off[: len(cut_off) // 2]).decode(),
         "WAV_SHORT": wav_base64(np.zeros(100, dtype=np.float32)),
     }
     if isinstance(payload, dict) and isinstance(payload.get("inputs"), dict):
@@ -271,6 +321,26 @@ def test_handler_rejects_malformed_payloads_with_json_errors(handler, payload, m
     assert response["status"] == 400
     assert re.search(message, response["error"]), response["error"]
     json.dumps(response)
+
+
+def flac_bomb() -> bytes:
+    """A 300 s, 8-channel, 96 kHz FLAC of silence: about 240 KB that would decode to 880 MB."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros((96000 * 300, 8), dtype=np.int16), 96000, format="FLAC")
+    return buffer.getvalue()
+
+
+def test_handler_refuses_a_decompression_bomb_from_its_header_without_decoding_it(handler):
+    import tracemalloc
+
+    module, endpoint = handler
+    request = {"inputs": base64.b64encode(flac_bomb()).decode()}
+    tracemalloc.start()
+    response = endpoint(request)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert response["status"] == 400 and "300.0 s" in response["error"]
+    assert peak < 5_000_000, peak  # the request itself is 320 KB; decoding would take 880 MB
 
 
 def test_handler_refuses_oversized_audio_before_decoding(handler, monkeypatch):

@@ -226,6 +226,16 @@ def test_num_speakers_is_required():
             {"labels": torch.zeros(2, 4, dtype=torch.long)},
             r"labels \(ASR\) must be integer character ids of shape \(3",
         ),
+        ({"labels": [[5, 6, 2]] * 3}, r"labels \(ASR\) must be a torch.Tensor; got list"),
+        ({"speaker_labels": [0, 1, 2]}, r"speaker_labels must be a torch.Tensor; got list"),
+        (
+            {"decoder_input_ids": torch.tensor([[1, 5, 42], [1, 5, 6], [1, 7, 8]])},
+            r"decoder_input_ids must lie in \[0, 42\); got values \[42\]",
+        ),
+        (
+            {"decoder_input_ids": torch.tensor([[1, 5], [1, 5], [1, 7]], dtype=torch.uint8)},
+            r"decoder_input_ids must be int64 \(or int32\) token ids",
+        ),
     ],
 )
 def test_bad_labels_raise_value_error(inputs, message):
@@ -248,3 +258,17 @@ def test_ctc_counts_a_blank_between_repeated_characters():
     model(**batch, labels=transcript_labels([distinct, distinct, distinct]))
     with pytest.raises(ValueError, match=r"CTC: samples \[0\] .* \(sample 0: 4 frames for 4 characters, needs 5\)"):
         model(**batch, labels=transcript_labels([repeated, distinct, distinct]))
+
+
+@pytest.mark.parametrize("ctc_weight", [-0.5, 1.5])
+def test_generate_refuses_a_ctc_weight_outside_0_1(memorised, ctc_weight):
+    model, batch, _, _ = memorised
+    with pytest.raises(ValueError, match=rf"ctc_weight .* must lie in \[0, 1\]; got {ctc_weight}"):
+        model.generate(input_features=batch["input_features"], ctc_weight=ctc_weight, max_new_tokens=3)
+
+
+@pytest.mark.parametrize("ctc_weight", [0.0, 0.3])
+def test_generate_refuses_an_empty_batch(memorised, ctc_weight):
+    model, batch, _, _ = memorised
+    with pytest.raises(ValueError, match=r"input_features \(audio\) has batch size 0"):
+        model.generate(input_features=batch["input_features"][:0], ctc_weight=ctc_weight, max_new_tokens=3)

@@ -107,24 +107,60 @@ def test_manifest_from_a_voxceleb2_style_tree(manifest, tmp_path):
 
 
 def test_bad_rows_are_skipped_and_reported_or_refused(manifest, tmp_path):
+    import soundfile
+
     good = read_manifest(manifest)[:4]
     (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+    soundfile.write(tmp_path / "short.wav", np.zeros(200, dtype=np.float32), 16000)  # 12.5 ms: no fbank frame
+    np.save(tmp_path / "pickled.npy", np.array([{"frames": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "flat.npy", np.zeros(35, dtype=np.float32))
+    np.save(tmp_path / "narrow.npy", np.zeros((30, 12), dtype=np.float32))
     bad = [
         dict(good[0], id="missing-audio", audio=str(tmp_path / "nowhere.wav")),
         dict(good[0], id="unreadable-audio", audio=str(tmp_path / "broken.wav")),
+        dict(good[0], id="short-audio", audio=str(tmp_path / "short.wav")),
         dict(good[0], id="empty-transcript", transcript=" ?! "),
+        dict(good[0], id="numeric-transcript", transcript=12345),
+        dict(good[0], id="long-transcript", transcript="a" * 256),
+        dict(good[0], id="numeric-text", text=7),
         dict(good[0], id="bad-speaker", speaker=" "),
         dict(good[0], id="padded-speaker", speaker=" speaker0"),
+        dict(good[0], id="pickled-visual", visual=str(tmp_path / "pickled.npy")),
+        dict(good[0], id="flat-visual", visual=str(tmp_path / "flat.npy")),
+        dict(good[0], id="narrow-visual", visual=str(tmp_path / "narrow.npy")),
+        dict(good[1]),  # a repeated id
+        ["a", "list"],
     ]
     path = tmp_path / "manifest.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in good + bad))
     corpus = build_pretraining_corpus(path, cache_dir=tmp_path / "cache", heldout_sentence_fraction=0.0)
     assert sum(len(corpus[split]) for split in corpus) == 4
     reasons = dict(corpus.skipped)
-    assert list(reasons) == ["missing-audio", "unreadable-audio", "empty-transcript", "bad-speaker", "padded-speaker"]
-    assert reasons["missing-audio"].startswith("missing audio file")
-    assert reasons["unreadable-audio"].startswith("unreadable audio file")
-    assert reasons["empty-transcript"] == "empty transcript"
-    assert reasons["bad-speaker"] == "malformed speaker ' '"
-    with pytest.raises(ValueError, match=r"5 bad rows: missing-audio: missing audio file .*unreadable-audio"):
+    expected = {
+        "missing-audio": "missing audio file",
+        "unreadable-audio": "unreadable audio file",
+        "short-audio": "lasts 12.5 ms, shorter than one 25 ms frame",
+        "empty-transcript": "empty transcript",
+        "numeric-transcript": "transcript is not a string but a int",
+        "long-transcript": "transcript of 257 tokens (characters + eos) is longer than the decoder's max_target_pos",
+        "numeric-text": "text is not a string but a int",
+        "bad-speaker": "malformed speaker ' '",
+        "padded-speaker": "malformed speaker ' speaker0'",
+        "pickled-visual": "is not a plain numeric .npy array",
+        "flat-visual": "must hold a numeric (frames, features) array with frames; got float32 (35,)",
+        "narrow-visual": "has 12 features per frame; the corpus has 35",
+        good[1]["id"]: "duplicate id (first in row 1, which is kept)",
+        "row 17": "not a JSON object but a list",
+    }
+    assert list(reasons) == list(expected)
+    for row_id, reason in expected.items():
+        assert reason in reasons[row_id], (row_id, reasons[row_id])
+    with pytest.raises(ValueError, match=r"14 bad rows: missing-audio: missing audio file .*unreadable-audio"):
         build_pretraining_corpus(path, strict=True)
+
+
+def test_a_line_that_is_not_json_is_named(tmp_path):
+    path = tmp_path / "manifest.jsonl"
+    path.write_text('{"id": "a"}\n{"id": \n')
+    with pytest.raises(ValueError, match=r"manifest.jsonl line 2 is not valid JSON"):
+        read_manifest(path)

@@ -164,6 +164,11 @@ def test_processor_reads_openface_csv_paths(processor):
         ),
         ("frame, face_id, timestamp, confidence, success, AU01_r\n", ["AU01_r"], "has a header but no frames"),
         (
+            "frame, face_id, timestamp, confidence, success, AU01_r\n" + "1, 0, 0.0, 0.9, 1, 0.5\n" * 4,
+            ["AU01_r"],
+            "has more than 3 frames; at most 3 are accepted",
+        ),
+        (
             "frame, face_id, timestamp, confidence, success, AU01_r\n1, 0, 0.0, 0.9, 1, 0.5\n",
             "mouth",
             "Unknown OpenFace column group 'mouth'",
@@ -174,7 +179,23 @@ def test_bad_openface_csv(tmp_path, content, columns, message):
     path = tmp_path / "face.csv"
     path.write_text(content)
     with pytest.raises(ValueError, match=message):
-        read_openface_csv(path, columns)
+        read_openface_csv(path, columns, max_frames=3)
+
+
+def test_a_binary_openface_file_names_the_file(tmp_path):
+    path = tmp_path / "face.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe binary")
+    with pytest.raises(ValueError, match=r"face\.csv is not an OpenFace 2 CSV: it is not UTF-8 text"):
+        read_openface_csv(path)
+
+
+@pytest.mark.parametrize("transcript", ["", "!!!", "🎉😀", " ... "])
+def test_text_with_nothing_left_after_normalisation_is_no_text(processor, transcript):
+    batch = processor(audio=two_samples()["audio"], text=[transcript, "hello there"], return_tensors="pt")
+    assert batch["text_attention_mask"][0].sum() == 0 and batch["text_attention_mask"][1].sum() == 11
+    assert batch["text_input_ids"].dtype == torch.int64
+    alone = processor(audio=two_samples()["audio"][:1], text=[transcript], return_tensors="pt")
+    assert "text_input_ids" not in alone  # no sample has text: the modality is left out
 
 
 @pytest.mark.parametrize(
@@ -191,6 +212,10 @@ def test_bad_openface_csv(tmp_path, content, columns, message):
             r"visual samples \[0\] are longer than max_length=20 \(\[30\]\)",
         ),
         ({"text": "one string"}, "text must be a list with one entry"),
+        (
+            {"visual": [{"frames": [[0.0] * 35]}, None]},
+            r"visual\[0\] must be a \(frames, features\) array or nested list; got dict",
+        ),
     ],
 )
 def test_bad_processor_input(processor, kwargs, message):

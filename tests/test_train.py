@@ -256,6 +256,23 @@ def test_checkpoint_of_another_model_type_is_refused(demo_root, tmp_path):
         train.main(arguments)
 
 
+def test_a_missing_checkpoint_is_reported_before_the_corpus_is_prepared(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the corpus was prepared before the checkpoint was checked")
+
+    monkeypatch.setattr(train, "load_corpus", never)
+    arguments = [
+        "--stage",
+        "emotion",
+        "--model_name_or_path",
+        str(tmp_path / "nowhere"),
+        "--output_dir",
+        str(tmp_path),
+    ]
+    with pytest.raises(ValueError, match=r"--model_name_or_path .*nowhere: no mmembed checkpoint there"):
+        train.main(arguments)
+
+
 def test_labels_out_of_range_and_empty_splits_are_refused():
     with pytest.raises(ValueError, match=r"emotion_labels must be 0/1 presence; found values \[0, 1, 2\]"):
         train.check_labels(datasets.Dataset.from_dict({"emotion_labels": [[0, 1, 2, 0, 0, 0]]}), "emotion")

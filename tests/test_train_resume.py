@@ -42,6 +42,13 @@ def weights(directory: Path) -> dict:
     return load_file(directory / "model.safetensors")
 
 
+def assert_bitwise_equal_weights(reference_dir: Path, resumed_dir: Path) -> None:
+    reference, resumed = weights(reference_dir), weights(resumed_dir)
+    assert reference.keys() == resumed.keys()
+    for name in reference:
+        assert (reference[name] == resumed[name]).all(), name
+
+
 def wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -71,10 +78,7 @@ def test_sigkill_mid_training_then_resume_gives_bitwise_identical_weights(uninte
     assert not (output / "model.safetensors").exists()
     log = finish(train_process([*arguments, "--resume", "true"]))
     assert "continuing from" in log and "checkpoint-16" in log
-    reference, resumed = weights(work / "reference"), weights(output)
-    assert reference.keys() == resumed.keys()
-    for name in reference:
-        assert (reference[name] == resumed[name]).all(), name
+    assert_bitwise_equal_weights(work / "reference", output)
     history = json.loads((output / "checkpoint-24" / "trainer_state.json").read_text())["log_history"]
     assert [entry["step"] for entry in history if "eval_mean_weighted_accuracy" in entry] == [8, 16, 24]
 
@@ -97,22 +101,58 @@ train.main()
 """
 
 
-def test_sigkill_during_a_save_leaves_no_half_checkpoint_and_resume_is_exact(uninterrupted, demo_root):
+def killed_while_saving(uninterrupted, demo_root: Path, name: str, wrapper: str, marker: str):
+    """
+    Run the reference's training into `work/name` under `wrapper`, which writes `marker` in the output folder in the
+    middle of a save, and SIGKILL it there; returns the work folder, the output folder and the arguments.
+    """
     work, extra = uninterrupted
-    output = work / "killed-saving"
+    output = work / name
     arguments = run_arguments(demo_root, work / "cache", output, *extra)
-    process = train_process(arguments, wrapper=SLOW_SAVE)
-    wait_for(lambda: (output / "saving-16").is_file(), process)
+    process = train_process(arguments, wrapper=wrapper)
+    wait_for(lambda: (output / marker).is_file(), process)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    return work, output, arguments
+
+
+def test_sigkill_during_a_save_leaves_no_half_checkpoint_and_resume_is_exact(uninterrupted, demo_root):
+    work, output, arguments = killed_while_saving(uninterrupted, demo_root, "killed-saving", SLOW_SAVE, "saving-16")
     assert (output / "tmp-checkpoint-16").is_dir() and not (output / "checkpoint-16").exists()
     assert (output / "checkpoint-8" / "trainer_state.json").is_file()
     log = finish(train_process([*arguments, "--resume", "true"]))
     assert "tmp-checkpoint-16" in log and "continuing from" in log and "checkpoint-8" in log
     assert not (output / "tmp-checkpoint-16").exists()
-    reference, resumed = weights(work / "reference"), weights(output)
-    for name in reference:
-        assert (reference[name] == resumed[name]).all(), name
+    assert_bitwise_equal_weights(work / "reference", output)
+
+
+SLOW_FINAL_SAVE = """
+import pathlib, sys, time
+sys.argv = ["train.py", *sys.argv[1:]]
+import train
+
+def hang(self, folder, *args, **kwargs):
+    pathlib.Path(folder).parent.joinpath("saving-final").write_text("mid-save")
+    time.sleep(600)
+
+train.MMEmbedProcessor.save_pretrained = hang
+train.main()
+"""
+
+
+def test_sigkill_during_the_final_save_leaves_no_model_folder_and_resume_adds_no_step(uninterrupted, demo_root):
+    work, output, arguments = killed_while_saving(
+        uninterrupted, demo_root, "killed-final", SLOW_FINAL_SAVE, "saving-final"
+    )
+    assert (output / "tmp-final" / "model.safetensors").is_file()
+    assert not (output / "config.json").exists()  # nothing takes the folder for a model
+    log = finish(train_process([*arguments, "--resume", "true"]))
+    assert "training had finished at step 24" in log
+    assert sorted(path.name for path in output.glob("checkpoint-*")) == ["checkpoint-16", "checkpoint-24"]
+    assert not (output / "tmp-final").exists()
+    for name in ("config.json", "processor_config.json", "handler.py", "results.json", "README.md"):
+        assert (output / name).is_file(), name
+    assert_bitwise_equal_weights(work / "reference", output)
 
 
 def test_two_processes_match_one_process_with_the_same_global_batch(demo_root, tmp_path):
