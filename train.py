@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
@@ -118,18 +118,21 @@ class RunArguments:
 
 
 def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
-    """Dataclasses from a YAML/JSON file given first (optional) and command-line flags (which override it)."""
+    """
+    Dataclasses from a YAML/JSON file given first (optional) and command-line flags, which override it. The file is
+    read as `HfArgumentParser.parse_yaml_file` reads it (typed values: mappings such as `lr_scheduler_kwargs: {min_lr:
+    1.0e-5}` and lists stay what they are); its values become the parser's defaults, so any flag given wins.
+    """
     parser = HfArgumentParser((RunArguments, TrainingArguments))
-    file_arguments = []
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
-        file_arguments = config_file_arguments(Path(argv[0]))
+        parser.set_defaults(**config_file_values(Path(argv[0]), parser))
         argv = argv[1:]
-    run, training = parser.parse_args_into_dataclasses(args=file_arguments + list(argv))
+    run, training = parser.parse_args_into_dataclasses(args=list(argv))
     return run, training
 
 
-def config_file_arguments(path: Path) -> list[str]:
-    """A YAML or JSON mapping of argument names to values, as command-line tokens."""
+def config_file_values(path: Path, parser: HfArgumentParser) -> dict:
+    """The mapping of argument names to values in a YAML or JSON file; names no dataclass has are refused."""
     if path.suffix == ".json":
         values = json.loads(path.read_text())
     else:
@@ -138,13 +141,11 @@ def config_file_arguments(path: Path) -> list[str]:
         values = yaml.safe_load(path.read_text()) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of argument names to values.")
-    tokens = []
-    for name, value in values.items():
-        if isinstance(value, (list, tuple)):
-            tokens += [f"--{name}", *map(str, value)]
-        elif value is not None:
-            tokens += [f"--{name}", str(value)]
-    return tokens
+    known = {field.name for dtype in parser.dataclass_types for field in fields(dtype) if field.init}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{path} has keys that are no argument of train.py: {unknown}.")
+    return values
 
 
 # -- data --------------------------------------------------------------------------------------------------------
@@ -726,12 +727,15 @@ def write_model_card(output_dir: Path, results: dict, run: RunArguments, trainin
             if scores.get(metric) is not None
         ],
     )
+    base_model = hub_base_model(run.model_name_or_path)
+    card_data.base_model = base_model
     emotion_like = run.stage != "pretrain"
     card = ModelCard.from_template(
         card_data,
         template_path=str(MODEL_CARD_TEMPLATE),
         model_name=card_data.model_name,
         stage=run.stage,
+        provenance=provenance(run.model_name_or_path, base_model),
         summary=(
             f"{task_name} from audio, visual features and text, trained on {dataset}."
             if emotion_like
@@ -769,6 +773,31 @@ def write_model_card(output_dir: Path, results: dict, run: RunArguments, trainin
     path = output_dir / "README.md"
     card.save(str(path))
     return path
+
+
+def hub_base_model(model_name_or_path: str | None) -> str | None:
+    """
+    The Hub id of the checkpoint a run started from, for the card's `base_model`: the id itself, or, for a local
+    folder, the Hub name its own model card records (a folder never pushed has none: `base_model` must be a Hub id).
+    """
+    from huggingface_hub import ModelCard
+
+    if model_name_or_path is None:
+        return None
+    card = Path(model_name_or_path, "README.md")
+    if not Path(model_name_or_path).exists():
+        return model_name_or_path
+    name = ModelCard.load(card).data.model_name if card.is_file() else None
+    return name if name and "/" in name else None
+
+
+def provenance(model_name_or_path: str | None, base_model: str | None) -> str:
+    """The card's sentence on where the weights started."""
+    if model_name_or_path is None:
+        return "Trained from scratch (no pre-training checkpoint)."
+    if base_model is not None:
+        return f"Tuned from the pre-training checkpoint [`{base_model}`](https://huggingface.co/{base_model})."
+    return f"Tuned from the local pre-training checkpoint `{Path(model_name_or_path).name}` (not on the Hub)."
 
 
 def results_markdown(results: dict) -> str:

@@ -266,7 +266,8 @@ def load_demo_emotion(
     """
     import datasets
 
-    from .pretraining_corpus import feature_extractor_config, read_manifest
+    from .cache_fingerprint import generator_fingerprint
+    from .pretraining_corpus import feature_extractor_config, read_manifest, source_files
 
     rows = read_manifest(Path(directory) / "labels.jsonl")
     if shuffled_labels:
@@ -300,20 +301,19 @@ def load_demo_emotion(
             "sentiment": datasets.Value("float32"),
         }
     )
-    splits = {
-        name: datasets.Dataset.from_generator(
+    splits = {}
+    for name, indices in parts.items():
+        split_rows = [rows[index] for index in sorted(indices)]
+        gen_kwargs = {"rows": split_rows, "extractor_config": feature_extractor_config()}
+        splits[name] = datasets.Dataset.from_generator(
             _emotion_examples,
             features=features,
-            gen_kwargs={
-                "rows": [rows[index] for index in sorted(indices)],
-                "extractor_config": feature_extractor_config(),
-            },
+            gen_kwargs=gen_kwargs,
             cache_dir=None if cache_dir is None else str(cache_dir),
             num_proc=num_proc,
             split=datasets.NamedSplit(name),
+            fingerprint=generator_fingerprint(_emotion_examples, gen_kwargs, source_files(split_rows)),
         )
-        for name, indices in parts.items()
-    }
     return datasets.DatasetDict(splits)
 
 

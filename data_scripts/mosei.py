@@ -9,7 +9,7 @@ CMU-MOSEI as a `datasets.DatasetDict`, from the CMU Multimodal SDK `.csd` files 
 One example per labelled segment (a row of `CMU_MOSEI_Labels.csd`) of every video in a fold. A feature row belongs to
 a segment when it overlaps it by more than the SDK's epsilon: `min(end_row, end_seg) - max(start_row, start_seg) >
 1e-5`. Results are cached as Arrow (memory-mapped) under `cache_dir`; the cache is keyed on the options and on the
-size and modification time of every file used, so changing a file rebuilds it.
+size, modification and inode-change time of every file used (`cache_fingerprint`), so changing a file rebuilds it.
 """
 
 import hashlib
@@ -22,6 +22,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
+from .cache_fingerprint import files_fingerprint
 from .csd import CsdError, read_csd
 
 logger = logging.getLogger(__name__)
@@ -84,16 +85,9 @@ def required_files(data_dir, audio: str, visual: str | None, text: str | None, a
     return files
 
 
-def files_fingerprint(files: dict[str, Path], audio_dir=None) -> str:
-    """A hash of the name, size and modification time of every file used (each WAV included)."""
-    paths = sorted(files.values())
-    if audio_dir is not None:
-        paths += sorted(Path(audio_dir).glob("*.wav"))
-    digest = hashlib.sha256()
-    for path in paths:
-        stat = path.stat()
-        digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
+def source_files(files: dict[str, Path], audio_dir=None) -> list[Path]:
+    """Every file a preparation reads: the `.csd` files of the options and each WAV of `audio_dir`."""
+    return [*files.values(), *(sorted(Path(audio_dir).glob("*.wav")) if audio_dir is not None else [])]
 
 
 def overlapping_rows(intervals: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -160,7 +154,7 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
         options = {key: kwargs[key] for key in ("audio", "visual", "text") if key in kwargs}
         defaults = {"audio": "covarep", "visual": "facet42", "text": "glove"}
         files = required_files(data_dir, **{**defaults, **options}, audio_dir=audio_dir)
-        kwargs["files_fingerprint"] = files_fingerprint(files, audio_dir)
+        kwargs["files_fingerprint"] = files_fingerprint(source_files(files, audio_dir))
         audio_dir = None if audio_dir is None else str(Path(audio_dir).resolve())
         super().__init__(*args, data_dir=str(Path(data_dir).resolve()), audio_dir=audio_dir, **kwargs)
         self.summary: dict | None = None

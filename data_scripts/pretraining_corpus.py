@@ -13,7 +13,8 @@ optionally `visual` (a `(frames, features)` `.npy` or an OpenFace 2 CSV) and `te
 Splits: `validation_sentence` holds every utterance of a held-out set of sentences (normalised transcripts), so ASR is
 measured on sentences the decoder never saw; `validation_speaker` holds held-out utterances of speakers that remain in
 `train` (for person-id accuracy); `train` the rest. Bad rows are skipped and reported by row id (`skipped`), or raise
-with `strict=True`.
+with `strict=True`. The Arrow cache is keyed on the rows and on the size, modification and inode-change time of every
+audio and visual file (`cache_fingerprint`): a file replaced in place rebuilds the split.
 """
 
 import csv
@@ -27,6 +28,8 @@ import numpy as np
 
 from modeling_mmembed.configuration_mmembed import MMEmbedConfig
 from modeling_mmembed.tokenization_mmembed import normalize_transcript
+
+from .cache_fingerprint import generator_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +277,11 @@ def feature_extractor_config() -> dict:
     }
 
 
+def source_files(rows: list[dict]) -> list[str]:
+    """The audio and visual files of `rows`: the cache key follows their content (`cache_fingerprint`)."""
+    return [row[key] for row in rows for key in ("audio", "visual") if row.get(key)]
+
+
 def _shard_examples(rows: list[list[dict]], **kwargs):
     """Streaming: `rows` holds the shards given to this worker."""
     for shard in rows:
@@ -366,13 +374,15 @@ def build_pretraining_corpus(
                 _shard_examples, features=features, gen_kwargs={"rows": shards, **generator_kwargs}
             )
         elif split_rows:
+            gen_kwargs = {"rows": split_rows, **generator_kwargs}
             built[name] = datasets.Dataset.from_generator(
                 _examples,
                 features=features,
-                gen_kwargs={"rows": split_rows, **generator_kwargs},
+                gen_kwargs=gen_kwargs,
                 cache_dir=None if cache_dir is None else str(cache_dir),
                 num_proc=num_proc,
                 split=datasets.NamedSplit(name),
+                fingerprint=generator_fingerprint(_examples, gen_kwargs, source_files(split_rows)),
             )
         else:
             built[name] = datasets.Dataset.from_dict({key: [] for key in features}, features=features)

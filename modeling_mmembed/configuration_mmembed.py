@@ -7,6 +7,9 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 MODALITIES = ("audio", "visual", "text")
 """Every modality the encoder knows, in canonical order. Audio is the query stream and always present."""
@@ -150,6 +153,16 @@ class MMEmbedConfig(PreTrainedConfig):
             Per-class decision thresholds of a multi-label head, applied to sigmoid probabilities. Defaults to 0.5.
         pos_weight (`list[float]`, *optional*):
             Per-class positive weights of the multi-label BCE loss (for rare emotions).
+        apply_spec_augment (`bool`, defaults to `False`):
+            SpecAugment on the audio features in training mode (as Whisper): time masks and, with
+            `mask_feature_prob > 0`, feature-bin masks, set to 0 within the real frames only (never in eval mode).
+        mask_time_prob (`float`, defaults to 0.05), mask_time_length (`int`, defaults to 10),
+        mask_time_min_masks (`int`, defaults to 2):
+            Share of the audio frames covered by time masks of `mask_time_length` frames (at least
+            `mask_time_min_masks` masks per sample), as in transformers' `_compute_mask_indices`.
+        mask_feature_prob (`float`, defaults to 0.0), mask_feature_length (`int`, defaults to 10),
+        mask_feature_min_masks (`int`, defaults to 0):
+            The same over the feature bins (the whole time axis of the masked bins is set to 0).
         freeze_encoder (`bool`, defaults to `False`):
             Train only the head: the encoder's parameters get `requires_grad=False`.
         vocab_size (`int`, defaults to 42):
@@ -211,6 +224,13 @@ class MMEmbedConfig(PreTrainedConfig):
     modality_weights: dict[str, float | int] | None = None
     thresholds: list[float | int] | None = None
     pos_weight: list[float | int] | None = None
+    apply_spec_augment: bool = False
+    mask_time_prob: float | int = 0.05
+    mask_time_length: int = 10
+    mask_time_min_masks: int = 2
+    mask_feature_prob: float | int = 0.0
+    mask_feature_length: int = 10
+    mask_feature_min_masks: int = 0
     freeze_encoder: bool = False
     vocab_size: int = 42
     decoder_layers: int = 4
@@ -225,7 +245,7 @@ class MMEmbedConfig(PreTrainedConfig):
     bos_token_id: int | None = 1
     eos_token_id: int | list[int] | None = 2
     decoder_start_token_id: int | None = 1
-    is_encoder_decoder: bool = True
+    is_encoder_decoder: bool = False  # set by each model: True for the seq2seq pre-training model only
     tie_word_embeddings: bool = True
     use_cache: bool = True
 
@@ -239,6 +259,36 @@ class MMEmbedConfig(PreTrainedConfig):
         self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
         self.custom_pipelines = {**copy.deepcopy(CUSTOM_PIPELINES), **(getattr(self, "custom_pipelines", None) or {})}
 
+    @property
+    def num_labels(self) -> int | None:
+        """Classes of the emotion head (`len(id2label)`); setting it re-heads the config (see the setter)."""
+        return PreTrainedConfig.num_labels.fget(self)
+
+    @num_labels.setter
+    def num_labels(self, num_labels: int) -> None:
+        """
+        As transformers' setter (new `id2label` when the count changes); when it changes an existing head (e.g.
+        `from_pretrained(six_label_checkpoint, num_labels=3)`), `thresholds` and `pos_weight` of the old head are
+        reset with a warning, and a multi-label head re-headed to 1 label becomes a regression head.
+        """
+        previous = len(self.id2label) if self.id2label is not None else None
+        PreTrainedConfig.num_labels.fset(self, num_labels)
+        if previous is not None and previous != num_labels:
+            self._follow_new_head(previous)
+
+    def _follow_new_head(self, previous: int) -> None:
+        """Make the head-specific fields fit `num_labels` after a re-heading from `previous` labels."""
+        if self.num_labels == 1 and self.problem_type == "multi_label_classification":
+            logger.warning("MMEmbedConfig: re-headed from %d labels to 1: a regression head (MSE).", previous)
+            self.problem_type = "regression"
+        if self.thresholds is not None:
+            multi_label = self.problem_type in (None, "multi_label_classification")
+            self.thresholds = [0.5] * self.num_labels if multi_label else None
+            logger.warning("MMEmbedConfig: %d thresholds of the old head reset to %s.", previous, self.thresholds)
+        if self.pos_weight is not None:
+            logger.warning("MMEmbedConfig: pos_weight of the old %d-label head dropped.", previous)
+            self.pos_weight = None
+
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "MMEmbedConfig":
         """Build a named configuration (`base`, `small`, `tiny`, `mosei_sdk`); keyword arguments override fields."""
@@ -248,7 +298,10 @@ class MMEmbedConfig(PreTrainedConfig):
 
     @classmethod
     def base(cls, **overrides) -> "MMEmbedConfig":
-        """The paper-sized encoder: hidden 256, 4 heads, FFN 1024, 6 audio layers, 2 cross-modal layers each."""
+        """
+        A paper-like encoder (the paper's layer sizes are not public): hidden 256, 4 heads, FFN 1024, 6 audio layers,
+        2 cross-modal layers each.
+        """
         return cls.from_preset("base", **overrides)
 
     @classmethod
@@ -332,9 +385,20 @@ class MMEmbedConfig(PreTrainedConfig):
             "audio_subsampling",
             f"must be a power of two (1, 2, 4, 8, ...), got {self.audio_subsampling}",
         )
-        for name in ("hidden_dropout", "attention_dropout", "activation_dropout", "classifier_dropout"):
+        for name in (
+            "hidden_dropout",
+            "attention_dropout",
+            "activation_dropout",
+            "classifier_dropout",
+            "mask_time_prob",
+            "mask_feature_prob",
+        ):
             value = getattr(self, name)
             _require(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+        for name in ("mask_time_length", "mask_feature_length"):
+            _require(getattr(self, name) >= 1, name, f"must be a positive integer, got {getattr(self, name)}")
+        for name in ("mask_time_min_masks", "mask_feature_min_masks"):
+            _require(getattr(self, name) >= 0, name, f"must be a non-negative integer, got {getattr(self, name)}")
         self._validate_modalities()
         self._validate_classification()
         self._validate_pretraining()

@@ -74,8 +74,9 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
             Share of the CTC prefix score, in (0, 1].
         blank_token_id (`int`):
             The CTC blank (MMEmbed: `<pad>`).
-        eos_token_id (`int`):
-            End of sequence: scored with the probability of the complete hypothesis.
+        eos_token_id (`int`, `list[int]` or `None`):
+            End of sequence (the generation config's): scored with the probability of the complete hypothesis. With
+            `None`, hypotheses never end early (generation stops at its length limit).
         never_emitted (`list[int]`):
             Tokens CTC never emits (the blank, `<s>`): their scores become `-inf`.
     """
@@ -86,7 +87,7 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         frame_mask: torch.Tensor,
         ctc_weight: float,
         blank_token_id: int,
-        eos_token_id: int,
+        eos_token_id: int | list[int] | None,
         never_emitted: list[int],
     ):
         if not 0.0 < ctc_weight <= 1.0:
@@ -97,7 +98,9 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         self.frame_mask = frame_mask
         self.last_frame = frame_mask.sum(dim=-1) - 1
         self.ctc_weight = ctc_weight
-        self.eos_token_id = eos_token_id
+        self.eos_token_ids = (
+            [] if eos_token_id is None else [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+        )
         self.never_emitted = list(never_emitted)
         self._extensions: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
@@ -106,7 +109,7 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         rows = input_ids.shape[0]
         utterance = torch.arange(rows, device=input_ids.device) // (rows // self.token_log_probs.shape[0])
         prefixes = [tuple(prefix) for prefix in input_ids[:, 1:].tolist()]
-        finished = [self.eos_token_id in prefix for prefix in prefixes]
+        finished = [any(eos in prefix for eos in self.eos_token_ids) for prefix in prefixes]
         # finished rows are not scored: any state will do for them, the empty prefix's is at hand
         keys = [
             (index, () if done else prefix)
@@ -122,7 +125,7 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         }
         ctc_scores = extensions[2] - prefix_score[:, None]
         complete = torch.logaddexp(non_blank, blank).gather(1, self.last_frame[utterance][:, None])[:, 0]
-        ctc_scores[:, self.eos_token_id] = complete - prefix_score
+        ctc_scores[:, self.eos_token_ids] = (complete - prefix_score)[:, None]
         ctc_scores[:, self.never_emitted] = NEG_INF
         attention = torch.log_softmax(scores.float(), dim=-1)
         joint = (1.0 - self.ctc_weight) * attention + self.ctc_weight * ctc_scores.to(attention.dtype)

@@ -1,7 +1,8 @@
 # Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
 """
 MMEmbed feature extractor: waveforms (arrays or audio files) -> Kaldi log-mel filterbanks `[B, T, 80]` at 100 frames
-per second, with an attention mask, optional per-utterance normalisation and optional SpecAugment masking.
+per second, with an attention mask and optional per-utterance normalisation. (SpecAugment is the model's, in training
+mode: `MMEmbedConfig.apply_spec_augment`.)
 """
 
 import os
@@ -13,12 +14,13 @@ from transformers.audio_utils import mel_filter_bank, spectrogram, window_functi
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import logging
 
-try:  # reading audio files (.wav, .flac, .ogg): the `audio` extra
+# soundfile and soxr are dependencies of mmembed, optional here only for this file run as a checkpoint's remote code
+try:  # reading audio files (.wav, .flac, .ogg)
     import soundfile
 except ImportError:
     soundfile = None
 
-try:  # resampling: the `audio` extra; scipy is the fallback
+try:  # resampling; scipy is the fallback
     import soxr
 except ImportError:
     soxr = None
@@ -33,7 +35,7 @@ try:  # .m4a / .mp4 (VoxCeleb2) decoding: the `video` extra
 except ImportError:
     av = None
 
-try:  # Kaldi fbank in torchaudio; PyPI's torchaudio wheels often fail to import beside a CPU torch
+try:  # Kaldi fbank in torchaudio, when it imports (no torchaudio release matches torch 2.13: see the README)
     import torch
     import torchaudio.compliance.kaldi as torchaudio_kaldi
 except Exception:  # noqa: BLE001 - any import failure (missing, ABI mismatch, CUDA libraries) disables the back-end
@@ -251,7 +253,7 @@ def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarr
     if resample_poly is not None:
         divisor = np.gcd(orig_rate, target_rate)
         return resample_poly(waveform, target_rate // divisor, orig_rate // divisor).astype(np.float32)
-    raise ImportError(f"Resampling {orig_rate} Hz audio to {target_rate} Hz needs soxr: pip install 'mmembed[audio]'.")
+    raise ImportError(f"Resampling {orig_rate} Hz audio to {target_rate} Hz needs soxr (or scipy): pip install soxr.")
 
 
 class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
@@ -275,11 +277,6 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
             Without `do_normalize`, every value becomes `(fbank - global_mean) / global_std` (as in the Audio
             Spectrogram Transformer): Kaldi log-mel energies of 16-bit-scaled speech sit around 14 +- 9, a scale that
             slows training from scratch; a fixed affine map keeps loudness. `0.0` and `1.0` give raw Kaldi values.
-        spec_augment_time_masks (`int`, defaults to 2), spec_augment_time_width (`int`, defaults to 20),
-        spec_augment_freq_masks (`int`, defaults to 2), spec_augment_freq_width (`int`, defaults to 10):
-            SpecAugment-style masking applied when called with `apply_spec_augment=True` (training only): that many
-            time masks of up to `time_width` frames and frequency masks of up to `freq_width` bins, set to 0 (after
-            normalisation).
         backend (`str`, defaults to `"auto"`):
             `"numpy"` (transformers' audio utilities), `"torchaudio"` (Kaldi compliance module, when it imports), or
             `"auto"`: the first available in `BACKEND_SPEED_ORDER` (numpy).
@@ -296,10 +293,6 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         do_normalize: bool = False,
         global_mean: float = 14.0,
         global_std: float = 9.0,
-        spec_augment_time_masks: int = 2,
-        spec_augment_time_width: int = 20,
-        spec_augment_freq_masks: int = 2,
-        spec_augment_freq_width: int = 10,
         backend: str = "auto",
         **kwargs,
     ):
@@ -320,10 +313,6 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         self.do_normalize = do_normalize
         self.global_mean = float(global_mean)
         self.global_std = float(global_std)
-        self.spec_augment_time_masks = spec_augment_time_masks
-        self.spec_augment_time_width = spec_augment_time_width
-        self.spec_augment_freq_masks = spec_augment_freq_masks
-        self.spec_augment_freq_width = spec_augment_freq_width
         self.backend = backend
         self.return_attention_mask = True
         self.frame_length = int(round(0.025 * sampling_rate))
@@ -363,8 +352,6 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         pad_to_multiple_of: int | None = None,
         return_tensors: str | None = None,
         return_attention_mask: bool = True,
-        apply_spec_augment: bool = False,
-        seed: int | None = None,
         **kwargs,
     ) -> BatchFeature:
         """
@@ -379,8 +366,6 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
             padding, max_length, truncation, pad_to_multiple_of: as in [`~SequenceFeatureExtractor.pad`], in frames.
                 Nothing is cut unless `truncation=True`.
             return_tensors (`str`, *optional*): `"pt"` or `"np"`; lists of arrays otherwise.
-            apply_spec_augment (`bool`): mask random time and frequency bands (training only).
-            seed (`int`, *optional*): seed of the SpecAugment masks.
 
         Returns:
             [`BatchFeature`] with `input_features` `(batch, frames, feature_size)` and `attention_mask`
@@ -395,9 +380,6 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
                 f"{self.__class__.__name__} computes features at. Pass `sampling_rate` to avoid silent errors."
             )
         features = [self.featurize(item, sampling_rate, name=f"audio[{index}]") for index, item in enumerate(batch)]
-        if apply_spec_augment:
-            generator = np.random.default_rng(seed)
-            features = [self.spec_augment(frames, generator) for frames in features]
         if not truncation:
             refuse_longer_than("audio", [len(frames) for frames in features], max_length)
         padded = self.pad(
@@ -455,19 +437,6 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
             mel_floor=KALDI_LOG_FLOOR,
             remove_dc_offset=True,
         ).T
-
-    def spec_augment(self, frames: np.ndarray, generator: np.random.Generator) -> np.ndarray:
-        """A copy of `(frames, bins)` features with random time and frequency bands set to 0."""
-        masked = frames.copy()
-        for _ in range(self.spec_augment_time_masks):
-            width = int(generator.integers(0, min(self.spec_augment_time_width, len(masked)) + 1))
-            start = int(generator.integers(0, len(masked) - width + 1))
-            masked[start : start + width] = 0.0
-        for _ in range(self.spec_augment_freq_masks):
-            width = int(generator.integers(0, min(self.spec_augment_freq_width, masked.shape[1]) + 1))
-            start = int(generator.integers(0, masked.shape[1] - width + 1))
-            masked[:, start : start + width] = 0.0
-        return masked
 
 
 def refuse_longer_than(modality: str, lengths: list[int], max_length: int | None) -> None:

@@ -239,7 +239,7 @@ def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_s
                 f"got {shape}."
             )
         values = labels.float()
-        if reads_values(values) and not torch.isfinite(values).all() or (values < 0).any() or (values > 1).any():
+        if reads_values(values) and (not torch.isfinite(values).all() or (values < 0).any() or (values > 1).any()):
             raise ValueError(
                 "labels for multi-label classification must be presence values in [0, 1]; got values in "
                 f"[{values.min().item()}, {values.max().item()}]. Binarise CMU-MOSEI intensities (present <=> > 0)."

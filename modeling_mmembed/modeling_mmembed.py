@@ -17,8 +17,10 @@ from transformers.masking_utils import create_bidirectional_mask, create_causal_
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring, logging
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
@@ -431,6 +433,13 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
         "attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="audio_layers"),
         "cross_attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="cross_modal_encoders"),
     }
+    is_encoder_decoder_model = False
+    """Written into `config.is_encoder_decoder` by `post_init`: only the seq2seq pre-training model is one."""
+
+    def post_init(self):
+        # a head's own post_init runs after those of its sub-models (which share the config), so it has the last word
+        self.config.is_encoder_decoder = self.is_encoder_decoder_model
+        super().post_init()
 
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
         """
@@ -477,7 +486,7 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
         As [`~transformers.PreTrainedModel.from_pretrained`], refusing a checkpoint whose input layers (feature sizes,
         audio subsampling, text kind) differ from the requested config unless `ignore_mismatched_sizes=True`.
         """
-        if not kwargs.get("ignore_mismatched_sizes", False):
+        if pretrained_model_name_or_path is not None and not kwargs.get("ignore_mismatched_sizes", False):
             check_input_layers_match(pretrained_model_name_or_path, kwargs)
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
@@ -595,6 +604,7 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
             dtype=self.dtype,
         )
         audio = inputs.pop("audio")
+        audio.values = self.mask_input_features(audio.values, audio.attention_mask)
         audio_states, audio_mask = self.encode_audio(audio, **kwargs)
 
         branches = {"audio": audio_states}
@@ -612,6 +622,37 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
             attention_mask=audio_mask,
             modality_weights=self.expand_to_all_modalities(weights, list(branches)),
         )
+
+    def mask_input_features(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """
+        SpecAugment of the audio frames `[B, T, D]` in training mode when `config.apply_spec_augment` (as Whisper):
+        time masks placed within each sample's real frames (`attention_mask` `[B, T]`, whose lengths are read on the
+        host, as transformers' `_compute_mask_indices` does) and feature-bin masks, set to 0. Unchanged otherwise.
+        """
+        config = self.config
+        if not (config.apply_spec_augment and self.training):
+            return input_features
+        batch_size, length, feature_size = input_features.shape
+        if config.mask_time_prob > 0:
+            time_mask = _compute_mask_indices(
+                (batch_size, length),
+                mask_prob=config.mask_time_prob,
+                mask_length=config.mask_time_length,
+                attention_mask=attention_mask,
+                min_masks=config.mask_time_min_masks,
+            )
+            time_mask = torch.from_numpy(time_mask).to(input_features.device)
+            input_features = input_features.masked_fill(time_mask[:, :, None], 0.0)
+        if config.mask_feature_prob > 0:
+            feature_mask = _compute_mask_indices(
+                (batch_size, feature_size),
+                mask_prob=config.mask_feature_prob,
+                mask_length=config.mask_feature_length,
+                min_masks=config.mask_feature_min_masks,
+            )
+            feature_mask = torch.from_numpy(feature_mask).to(input_features.device)
+            input_features = input_features.masked_fill(feature_mask[:, None, :], 0.0)
+        return input_features
 
     def encode_audio(
         self, audio: ModalityInput, **kwargs: Unpack[TransformersKwargs]
@@ -974,6 +1015,7 @@ class MMEmbedDecoder(MMEmbedPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embed_tokens = value
 
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     @capture_outputs
     @auto_docstring
     def forward(
@@ -1064,6 +1106,7 @@ def token_count(labels: torch.Tensor, num_items_in_batch, device: torch.device) 
 )
 class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
     accepts_loss_kwargs = True  # token-level losses take `num_items_in_batch` from `Trainer`
+    is_encoder_decoder_model = True
     _tied_weights_keys = {"lm_head.weight": "decoder.embed_tokens.weight"}
 
     def __init__(self, config: MMEmbedConfig):
@@ -1101,6 +1144,7 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
 
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     @can_return_tuple
     @auto_docstring(custom_args=MODALITY_INPUTS_DOCSTRING + PRETRAINING_INPUTS_DOCSTRING)
     def forward(
@@ -1198,8 +1242,9 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
         Takes the inputs of [`MMEmbedASREncoder`] (`input_features` `[B, T, D]`, `attention_mask`, video) or
         `encoder_outputs`.
         """
+        settings = generation_config or self.generation_config
         if ctc_weight is None:
-            ctc_weight = getattr(generation_config or self.generation_config, "ctc_weight", 0.0) or 0.0
+            ctc_weight = getattr(settings, "ctc_weight", 0.0) or 0.0
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(
                 f"ctc_weight is the CTC share of the joint score and must lie in [0, 1]; got {ctc_weight}."
@@ -1220,7 +1265,7 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
                 memory.attention_mask.bool(),
                 ctc_weight,
                 blank_token_id=self.config.pad_token_id,
-                eos_token_id=self.config.eos_token_id,
+                eos_token_id=kwargs.get("eos_token_id", settings.eos_token_id),
                 never_emitted=[self.config.pad_token_id, self.config.bos_token_id],
             )
             logits_processor = LogitsProcessorList([*(logits_processor or []), scorer])

@@ -41,8 +41,6 @@ class MMEmbedProcessor(ProcessorMixin):
         max_visual_frames: int | None = None,
         max_text_length: int | None = None,
         return_tensors: str | None = None,
-        apply_spec_augment: bool = False,
-        seed: int | None = None,
     ) -> BatchFeature:
         """
         Args:
@@ -59,7 +57,6 @@ class MMEmbedProcessor(ProcessorMixin):
                 `truncation=True`, and a sample longer than its `max_*` limit raises `ValueError` otherwise.
             max_audio_frames, max_visual_frames, max_text_length (`int`, *optional*): per-modality length limits.
             return_tensors (`str`, *optional*): `"pt"` or `"np"`.
-            apply_spec_augment, seed: SpecAugment masking of the audio features (training only).
 
         Returns:
             [`BatchFeature`] with `input_features`, `attention_mask`, and as given: `visual_features`,
@@ -75,8 +72,6 @@ class MMEmbedProcessor(ProcessorMixin):
                 sampling_rate=sampling_rate,
                 max_length=max_audio_frames,
                 truncation=truncation and max_audio_frames is not None,
-                apply_spec_augment=apply_spec_augment,
-                seed=seed,
                 return_tensors="np",
             )
         )

@@ -209,19 +209,6 @@ def test_per_utterance_normalisation_is_saved_and_ignores_padding(tmp_path):
     assert "mel_filters" not in (tmp_path / "preprocessor_config.json").read_text()
 
 
-def test_spec_augment_is_off_by_default_and_seeded_when_on():
-    extractor = MMEmbedFeatureExtractor()
-    samples = speech_like(1.0)
-    plain = extractor(samples)["input_features"]
-    np.testing.assert_array_equal(plain[0], extractor.featurize(samples))
-    masked = extractor(samples, apply_spec_augment=True, seed=0)["input_features"]
-    again = extractor(samples, apply_spec_augment=True, seed=0)["input_features"]
-    np.testing.assert_array_equal(masked, again)
-    zeroed = masked[0] == 0
-    assert zeroed.any() and not (plain[0] == 0).any()
-    assert np.array_equal(masked[0][~zeroed], plain[0][~zeroed])
-
-
 def test_max_length_needs_truncation_to_cut():
     extractor = MMEmbedFeatureExtractor()
     with pytest.raises(ValueError, match=r"audio samples \[0\] are longer than max_length=50 \(\[98\]\)"):

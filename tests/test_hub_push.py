@@ -129,3 +129,25 @@ def test_a_failing_push_keeps_the_local_save_and_says_how_to_retry(demo_root, tm
 def test_push_needs_a_repository_name(demo_root, tmp_path):
     with pytest.raises(ValueError, match="--push_to_hub needs --hub_model_id"):
         quick_run(demo_root, tmp_path / "x", "emotion", "--push_to_hub", "true")
+
+
+def test_the_card_cites_the_paper_and_names_its_base_model(tmp_path):
+    results = {"stage": "emotion", "test": {"mean_weighted_accuracy": 0.6, "mean_f1": 0.7, "mean_auc": 0.8}}
+    pushed = tmp_path / "pushed-pretrain"  # a local pre-training folder whose card records its Hub name
+    pushed.mkdir()
+    ModelCard.from_template(
+        ModelCardData(model_name="me/mmembed-pre"), template_str="---\n{{ card_data }}\n---\n"
+    ).save(pushed / "README.md")
+    local = tmp_path / "local-pretrain"
+    local.mkdir()
+    cases = {"me/mmembed-pre-hub": "me/mmembed-pre-hub", str(pushed): "me/mmembed-pre", str(local): None, None: None}
+    for start, base_model in cases.items():
+        arguments = ["--stage", "emotion", "--output_dir", str(tmp_path / "run")]
+        run, training = train.parse_arguments(arguments + (["--model_name_or_path", start] if start else []))
+        card = ModelCard.load(train.write_model_card(tmp_path / "run", results, run, training))
+        assert card.data.base_model == base_model, start
+        assert "{10.21437/Interspeech.2020-1827}" in card.text and "{2009.05019}" in card.text
+        if start == str(local):
+            assert "local pre-training checkpoint `local-pretrain` (not on the Hub)" in card.text
+        if start is None:
+            assert "Trained from scratch" in card.text

@@ -80,3 +80,17 @@ def test_evaluate_module_loads_offline_and_matches(monkeypatch):
     assert result.keys() == expected.keys()
     for name, value in expected.items():
         assert result[name] == pytest.approx(value) if value is not None else result[name] is None
+
+
+METRIC_WITHOUT_THE_PACKAGE = """
+import evaluate
+metric = evaluate.load(sys.argv[1])
+print(metric.compute(predictions=[[0.9] * 6, [0.1] * 6], references=[[1] * 6, [0] * 6])["mean_weighted_accuracy"])
+"""
+
+
+def test_evaluate_module_is_self_contained(tmp_path):
+    """It loads where `modeling_mmembed` cannot be imported (as from the Hub), without asking to install it."""
+    from .remote_code import run_without_installed_package
+
+    assert run_without_installed_package(METRIC_WITHOUT_THE_PACKAGE, [METRIC_MODULE], tmp_path) == "1.0"

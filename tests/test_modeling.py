@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
@@ -368,3 +369,36 @@ def test_value_checks_skip_only_gradient_steps_on_an_accelerator():
     assert reads_values(on_cpu) and not reads_values(on_device)  # a training step on a device: no sync
     with torch.no_grad():
         assert reads_values(on_cpu) and reads_values(on_device)  # inference and evaluation check everywhere
+
+
+def test_spec_augment_masks_real_frames_in_training_only():
+    model = MMEmbedForEmotionRecognition(
+        tiny_config(
+            apply_spec_augment=True,
+            mask_time_prob=0.3,
+            mask_time_length=3,
+            mask_feature_prob=0.3,
+            mask_feature_length=2,
+        )
+    )
+    np.random.seed(0)  # transformers' _compute_mask_indices draws from numpy's global generator
+    features = torch.randn(2, 40, 13) + 5.0
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 20:] = False
+    torch.manual_seed(0)
+    model.eval()
+    assert model.mmembed.mask_input_features(features, mask) is features
+    model.train()
+    masked = model.mmembed.mask_input_features(features, mask)
+    zero_frames = (masked == 0).all(dim=-1)
+    zero_bins = (masked == 0).all(dim=1)
+    assert zero_frames[0].any() and zero_frames[1, :20].any() and zero_bins.any()
+    time_masked = zero_frames & ~zero_bins.all(dim=-1, keepdim=True)
+    assert not time_masked[1, 20:].any()  # no time mask placed in the padding
+    kept = (masked != 0).all(dim=-1)
+    assert torch.equal(masked[kept], features[kept])
+    batch = padded_batch(LENGTHS)
+    with torch.no_grad():
+        assert not torch.equal(model(**batch).logits, model(**batch).logits)  # the forward pass masks in training
+        model.eval()
+        assert torch.equal(model(**batch).logits, model(**batch).logits)

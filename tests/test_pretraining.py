@@ -272,3 +272,38 @@ def test_generate_refuses_an_empty_batch(memorised, ctc_weight):
     model, batch, _, _ = memorised
     with pytest.raises(ValueError, match=r"input_features \(audio\) has batch size 0"):
         model.generate(input_features=batch["input_features"][:0], ctc_weight=ctc_weight, max_new_tokens=3)
+
+
+def test_joint_decoding_takes_eos_from_the_generation_config(memorised, monkeypatch):
+    import modeling_mmembed.modeling_mmembed as modeling
+
+    model, batch, _, _ = memorised
+    seen = []
+    original = modeling.MMEmbedCTCPrefixScorer
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["eos_token_id"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(modeling, "MMEmbedCTCPrefixScorer", recording)
+    audio = {"input_features": batch["input_features"], "attention_mask": batch["attention_mask"]}
+    model.generation_config.eos_token_id = None  # no end token: hypotheses run to the length limit
+    try:
+        tokens = model.generate(**audio, ctc_weight=0.3, max_new_tokens=5)
+        assert tokens.shape == (3, 6)
+        model.generate(**audio, ctc_weight=0.3, max_new_tokens=5, eos_token_id=[2, 3])
+    finally:
+        model.generation_config.eos_token_id = EOS
+    assert seen == [None, [2, 3]]
+
+
+def test_emotion_label_checks_read_no_values_in_an_accelerator_training_step():
+    """On a device the host cannot read without a sync (meta here) the range check is skipped, not evaluated."""
+    from modeling_mmembed.input_validation_mmembed import validate_emotion_labels
+
+    config = tiny_config()
+    labels = torch.zeros(2, 6, device="meta")
+    with torch.enable_grad():
+        assert validate_emotion_labels(config, labels, batch_size=2) is labels
+    with pytest.raises(ValueError, match=r"presence values in \[0, 1\]"):
+        validate_emotion_labels(config, torch.full((2, 6), 2.0), batch_size=2)

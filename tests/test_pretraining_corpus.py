@@ -164,3 +164,26 @@ def test_a_line_that_is_not_json_is_named(tmp_path):
     path.write_text('{"id": "a"}\n{"id": \n')
     with pytest.raises(ValueError, match=r"manifest.jsonl line 2 is not valid JSON"):
         read_manifest(path)
+
+
+def test_a_source_file_replaced_in_place_rebuilds_the_cache(manifest, tmp_path):
+    """Same path, same size, same modification time, new content: the cache must not serve the old features."""
+    import os
+
+    import soundfile
+
+    folder = tmp_path / "speech"
+    shutil.copytree(manifest.parent, folder)
+    copy = folder / manifest.name
+    first = build_pretraining_corpus(copy, cache_dir=tmp_path / "cache", heldout_sentence_fraction=0.0)
+    example = first["train"].with_format("numpy")[0]
+    audio = next(row["audio"] for row in read_manifest(copy) if row["id"] == example["id"])
+    stat = os.stat(audio)
+    samples, rate = soundfile.read(audio, dtype="int16")
+    soundfile.write(audio, samples // 2, rate, subtype="PCM_16")  # quieter, same number of bytes
+    os.utime(audio, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(audio).st_size == stat.st_size and os.stat(audio).st_mtime_ns == stat.st_mtime_ns
+    again = build_pretraining_corpus(copy, cache_dir=tmp_path / "cache", heldout_sentence_fraction=0.0)
+    rebuilt = next(row for row in again["train"].with_format("numpy") if row["id"] == example["id"])
+    assert again["train"].cache_files != first["train"].cache_files
+    assert not np.array_equal(rebuilt["input_features"], example["input_features"])

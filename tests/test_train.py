@@ -59,6 +59,17 @@ def test_config_file_and_command_line_parsing(tmp_path):
         assert train.parse_arguments(["--stage", name, "--output_dir", str(tmp_path)])[0].stage == name
     with pytest.raises(ValueError, match="--stage must be one of"):
         train.parse_arguments(["--stage", "finetune", "--output_dir", str(tmp_path)])
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(
+        "lr_scheduler_type: cosine_with_min_lr\nlr_scheduler_kwargs: {min_lr: 1.0e-5}\nlearning_rate: 0.01\n"
+    )
+    run, training = train.parse_arguments([str(nested), "--learning_rate", "0.002", "--output_dir", str(tmp_path)])
+    assert training.lr_scheduler_kwargs == {"min_lr": 1e-5} and training.learning_rate == 0.002
+    run, training = train.parse_arguments([str(nested), "--lr_scheduler_kwargs", '{"min_lr": 2e-5}'])
+    assert training.lr_scheduler_kwargs == {"min_lr": 2e-5}  # the flag wins over the file
+    (tmp_path / "typo.yaml").write_text("learnig_rate: 0.1\n")
+    with pytest.raises(ValueError, match=r"typo.yaml has keys that are no argument of train.py: \['learnig_rate'\]"):
+        train.parse_arguments([str(tmp_path / "typo.yaml")])
     with pytest.raises(ValueError, match="--corpus must be one of"):
         train.parse_arguments(["--corpus", "imagenet", "--output_dir", str(tmp_path)])
 

@@ -7,14 +7,19 @@ and their means, with per-emotion decision thresholds.
     metric.compute(predictions=probabilities, references=labels, thresholds=[0.5] * 6)
 
 `predictions` are per-example lists of 6 probabilities (happy, sad, anger, surprise, disgust, fear), `references`
-per-example lists of 6 binary labels. Computed with scikit-learn by `modeling_mmembed.metrics_mmembed`.
+per-example lists of 6 binary labels. Self-contained (numpy and scikit-learn only), so it loads without mmembed
+installed, from this folder or from the Hub; `tests/test_metrics.py` checks it equals mmembed's own
+`metrics_mmembed.emotion_scores`, which training uses.
 """
+
+import warnings
 
 import datasets
 import evaluate
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
-from modeling_mmembed.metrics_mmembed import emotion_scores
-
+EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 _CITATION = ""
 _DESCRIPTION = __doc__
 _KWARGS_DESCRIPTION = """
@@ -26,6 +31,13 @@ Returns:
     `{emotion}_weighted_accuracy`, `{emotion}_f1`, `{emotion}_auc` (None when the emotion has one class only), and
     `mean_weighted_accuracy`, `mean_f1`, `mean_auc`.
 """
+
+
+def balanced_accuracy(truth: np.ndarray, decided: np.ndarray) -> float:
+    """Weighted accuracy; with one class in `truth`, scikit-learn's mean recall is the accuracy on that class."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "y_pred contains classes not in y_true"
+        return float(balanced_accuracy_score(truth, decided))
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -44,4 +56,16 @@ class MmembedEmotion(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, thresholds=None):
-        return emotion_scores(predictions, references, thresholds if thresholds is not None else [0.5] * 6)
+        probabilities, labels = np.asarray(predictions, dtype=np.float64), np.asarray(references).astype(int)
+        decisions = probabilities >= np.asarray(thresholds if thresholds is not None else [0.5] * len(EMOTIONS))
+        scores = {}
+        for index, name in enumerate(EMOTIONS):
+            truth = labels[:, index]
+            scores[f"{name}_weighted_accuracy"] = balanced_accuracy(truth, decisions[:, index])
+            scores[f"{name}_f1"] = float(f1_score(truth, decisions[:, index], average="weighted", zero_division=0))
+            two_classes = 0 < truth.sum() < len(truth)
+            scores[f"{name}_auc"] = float(roc_auc_score(truth, probabilities[:, index])) if two_classes else None
+        for metric in ("weighted_accuracy", "f1", "auc"):
+            values = [scores[f"{name}_{metric}"] for name in EMOTIONS if scores[f"{name}_{metric}"] is not None]
+            scores[f"mean_{metric}"] = float(np.mean(values)) if values else None
+        return scores
