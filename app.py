@@ -9,7 +9,7 @@ Runs unchanged as a Hugging Face Space (`spaces/README.md`). Inputs: an audio fi
 `(frames, features)` `.npy`), and the model: an emotion model directory or Hub id. Default: the emotion model the
 default run saves (`outputs/demo/raw-pretrained-all-seed0`, its pre-training model `outputs/demo/pretrain` for the
 transcript); when the default run has not been made, a small model is trained on the spot from the demo corpora
-(`train.py`'s `quick` budget, under a minute on 2 CPU cores, shown with a progress bar) and kept in
+(the default run's `quick` budget, under a minute on 2 CPU cores, shown with a progress bar) and kept in
 `outputs/app-demo`. A model typed in the page is used for emotions and embedding only (no transcript).
 Outputs: the emotion scores as bars with present/absent decisions, the transcript (when an ASR model is there),
 the pooled embedding as a `.npy` download, and the latency of the call. Bad input gets a message in the page.
@@ -101,7 +101,7 @@ class Models:
         if not (emotion / "config.json").is_file():
             emotion, asr = self.quick_dir / "emotion", self.quick_dir / "pretrain"
             if not (emotion / "config.json").is_file():
-                from train import train_quick_models
+                from mmembed_training.demo import train_quick_models
 
                 train_quick_models(self.quick_dir, self.quick_size, self.demo_root, progress=progress)
         return str(emotion), str(asr) if (asr / "config.json").is_file() else None

@@ -72,9 +72,10 @@ def mosei_like_dataset(count: int, cache_dir: str, max_seconds: float) -> datase
 
 def one_epoch(dataset, batch_size: int, workers: int, grouped: bool, work: str) -> dict:
     """Samples/s and padding fraction of one epoch of the trainer's train loader."""
-    from train import MMEmbedTrainer, with_lengths
+    from mmembed_training.data import with_lengths
+    from mmembed_training.trainer import MMEmbedTrainer
 
-    config = MMEmbedConfig.tiny(audio_feature_size=74, text_feature_size=300)
+    config = MMEmbedConfig.from_preset("tiny", audio_feature_size=74, text_feature_size=300)
     arguments = TrainingArguments(
         output_dir=work,
         per_device_train_batch_size=batch_size,
@@ -109,7 +110,7 @@ MOSEI_TRAIN_SEGMENTS = 16326
 
 def sampler_padding(lengths: np.ndarray, batch_size: int, grouped: bool) -> float:
     """Padding fraction of one epoch of the training sampler's batches over `lengths` (no data is loaded)."""
-    from train import EpochSeededLengthGroupedSampler
+    from mmembed_training.trainer import EpochSeededLengthGroupedSampler
 
     if grouped:
         order = np.fromiter(EpochSeededLengthGroupedSampler(batch_size, lengths.tolist(), seed=0), dtype=int)

@@ -34,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from modeling_mmembed.configuration_mmembed import EMOTIONS
+
 from .csd import regular_intervals, write_csd
-from .mosei import standard_folds
+from .mosei import segment_features, standard_folds
 from .pretraining_corpus import write_manifest
 
-EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 EMOTION_CUES = {
     "happy": ("audio",),
     "surprise": ("audio",),
@@ -257,17 +258,24 @@ def make_emotion_corpus(directory, seed: int = 0, num_utterances: int = 300) -> 
 
 
 def load_demo_emotion(
-    directory, *, cache_dir=None, shuffled_labels: bool = False, seed: int = 0, num_proc: int | None = None
+    directory,
+    *,
+    cache_dir=None,
+    shuffled_labels: bool = False,
+    seed: int = 0,
+    num_proc: int | None = None,
+    feature_extractor=None,
 ):
     """
     The raw demo emotion corpus as a `DatasetDict` (train 70% / validation 15% / test 15%) with the columns of
-    `load_mosei(audio="wav", text="tokens")`: fbank `input_features`, `visual_features`, `text_input_ids`, `words`,
-    labels. `shuffled_labels=True` permutes the labels across utterances (the control).
+    `load_mosei(audio="wav", text="tokens")`: fbank `input_features` (by `feature_extractor`, default
+    `MMEmbedFeatureExtractor()`; its settings kept as `feature_extractor_config`), `visual_features`,
+    `text_input_ids`, `words`, labels. `shuffled_labels=True` permutes the labels across utterances (the control).
     """
     import datasets
 
-    from .cache_fingerprint import generator_fingerprint
-    from .pretraining_corpus import feature_extractor_config, read_manifest, source_files
+    from .cache_fingerprint import cached_split, feature_extractor_config
+    from .pretraining_corpus import read_manifest, source_files
 
     rows = read_manifest(Path(directory) / "labels.jsonl")
     if shuffled_labels:
@@ -285,36 +293,17 @@ def load_demo_emotion(
         "validation": order[cut_train:cut_validation],
         "test": order[cut_validation:],
     }
-    features = datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "video_id": datasets.Value("string"),
-            "segment_index": datasets.Value("int32"),
-            "start": datasets.Value("float64"),
-            "end": datasets.Value("float64"),
-            "input_features": datasets.Array2D(shape=(None, 80), dtype="float32"),
-            "visual_features": datasets.Array2D(shape=(None, VISUAL_SIZE), dtype="float32"),
-            "text_input_ids": datasets.List(datasets.Value("int32")),
-            "words": datasets.List(datasets.Value("string")),
-            "emotion_intensities": datasets.List(datasets.Value("float32"), length=6),
-            "emotion_labels": datasets.List(datasets.Value("int8"), length=6),
-            "sentiment": datasets.Value("float32"),
-        }
-    )
+    extractor_config = feature_extractor_config(feature_extractor)
+    features = segment_features(extractor_config["feature_size"], VISUAL_SIZE, text_tokens=True)
     splits = {}
     for name, indices in parts.items():
         split_rows = [rows[index] for index in sorted(indices)]
-        gen_kwargs = {"rows": split_rows, "extractor_config": feature_extractor_config()}
-        splits[name] = datasets.Dataset.from_generator(
-            _emotion_examples,
-            features=features,
-            gen_kwargs=gen_kwargs,
-            cache_dir=None if cache_dir is None else str(cache_dir),
-            num_proc=num_proc,
-            split=datasets.NamedSplit(name),
-            fingerprint=generator_fingerprint(_emotion_examples, gen_kwargs, source_files(split_rows)),
-        )
-    return datasets.DatasetDict(splits)
+        gen_kwargs = {"rows": split_rows, "extractor_config": extractor_config}
+        files = source_files(split_rows)
+        splits[name] = cached_split(_emotion_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
+    corpus = datasets.DatasetDict(splits)
+    corpus.feature_extractor_config = extractor_config
+    return corpus
 
 
 def _emotion_examples(rows: list[dict], extractor_config: dict):

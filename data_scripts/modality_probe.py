@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
+from modeling_mmembed.configuration_mmembed import EMOTIONS
 
 
 def pooled_features(dataset) -> dict[str, np.ndarray]:

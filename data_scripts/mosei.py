@@ -22,7 +22,9 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from .cache_fingerprint import files_fingerprint
+from modeling_mmembed.configuration_mmembed import EMOTIONS, MODALITY_INPUTS
+
+from .cache_fingerprint import feature_extractor_config, files_fingerprint
 from .csd import CsdError, read_csd
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,6 @@ logger = logging.getLogger(__name__)
 EPSILON = 1e-5
 """The CMU SDK's overlap epsilon (written `10e-6` in its code)."""
 
-EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 SPLITS = {"train": "train", "validation": "valid", "test": "test"}
 """Our split names -> the keys of the standard folds file."""
 
@@ -44,11 +45,13 @@ MOSEI_FILES = {
 }
 LABEL_WIDTH = 7
 """An `All Labels` row: sentiment, then the six emotions."""
-ROLE_COLUMNS = {"audio": "input_features", "visual": "visual_features", "text": "text_features"}
+ROLE_COLUMNS = {modality: MODALITY_INPUTS[modality].values_name for modality in ("audio", "visual", "text")}
+"""The model-input column of each feature stream (the modality table's names)."""
+DEFAULT_OPTIONS = {"audio": "covarep", "visual": "facet42", "text": "glove"}
+"""The features `load_mosei` reads unless told otherwise: the CMU SDK's COVAREP, FACET 4.2 and GloVe files."""
 AUDIO_CHOICES = ("covarep", "wav")
 VISUAL_CHOICES = ("facet42", "openface2", None)
 TEXT_CHOICES = ("glove", "words", "tokens", None)
-WAV_RATE = 16000
 FBANK_HOP_SECONDS, FBANK_WINDOW_SECONDS = 0.010, 0.025
 
 
@@ -117,14 +120,141 @@ def fbank_intervals(num_frames: int, start: float) -> np.ndarray:
     return np.stack([starts, starts + FBANK_WINDOW_SECONDS], axis=1)
 
 
+def segment_features(
+    audio_size: int, visual_size: int | None = None, text_size: int | None = None, text_tokens: bool = False
+) -> datasets.Features:
+    """
+    The columns of a CMU-MOSEI-style segment dataset (`load_mosei`, the raw demo emotion corpus): ids and bounds,
+    `input_features` `(frames, audio_size)`, optional `visual_features`, `text_features` or `text_input_ids`, the
+    words, and the labels (six emotion intensities and presences, sentiment).
+    """
+    features = {
+        "id": datasets.Value("string"),
+        "video_id": datasets.Value("string"),
+        "segment_index": datasets.Value("int32"),
+        "start": datasets.Value("float64"),
+        "end": datasets.Value("float64"),
+        "input_features": datasets.Array2D(shape=(None, audio_size), dtype="float32"),
+    }
+    if visual_size is not None:
+        features["visual_features"] = datasets.Array2D(shape=(None, visual_size), dtype="float32")
+    if text_size is not None:
+        features["text_features"] = datasets.Array2D(shape=(None, text_size), dtype="float32")
+    if text_tokens:
+        features["text_input_ids"] = datasets.List(datasets.Value("int32"))
+    features.update(
+        {
+            "words": datasets.List(datasets.Value("string")),
+            "emotion_intensities": datasets.List(datasets.Value("float32"), length=len(EMOTIONS)),
+            "emotion_labels": datasets.List(datasets.Value("int8"), length=len(EMOTIONS)),
+            "sentiment": datasets.Value("float32"),
+        }
+    )
+    return datasets.Features(features)
+
+
+def segment_labels(values: np.ndarray) -> tuple[dict, int]:
+    """
+    The label columns of one `All Labels` row `[sentiment, happy, sad, anger, surprise, disgust, fear]`: sentiment
+    clipped to [-3, 3], intensities to [0, 3], presence = intensity > 0; and how many values were clipped.
+    """
+    sentiment, intensities = float(values[0]), np.asarray(values[1:LABEL_WIDTH], dtype=np.float32)
+    clipped_sentiment = float(np.clip(sentiment, -3.0, 3.0))
+    clipped_intensities = np.clip(intensities, 0.0, 3.0)
+    clipped = int(clipped_sentiment != sentiment) + int((clipped_intensities != intensities).sum())
+    labels = {
+        "emotion_intensities": clipped_intensities.tolist(),
+        "emotion_labels": (clipped_intensities > 0).astype(np.int8).tolist(),
+        "sentiment": clipped_sentiment,
+    }
+    return labels, clipped
+
+
+def clean_stream(path: str, video_id: str, role: str, features: np.ndarray, width: int, counts: Counter):
+    """
+    A video's feature rows as float32 with NaN/inf replaced by 0 (counted), or its words decoded; a feature width
+    other than the column's `width` (the file's first video) is a `CsdError` naming file and video.
+    """
+    if role == "words":
+        return np.array([value.decode("utf-8", errors="replace") for value in features[:, 0]], dtype=object)
+    if features.shape[1] != width:
+        raise CsdError(
+            f"{path}: video {video_id!r} has {features.shape[1]} features per row, but the file's first video has "
+            f"{width}."
+        )
+    features = features.astype(np.float32, copy=False)
+    finite = np.isfinite(features)
+    if not finite.all():
+        counts[f"nonfinite_replaced_{role}"] += int((~finite).sum())
+        features = np.where(finite, features, np.float32(0.0))
+    return features
+
+
+def segment_rows(stream, start: float, end: float, references, role: str, counts: Counter) -> np.ndarray:
+    """The rows of a `(features, intervals)` stream in `[start, end]`, or averaged within each of `references`."""
+    if stream is None:
+        return np.zeros((0, 0), dtype=np.float32)
+    features, intervals = stream
+    if references is not None:
+        aligned, empty = average_within(features, intervals, references)
+        counts[f"aligned_words_without_{role}"] += empty
+        return aligned
+    return features[overlapping_rows(intervals, start, end)]
+
+
+def segment_fbank(waveform, start: float, end: float, extractor):
+    """`(fbank frames, their intervals)` of a segment cut from a video's waveform; None without a waveform."""
+    if waveform is None:
+        return None
+    first = max(0.0, start)
+    rate = extractor.sampling_rate
+    cut = waveform[int(round(first * rate)) : int(round(end * rate))]
+    if len(cut) < extractor.frame_length:
+        return np.zeros((0, extractor.feature_size), dtype=np.float32), np.zeros((0, 2))
+    frames = extractor.featurize(cut)
+    return frames, fbank_intervals(len(frames), first)
+
+
+class PreparationSummary:
+    """
+    The hygiene counts of a preparation (NaN/inf replaced, labels clipped, segments dropped, videos in no fold):
+    each generator shard writes its counts to a part file (shards may run in other processes), and the merged
+    summary is stored beside the cache, so a cached dataset comes back with the summary of its preparation.
+    """
+
+    def __init__(self, parts_dir: Path, summary_path: Path):
+        self.parts_dir, self.path = Path(parts_dir), Path(summary_path)
+
+    def write_part(self, name: str, counts: dict) -> None:
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        (self.parts_dir / f"{name}.json").write_text(json.dumps(counts))
+
+    def clear_parts(self) -> None:
+        for stale in self.parts_dir.glob("*.json") if self.parts_dir.is_dir() else []:
+            stale.unlink()
+
+    def merge(self) -> dict:
+        """The parts added up (per-split segment counts under `segments`), stored, and returned."""
+        total = Counter()
+        for part in sorted(self.parts_dir.glob("*.json")):
+            total.update(json.loads(part.read_text()))
+        summary = dict(total)
+        summary["segments"] = {split: summary.pop(f"segments_{split}", 0) for split in SPLITS}
+        self.path.write_text(json.dumps(summary, indent=1, sort_keys=True))
+        return summary
+
+    def load(self) -> dict:
+        return json.loads(self.path.read_text())
+
+
 class CmuMoseiConfig(datasets.BuilderConfig):
     """Options of [`CmuMosei`]; see [`load_mosei`]."""
 
     def __init__(
         self,
-        audio: str = "covarep",
-        visual: str | None = "facet42",
-        text: str | None = "glove",
+        audio: str = DEFAULT_OPTIONS["audio"],
+        visual: str | None = DEFAULT_OPTIONS["visual"],
+        text: str | None = DEFAULT_OPTIONS["text"],
         align_to_words: bool = False,
         drop_incomplete: bool = True,
         audio_dir: str | None = None,
@@ -140,8 +270,8 @@ class CmuMoseiConfig(datasets.BuilderConfig):
 class CmuMosei(datasets.GeneratorBasedBuilder):
     """
     The CMU-MOSEI builder (`datasets.GeneratorBasedBuilder`, used directly: dataset scripts are gone since
-    `datasets` 4). Construct with `data_dir` and the options of [`load_mosei`]; after `download_and_prepare()` its
-    `summary` holds the hygiene counts.
+    `datasets` 4): the glue between the `.csd` files and the per-segment functions above. Construct with `data_dir`
+    and the options of [`load_mosei`]; after `download_and_prepare()` its `summary` holds the hygiene counts.
     """
 
     BUILDER_CONFIG_CLASS = CmuMoseiConfig
@@ -151,13 +281,16 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
     def __init__(self, *args, data_dir=None, audio_dir=None, **kwargs):
         if data_dir is None:
             raise ValueError("CmuMosei needs data_dir: the folder holding the CMU-MOSEI .csd files.")
-        options = {key: kwargs[key] for key in ("audio", "visual", "text") if key in kwargs}
-        defaults = {"audio": "covarep", "visual": "facet42", "text": "glove"}
-        files = required_files(data_dir, **{**defaults, **options}, audio_dir=audio_dir)
+        options = {**DEFAULT_OPTIONS, **{key: kwargs[key] for key in DEFAULT_OPTIONS if key in kwargs}}
+        files = required_files(data_dir, **options, audio_dir=audio_dir)
         kwargs["files_fingerprint"] = files_fingerprint(source_files(files, audio_dir))
         audio_dir = None if audio_dir is None else str(Path(audio_dir).resolve())
         super().__init__(*args, data_dir=str(Path(data_dir).resolve()), audio_dir=audio_dir, **kwargs)
         self.summary: dict | None = None
+        self.preparation = PreparationSummary(
+            Path(self._cache_dir_root) / "mosei_summary_parts" / self.config_id,
+            Path(self.cache_dir) / "mosei_summary.json",
+        )
 
     @property
     def files(self) -> dict[str, Path]:
@@ -166,81 +299,44 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
 
     def _info(self) -> datasets.DatasetInfo:
         config, files = self.config, self.files
-        sizes = {role: self._feature_size(path) for role, path in files.items() if role in ("audio", "visual", "text")}
+        sizes = {role: _feature_size(path) for role, path in files.items() if role in ROLE_COLUMNS}
         if config.audio == "wav":
-            sizes["audio"] = 80
-        features = {
-            "id": datasets.Value("string"),
-            "video_id": datasets.Value("string"),
-            "segment_index": datasets.Value("int32"),
-            "start": datasets.Value("float64"),
-            "end": datasets.Value("float64"),
-            "input_features": datasets.Array2D(shape=(None, sizes["audio"]), dtype="float32"),
-        }
-        if config.visual is not None:
-            features["visual_features"] = datasets.Array2D(shape=(None, sizes["visual"]), dtype="float32")
-        if config.text == "glove":
-            features["text_features"] = datasets.Array2D(shape=(None, sizes["text"]), dtype="float32")
-        if config.text == "tokens":
-            features["text_input_ids"] = datasets.List(datasets.Value("int32"))
-        features.update(
-            {
-                "words": datasets.List(datasets.Value("string")),
-                "emotion_intensities": datasets.List(datasets.Value("float32"), length=6),
-                "emotion_labels": datasets.List(datasets.Value("int8"), length=6),
-                "sentiment": datasets.Value("float32"),
-            }
-        )
+            sizes["audio"] = self._feature_extractor().feature_size
         return datasets.DatasetInfo(
             description="CMU-MOSEI segments: audio, visual and text features with 6 emotions and sentiment.",
-            features=datasets.Features(features),
+            features=segment_features(sizes["audio"], sizes.get("visual"), sizes.get("text"), config.text == "tokens"),
         )
-
-    @staticmethod
-    def _feature_size(path: Path) -> int:
-        with read_csd(path) as sequence:
-            return sequence.feature_size()
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         folds = standard_folds()
         with read_csd(self.files["labels"]) as labels:
             labelled = set(labels.video_ids())
         in_folds = {video_id for ids in folds.values() for video_id in ids}
-        parts = self._summary_parts_dir()
-        self._write_summary_part(
+        self.preparation.write_part(
             "folds",
-            {
-                "videos_in_no_fold": len(labelled - in_folds),
-                "fold_videos_without_labels": len(in_folds - labelled),
-            },
+            {"videos_in_no_fold": len(labelled - in_folds), "fold_videos_without_labels": len(in_folds - labelled)},
         )
         return [
             datasets.SplitGenerator(
                 name=split,
-                gen_kwargs={
-                    "video_ids": [video_id for video_id in ids if video_id in labelled],
-                    "split": split,
-                    "summary_dir": str(parts),
-                },
+                gen_kwargs={"video_ids": [video_id for video_id in ids if video_id in labelled], "split": split},
             )
             for split, ids in folds.items()
         ]
 
-    def _generate_examples(self, video_ids: list[str], split: str, summary_dir: str):
+    def _generate_examples(self, video_ids: list[str], split: str):
         counts = Counter()
-        tokenizer = self._tokenizer() if self.config.text == "tokens" else None
-        extractor = self._feature_extractor() if self.config.audio == "wav" else None
         sources = {role: read_csd(path) for role, path in self.files.items()}
         try:
             for video_id in video_ids:
-                yield from self._video_examples(video_id, split, sources, counts, tokenizer, extractor)
+                yield from self._video_examples(video_id, split, sources, counts)
         finally:
             for source in sources.values():
                 source.close()
             shard = hashlib.sha256("\n".join(video_ids).encode()).hexdigest()[:16]
-            self._write_summary_part(f"{split}-{shard}", dict(counts), Path(summary_dir))
+            self.preparation.write_part(f"{split}-{shard}", dict(counts))
 
-    def _video_examples(self, video_id, split, sources, counts: Counter, tokenizer, extractor):
+    def _video_examples(self, video_id: str, split: str, sources: dict, counts: Counter):
         """Examples of one video: each of its label rows, in file order."""
         label_values, label_intervals = sources["labels"][video_id]
         if label_values.shape[1] != LABEL_WIDTH:
@@ -250,7 +346,9 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
             )
         streams = self._video_streams(video_id, sources, counts)
         words = streams.pop("words")
-        waveform = self._video_waveform(video_id, counts) if extractor is not None else None
+        extractor = self._feature_extractor() if self.config.audio == "wav" else None
+        waveform = self._video_waveform(video_id, extractor, counts) if extractor is not None else None
+        tokenizer = self._tokenizer() if self.config.text == "tokens" else None
         for row, (values, (start, end)) in enumerate(zip(label_values, label_intervals, strict=True)):
             if end - start <= EPSILON:
                 counts["segments_too_short"] += 1
@@ -258,33 +356,43 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
             if not np.isfinite(values).all():
                 counts["segments_dropped_nonfinite_labels"] += 1
                 continue
-            segment_words_mask = overlapping_rows(words[1], start, end) if words is not None else None
-            segment_words = [] if words is None else [word for word in words[0][segment_words_mask]]
-            references = None
-            if self.config.align_to_words and words is not None:
-                references = np.clip(words[1][segment_words_mask], start, end)
-            example_features = {}
+            in_segment = overlapping_rows(words[1], start, end) if words is not None else None
+            segment_words = [] if words is None else list(words[0][in_segment])
+            references = np.clip(words[1][in_segment], start, end) if self.config.align_to_words and words else None
             if extractor is not None:
-                streams["audio"] = self._segment_fbank(waveform, start, end, extractor)
-            for role, stream in streams.items():
-                example_features[role] = self._segment_rows(stream, start, end, references, role, counts)
-            empty = [role for role, rows in example_features.items() if rows is not None and len(rows) == 0]
-            if not segment_words:
-                empty.append("words")
-            if empty:
-                for role in empty:
-                    counts[f"segments_{'dropped' if self.config.drop_incomplete else 'kept'}_without_{role}"] += 1
-                if self.config.drop_incomplete:
-                    continue
-            yield (
-                f"{video_id}[{row}]",
-                self._example(
-                    video_id, row, start, end, values, segment_words, example_features, tokenizer, counts, split
-                ),
+                streams["audio"] = segment_fbank(waveform, start, end, extractor)
+            rows = {
+                role: segment_rows(stream, start, end, references, role, counts) for role, stream in streams.items()
+            }
+            empty = [role for role, values_of in rows.items() if len(values_of) == 0] + (
+                [] if segment_words else ["words"]
             )
+            for role in empty:
+                counts[f"segments_{'dropped' if self.config.drop_incomplete else 'kept'}_without_{role}"] += 1
+            if empty and self.config.drop_incomplete:
+                continue
+            labels, clipped = segment_labels(values)
+            counts["labels_clipped"] += clipped
+            counts[f"segments_{split}"] += 1
+            example = {
+                "id": f"{video_id}[{row}]",
+                "video_id": video_id,
+                "segment_index": row,
+                "start": float(start),
+                "end": float(end),
+                "words": segment_words,
+                **labels,
+            }
+            for role, values_of in rows.items():
+                width = self.info.features[ROLE_COLUMNS[role]].shape[1]
+                example[ROLE_COLUMNS[role]] = values_of if values_of.size else np.zeros((0, width), np.float32)
+            if tokenizer is not None:
+                spoken = " ".join(word for word in segment_words if word != "sp")
+                example["text_input_ids"] = tokenizer(spoken, add_special_tokens=False)["input_ids"]
+            yield example["id"], example
 
-    def _video_streams(self, video_id, sources, counts: Counter) -> dict:
-        """Per modality the video's `(features, intervals)` with non-finite values replaced by 0, or None if absent."""
+    def _video_streams(self, video_id: str, sources: dict, counts: Counter) -> dict:
+        """Per role the video's cleaned `(features, intervals)`, or None when the video is missing from that file."""
         streams = {}
         for role in ("audio", "visual", "text", "words"):
             if role not in sources:
@@ -294,41 +402,12 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
                 streams[role] = None
                 continue
             features, intervals = sources[role][video_id]
-            if role != "words":
-                self._require_width(sources[role].path, video_id, role, features.shape[1])
-            if role == "words":
-                decoded = [value.decode("utf-8", errors="replace") for value in features[:, 0]]
-                features = np.array(decoded, dtype=object)
-            else:
-                features = features.astype(np.float32, copy=False)
-                finite = np.isfinite(features)
-                if not finite.all():
-                    counts[f"nonfinite_replaced_{role}"] += int((~finite).sum())
-                    features = np.where(finite, features, np.float32(0.0))
-            streams[role] = (features, intervals)
+            width = self.info.features[ROLE_COLUMNS[role]].shape[1] if role != "words" else None
+            streams[role] = (clean_stream(sources[role].path, video_id, role, features, width, counts), intervals)
         return streams
 
-    def _require_width(self, path: str, video_id: str, role: str, width: int) -> None:
-        """Every video of a feature file must have the width of its first (which sets the dataset's column)."""
-        expected = self.info.features[ROLE_COLUMNS[role]].shape[1]
-        if width != expected:
-            raise CsdError(
-                f"{path}: video {video_id!r} has {width} features per row, but the file's first video has {expected}."
-            )
-
-    def _segment_rows(self, stream, start, end, references, role, counts: Counter) -> np.ndarray | None:
-        """The rows of `stream` in the segment (aligned to `references` when given); empty when the video lacks it."""
-        if stream is None:
-            return np.zeros((0, 0), dtype=np.float32)
-        features, intervals = stream
-        if references is not None:
-            aligned, empty = average_within(features, intervals, references)
-            counts[f"aligned_words_without_{role}"] += empty
-            return aligned
-        return features[overlapping_rows(intervals, start, end)]
-
-    def _video_waveform(self, video_id: str, counts: Counter):
-        """The video's 16 kHz waveform from `<audio_dir>/<video_id>.wav`, or None when the file is missing."""
+    def _video_waveform(self, video_id: str, extractor, counts: Counter):
+        """The video's waveform at the extractor's rate from `<audio_dir>/<video_id>.wav`, None when missing."""
         from modeling_mmembed.feature_extraction_mmembed import load_audio_file, resample
 
         path = Path(self.config.audio_dir) / f"{video_id}.wav"
@@ -336,48 +415,7 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
             counts["videos_missing_audio"] += 1
             return None
         samples, rate = load_audio_file(path)
-        return resample(samples, rate, WAV_RATE)
-
-    @staticmethod
-    def _segment_fbank(waveform, start: float, end: float, extractor):
-        """`(fbank frames, their intervals)` of the segment cut from the video's waveform; None without a WAV."""
-        if waveform is None:
-            return None
-        first = max(0.0, start)
-        cut = waveform[int(round(first * WAV_RATE)) : int(round(end * WAV_RATE))]
-        if len(cut) < extractor.frame_length:
-            return np.zeros((0, extractor.feature_size), dtype=np.float32), np.zeros((0, 2))
-        frames = extractor.featurize(cut)
-        return frames, fbank_intervals(len(frames), first)
-
-    def _example(self, video_id, row, start, end, values, words, example_features, tokenizer, counts, split) -> dict:
-        sentiment, intensities = float(values[0]), np.asarray(values[1:7], dtype=np.float32)
-        clipped_sentiment = float(np.clip(sentiment, -3.0, 3.0))
-        clipped_intensities = np.clip(intensities, 0.0, 3.0)
-        clipped = int(clipped_sentiment != sentiment) + int((clipped_intensities != intensities).sum())
-        counts["labels_clipped"] += clipped
-        counts[f"segments_{split}"] += 1
-        sizes = self.info.features
-        example = {
-            "id": f"{video_id}[{row}]",
-            "video_id": video_id,
-            "segment_index": row,
-            "start": float(start),
-            "end": float(end),
-            "words": list(words),
-            "emotion_intensities": clipped_intensities.tolist(),
-            "emotion_labels": (clipped_intensities > 0).astype(np.int8).tolist(),
-            "sentiment": clipped_sentiment,
-        }
-        for role, column in ROLE_COLUMNS.items():
-            if role in example_features:
-                rows = example_features[role]
-                width = sizes[column].shape[1]
-                example[column] = rows if rows.size else np.zeros((0, width), dtype=np.float32)
-        if tokenizer is not None:
-            spoken = " ".join(word for word in words if word != "sp")
-            example["text_input_ids"] = tokenizer(spoken, add_special_tokens=False)["input_ids"]
-        return example
+        return resample(samples, rate, extractor.sampling_rate)
 
     @staticmethod
     def _tokenizer():
@@ -391,37 +429,20 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
 
         return MMEmbedFeatureExtractor()
 
-    # -- summary ---------------------------------------------------------------------------------------------------
-
-    def _summary_parts_dir(self) -> Path:
-        return Path(self._cache_dir_root) / "mosei_summary_parts" / self.config_id
-
-    def _summary_path(self) -> Path:
-        return Path(self.cache_dir) / "mosei_summary.json"
-
-    def _write_summary_part(self, name: str, counts: dict, directory: Path | None = None) -> None:
-        directory = directory or self._summary_parts_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / f"{name}.json").write_text(json.dumps(counts))
-
     def download_and_prepare(self, *args, **kwargs):
         """As `datasets`' method; then merges, stores and logs the hygiene summary (`self.summary`)."""
         cached = Path(self.cache_dir, datasets.config.DATASET_INFO_FILENAME).is_file()
-        if cached and not self._summary_path().is_file():
+        if cached and not self.preparation.path.is_file():
             kwargs["download_mode"] = datasets.DownloadMode.FORCE_REDOWNLOAD
-        if not self._summary_path().is_file():
-            parts = self._summary_parts_dir()
-            for stale in parts.glob("*.json") if parts.is_dir() else []:
-                stale.unlink()
+        if not self.preparation.path.is_file():
+            self.preparation.clear_parts()
         try:
             super().download_and_prepare(*args, **kwargs)
         except datasets.exceptions.DatasetGenerationError as error:
             if isinstance(error.__cause__, (CsdError, OSError)):  # a bad input file: name it, not the generator
                 raise error.__cause__ from error
             raise
-        if not self._summary_path().is_file():
-            self._summary_path().write_text(json.dumps(self._merged_summary_parts(), indent=1, sort_keys=True))
-        self.summary = json.loads(self._summary_path().read_text())
+        self.summary = self.preparation.load() if self.preparation.path.is_file() else self.preparation.merge()
         logger.info("CMU-MOSEI preparation summary: %s", json.dumps(self.summary, sort_keys=True))
 
     def as_dataset_dict(self) -> datasets.DatasetDict:
@@ -436,21 +457,18 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
                 )
         return datasets.DatasetDict(splits)
 
-    def _merged_summary_parts(self) -> dict:
-        total = Counter()
-        for part in sorted(self._summary_parts_dir().glob("*.json")):
-            total.update(json.loads(part.read_text()))
-        summary = dict(total)
-        summary["segments"] = {split: summary.pop(f"segments_{split}", 0) for split in SPLITS}
-        return summary
+
+def _feature_size(path: Path) -> int:
+    with read_csd(path) as sequence:
+        return sequence.feature_size()
 
 
 def load_mosei(
     data_dir,
     *,
-    audio: str = "covarep",
-    visual: str | None = "facet42",
-    text: str | None = "glove",
+    audio: str = DEFAULT_OPTIONS["audio"],
+    visual: str | None = DEFAULT_OPTIONS["visual"],
+    text: str | None = DEFAULT_OPTIONS["text"],
     align_to_words: bool = False,
     drop_incomplete: bool = True,
     cache_dir=None,
@@ -480,20 +498,23 @@ def load_mosei(
         A `DatasetDict` whose `summary` attribute counts what was replaced (NaN/inf -> 0), clipped (labels out of
         range), dropped or kept empty, and ignored (videos in no fold); the same summary is logged at INFO.
     """
-    builder = CmuMosei(
-        data_dir=data_dir,
-        audio=audio,
-        visual=visual,
-        text=text,
-        align_to_words=align_to_words,
-        drop_incomplete=drop_incomplete,
-        audio_dir=audio_dir,
-        cache_dir=None if cache_dir is None else str(cache_dir),
-    )
+    options = {"audio": audio, "visual": visual, "text": text}
+    options.update(align_to_words=align_to_words, drop_incomplete=drop_incomplete, audio_dir=audio_dir)
+    builder = CmuMosei(data_dir=data_dir, cache_dir=None if cache_dir is None else str(cache_dir), **options)
     builder.download_and_prepare(num_proc=num_proc)
     mosei = builder.as_dataset_dict()
     mosei.summary = builder.summary
+    if audio == "wav":  # fbank by the default extractor: what a model trained on these segments is saved with
+        mosei.feature_extractor_config = feature_extractor_config(builder._feature_extractor())
     return mosei
 
 
-__all__ = ["CmuMosei", "CmuMoseiConfig", "EMOTIONS", "load_mosei", "overlapping_rows", "standard_folds"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "CmuMosei",
+    "CmuMoseiConfig",
+    "load_mosei",
+    "overlapping_rows",
+    "segment_features",
+    "standard_folds",
+]

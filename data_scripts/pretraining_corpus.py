@@ -29,7 +29,7 @@ import numpy as np
 from modeling_mmembed.configuration_mmembed import MMEmbedConfig
 from modeling_mmembed.tokenization_mmembed import normalize_transcript
 
-from .cache_fingerprint import generator_fingerprint
+from .cache_fingerprint import cached_split, feature_extractor_config
 
 logger = logging.getLogger(__name__)
 
@@ -266,17 +266,6 @@ def _examples(
         yield example
 
 
-def feature_extractor_config() -> dict:
-    """The default feature extractor's settings: generators take them so that the datasets cache follows them."""
-    from modeling_mmembed import MMEmbedFeatureExtractor
-
-    settings = MMEmbedFeatureExtractor().to_dict()
-    return {
-        name: settings[name]
-        for name in ("feature_size", "sampling_rate", "dither", "do_normalize", "global_mean", "global_std")
-    }
-
-
 def source_files(rows: list[dict]) -> list[str]:
     """The audio and visual files of `rows`: the cache key follows their content (`cache_fingerprint`)."""
     return [row[key] for row in rows for key in ("audio", "visual") if row.get(key)]
@@ -295,10 +284,10 @@ def _visual_frames(path: str, visual_columns: str) -> np.ndarray:
     return np.asarray(frames, dtype=np.float32)
 
 
-def _features(speakers: list[str], feature_dtype: str, schema: dict) -> datasets.Features:
+def _features(speakers: list[str], feature_dtype: str, schema: dict, audio_size: int) -> datasets.Features:
     features = {
         "id": datasets.Value("string"),
-        "input_features": datasets.Array2D(shape=(None, 80), dtype=feature_dtype),
+        "input_features": datasets.Array2D(shape=(None, audio_size), dtype=feature_dtype),
         "speaker_labels": datasets.ClassLabel(names=speakers),
         "labels": datasets.List(datasets.Value("int32")),
         "transcript": datasets.Value("string"),
@@ -324,17 +313,20 @@ def build_pretraining_corpus(
     streaming: bool = False,
     num_shards: int = 8,
     max_transcript_tokens: int = MMEmbedConfig.max_target_positions,
+    feature_extractor=None,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """
     The pre-training `DatasetDict` (splits `train`, `validation_speaker`, `validation_sentence`) with columns `id`,
-    `input_features` (80-bin fbank, `feature_dtype`), `speaker_labels` (`ClassLabel` of the speaker names),
+    `input_features` (fbank, `feature_dtype`), `speaker_labels` (`ClassLabel` of the speaker names),
     `labels` (transcript characters + eos), `transcript` (normalised), and `visual_features` / `text_input_ids`
     when the manifest has them (empty for rows without). `streaming=True` returns an `IterableDatasetDict` over
-    `num_shards` shards per split (the same examples, computed on the fly). The result's `skipped` attribute lists
-    `(row id, reason)` of the bad rows: a row that is not an object, without id or speaker, a repeated id (the later
-    row), a transcript that is not a string, empty or longer than `max_transcript_tokens` (the decoder's
-    `max_target_positions`), a `text` that is not a string, audio missing, unreadable or shorter than one 25 ms
-    frame, a visual file missing, pickled, not 2-D numeric, or of another width than the first usable one.
+    `num_shards` shards per split (the same examples, computed on the fly). Audio is featurised by
+    `feature_extractor` (default: `MMEmbedFeatureExtractor()`), whose settings the result keeps as
+    `feature_extractor_config` (a model trained on it is saved with that extractor). The result's `skipped`
+    attribute lists `(row id, reason)` of the bad rows: a row that is not an object, without id or speaker, a
+    repeated id (the later row), a transcript that is not a string, empty or longer than `max_transcript_tokens`
+    (the decoder's `max_target_positions`), a `text` that is not a string, audio missing, unreadable or shorter than
+    one 25 ms frame, a visual file missing, pickled, not 2-D numeric, or of another width than the first usable one.
     """
     if feature_dtype not in ("float16", "float32"):
         raise ValueError(f"feature_dtype must be 'float16' or 'float32', got {feature_dtype!r}.")
@@ -358,13 +350,14 @@ def build_pretraining_corpus(
     schema = {"text": any(row.get("text") for row in rows)}
     if checker.visual_width is not None:
         schema["visual_size"] = checker.visual_width
-    features = _features(speakers, feature_dtype, schema)
+    extractor_config = feature_extractor_config(feature_extractor)
+    features = _features(speakers, feature_dtype, schema, extractor_config["feature_size"])
     generator_kwargs = {
         "speakers": tuple(speakers),  # a tuple: datasets shards over lists only
         "feature_dtype": feature_dtype,
         "visual_columns": visual_columns,
         "schema": schema,
-        "extractor_config": feature_extractor_config(),
+        "extractor_config": extractor_config,
     }
     built = {}
     for name, split_rows in assign_splits(rows, heldout_sentence_fraction, heldout_utterance_fraction, seed).items():
@@ -375,19 +368,13 @@ def build_pretraining_corpus(
             )
         elif split_rows:
             gen_kwargs = {"rows": split_rows, **generator_kwargs}
-            built[name] = datasets.Dataset.from_generator(
-                _examples,
-                features=features,
-                gen_kwargs=gen_kwargs,
-                cache_dir=None if cache_dir is None else str(cache_dir),
-                num_proc=num_proc,
-                split=datasets.NamedSplit(name),
-                fingerprint=generator_fingerprint(_examples, gen_kwargs, source_files(split_rows)),
-            )
+            files = source_files(split_rows)
+            built[name] = cached_split(_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
         else:
             built[name] = datasets.Dataset.from_dict({key: [] for key in features}, features=features)
     corpus = datasets.IterableDatasetDict(built) if streaming else datasets.DatasetDict(built)
     corpus.skipped = skipped
+    corpus.feature_extractor_config = extractor_config
     return corpus
 
 

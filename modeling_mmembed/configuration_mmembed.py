@@ -3,6 +3,7 @@
 
 import copy
 import math
+from dataclasses import dataclass
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
@@ -11,8 +12,34 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
-MODALITIES = ("audio", "visual", "text")
-"""Every modality the encoder knows, in canonical order. Audio is the query stream and always present."""
+
+@dataclass(frozen=True)
+class Modality:
+    """
+    One input stream of the encoder: its model inputs and the config field of its frame size.
+
+    Absence has one meaning everywhere: a sample lacks a modality when its row of `mask_name` is all zero (a
+    batch-wide absence may leave the inputs out instead, which means the same). Audio, the query stream, is never
+    absent.
+    """
+
+    name: str
+    values_name: str
+    mask_name: str
+    size_field: str
+    token_ids_name: str | None = None
+    """For text: the input name when the stream is given as token ids (`text_vocab_size`) instead of vectors."""
+
+
+MODALITY_INPUTS = {
+    "audio": Modality("audio", "input_features", "attention_mask", "audio_feature_size"),
+    "visual": Modality("visual", "visual_features", "visual_attention_mask", "visual_feature_size"),
+    "text": Modality("text", "text_features", "text_attention_mask", "text_feature_size", "text_input_ids"),
+}
+"""The modality table: every modality the encoder knows, in canonical order, with its inputs."""
+
+MODALITIES = tuple(MODALITY_INPUTS)
+"""The modality names in canonical order. Audio is the query stream and always present."""
 
 DEFAULT_MODALITY_WEIGHTS = {"audio": 0.4, "visual": 0.4, "text": 0.2}
 
@@ -255,7 +282,6 @@ class MMEmbedConfig(PreTrainedConfig):
             self.label2id = {label: index for index, label in self.id2label.items()}
         super().__post_init__(**kwargs)
         self._fill_defaults()
-        self._validate()
         self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
         self.custom_pipelines = {**copy.deepcopy(CUSTOM_PIPELINES), **(getattr(self, "custom_pipelines", None) or {})}
 
@@ -296,29 +322,6 @@ class MMEmbedConfig(PreTrainedConfig):
             raise ValueError(f"Unknown MMEmbed preset {name!r}; choose one of {sorted(PRESETS)}.")
         return cls(**{**PRESETS[name], **overrides})
 
-    @classmethod
-    def base(cls, **overrides) -> "MMEmbedConfig":
-        """
-        A paper-like encoder (the paper's layer sizes are not public): hidden 256, 4 heads, FFN 1024, 6 audio layers,
-        2 cross-modal layers each.
-        """
-        return cls.from_preset("base", **overrides)
-
-    @classmethod
-    def tiny(cls, **overrides) -> "MMEmbedConfig":
-        """A very small encoder (hidden 32, 2 audio layers) for tests and smoke runs."""
-        return cls.from_preset("tiny", **overrides)
-
-    @classmethod
-    def small(cls, **overrides) -> "MMEmbedConfig":
-        """A demo-sized encoder (hidden 128, 3 audio layers, source convolution 5, 2 decoder layers) for CPUs."""
-        return cls.from_preset("small", **overrides)
-
-    @classmethod
-    def mosei_sdk(cls, **overrides) -> "MMEmbedConfig":
-        """The base encoder sized for CMU SDK features: COVAREP 74, FACET 4.2 35, GloVe 300."""
-        return cls.from_preset("mosei_sdk", **overrides)
-
     @property
     def source_modalities(self) -> list[str]:
         """The modalities fused into the audio stream by cross-modal attention (all used ones except audio)."""
@@ -329,9 +332,23 @@ class MMEmbedConfig(PreTrainedConfig):
         """Whether the text stream takes token ids (`text_vocab_size`) rather than word vectors."""
         return self.text_vocab_size is not None
 
+    def values_name(self, modality: str) -> str:
+        """The model input holding `modality`: for text, `text_input_ids` when the stream takes token ids."""
+        entry = MODALITY_INPUTS[modality]
+        return entry.token_ids_name if entry.token_ids_name and self.text_uses_token_ids else entry.values_name
+
+    def frame_shape(self, modality: str) -> tuple[int, ...]:
+        """The shape of one frame of `modality` as the model takes it: `(size,)`, or `()` for token ids."""
+        if self.values_name(modality) == MODALITY_INPUTS[modality].token_ids_name:
+            return ()
+        return (getattr(self, MODALITY_INPUTS[modality].size_field),)
+
     def _fill_defaults(self) -> None:
         if self.modalities is None:
             self.modalities = list(MODALITIES)
+        known = [modality for modality in MODALITIES if modality in self.modalities]
+        if len(known) == len(self.modalities):  # canonical order; anything else is left for validation to name
+            self.modalities = known
         if self.modality_weights is None:
             self.modality_weights = dict(DEFAULT_MODALITY_WEIGHTS)
         if self.text_feature_size is None and self.text_vocab_size is None:
@@ -341,7 +358,8 @@ class MMEmbedConfig(PreTrainedConfig):
         if self.thresholds is None and self.problem_type == "multi_label_classification":
             self.thresholds = [0.5] * self.num_labels
 
-    def _validate(self) -> None:
+    def validate_sizes(self) -> None:
+        """Part of `@strict`-powered validation (also run by `save_pretrained`): sizes, dropouts, masks."""
         for name in (
             "audio_feature_size",
             "visual_feature_size",
@@ -399,18 +417,15 @@ class MMEmbedConfig(PreTrainedConfig):
             _require(getattr(self, name) >= 1, name, f"must be a positive integer, got {getattr(self, name)}")
         for name in ("mask_time_min_masks", "mask_feature_min_masks"):
             _require(getattr(self, name) >= 0, name, f"must be a non-negative integer, got {getattr(self, name)}")
-        self._validate_modalities()
-        self._validate_classification()
-        self._validate_pretraining()
 
-    def _validate_modalities(self) -> None:
+    def validate_modalities(self) -> None:
+        """Part of `@strict`-powered validation: known modalities, audio among them, a weight for each."""
         unknown = sorted(set(self.modalities) - set(MODALITIES))
         _require(not unknown, "modalities", f"unknown modalities {unknown}; known: {list(MODALITIES)}")
         _require(
             "audio" in self.modalities, "modalities", f"must include 'audio' (the query stream), got {self.modalities}"
         )
         _require(len(set(self.modalities)) == len(self.modalities), "modalities", f"has duplicates: {self.modalities}")
-        self.modalities = [modality for modality in MODALITIES if modality in self.modalities]
         unknown = sorted(set(self.modality_weights) - set(MODALITIES))
         _require(not unknown, "modality_weights", f"unknown modalities {unknown}; known: {list(MODALITIES)}")
         for modality in self.modalities:
@@ -421,7 +436,8 @@ class MMEmbedConfig(PreTrainedConfig):
                 f"needs a finite positive weight for every used modality; {modality!r} has {weight}",
             )
 
-    def _validate_classification(self) -> None:
+    def validate_classification(self) -> None:
+        """Part of `@strict`-powered validation: thresholds and `pos_weight` of the head."""
         _require(self.num_labels >= 1, "num_labels", f"must be at least 1, got {self.num_labels}")
         if self.thresholds is not None:
             _require(
@@ -451,7 +467,8 @@ class MMEmbedConfig(PreTrainedConfig):
                 f"must be finite and positive, got {self.pos_weight}",
             )
 
-    def _validate_pretraining(self) -> None:
+    def validate_pretraining(self) -> None:
+        """Part of `@strict`-powered validation: decoder, speaker head, loss weights, special tokens."""
         for name in ("decoder_layers", "max_target_positions"):
             _require(getattr(self, name) >= 1, name, f"must be a positive integer, got {getattr(self, name)}")
         _require(
@@ -484,10 +501,37 @@ class MMEmbedConfig(PreTrainedConfig):
             )
 
 
+def input_layer_mismatches(saved: MMEmbedConfig, wanted: dict) -> dict[str, tuple]:
+    """
+    `{field: (saved value, wanted value)}` for each input-layer field of `wanted` that differs from the saved config,
+    for the modalities the saved model has (a modality it lacks gets new layers whatever its size).
+    """
+    return {
+        field: (getattr(saved, field), value)
+        for field, value in wanted.items()
+        if INPUT_LAYER_FIELDS[field] in saved.modalities and getattr(saved, field) != value
+    }
+
+
+def refuse_other_input_layers(checkpoint, saved: MMEmbedConfig, wanted: dict) -> None:
+    """
+    The one compatibility check of a checkpoint against what is asked of it (`from_pretrained` and `train.py`): a
+    `ValueError` naming each input-layer field that differs, and both ways to re-initialise those layers instead.
+    """
+    mismatches = input_layer_mismatches(saved, wanted)
+    if mismatches:
+        details = "; ".join(f"{field}: checkpoint {old}, requested {new}" for field, (old, new) in mismatches.items())
+        raise ValueError(
+            f"The checkpoint {checkpoint} has other input layers than requested ({details}): they cannot be "
+            "transferred. Re-initialise them with from_pretrained(..., ignore_mismatched_sizes=True), or with "
+            "train.py's --reinit_input_layers."
+        )
+
+
 def _require(condition: bool, field: str, reason: str) -> None:
     """Raise a `ValueError` naming the config field and the reason when `condition` is false."""
     if not condition:
         raise ValueError(f"MMEmbedConfig.{field}: {reason}.")
 
 
-__all__ = ["EMOTIONS", "MODALITIES", "MMEmbedConfig"]
+__all__ = ["EMOTIONS", "MODALITIES", "MODALITY_INPUTS", "MMEmbedConfig", "Modality"]

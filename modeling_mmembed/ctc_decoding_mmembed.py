@@ -34,14 +34,16 @@ def extend_prefixes(
     CTC forward variables of every one-token extension `h + c` of `R` prefixes `h`.
 
     Args:
-        token_log_probs: `[R, V, T]` float64 CTC log-probability of each token at each frame (the utterance of `h`).
-        blank_log_probs: `[R, T]` float64 log-probability of the blank at each frame.
-        non_blank, blank: `[R, T]` log-probability that an alignment of `h` ends at frame `t` on its last token, or on
-            a blank after it.
-        last_token: `[R]` the last token of each `h`, or None when every `h` is the empty prefix.
+        token_log_probs: `(rows, vocab_size, length)` float64 CTC log-probability of each token at each frame (the
+            utterance of `h`).
+        blank_log_probs: `(rows, length)` float64 log-probability of the blank at each frame.
+        non_blank, blank: `(rows, length)` log-probability that an alignment of `h` ends at frame `t` on its last
+            token, or on a blank after it.
+        last_token: `(rows,)` the last token of each `h`, or None when every `h` is the empty prefix.
     Returns:
-        `[R, V, T]` `non_blank` and `blank` of each `h + c`, and `[R, V, T]` `entering`: the log-probability that
-        token `c` of `h + c` is first emitted at frame `t` (summed over `t`, the prefix score `log p(h + c ...)`).
+        `(rows, vocab_size, length)` `non_blank` and `blank` of each `h + c`, and `(rows, vocab_size, length)`
+        `entering`: the log-probability that token `c` of `h + c` is first emitted at frame `t` (summed over `t`, the
+        prefix score `log p(h + c ...)`).
     """
     num_tokens = token_log_probs.shape[1]
     ended = torch.logaddexp(non_blank, blank)[:, None, :].expand(-1, num_tokens, -1)
@@ -93,8 +95,8 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         if not 0.0 < ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in (0, 1], got {ctc_weight}.")
         log_probs = ctc_log_probs.double().masked_fill(~frame_mask[..., None], 0.0)
-        self.token_log_probs = log_probs.transpose(1, 2)  # [B, V, T]
-        self.blank_log_probs = log_probs[..., blank_token_id]  # [B, T]
+        self.token_log_probs = log_probs.transpose(1, 2)  # (batch_size, vocab_size, frames)
+        self.blank_log_probs = log_probs[..., blank_token_id]  # (batch_size, frames)
         self.frame_mask = frame_mask
         self.last_frame = frame_mask.sum(dim=-1) - 1
         self.ctc_weight = ctc_weight
@@ -105,7 +107,10 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         self._extensions: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """`input_ids` `[R, L]` (decoder start token first), attention `scores` `[R, V]` -> joint scores `[R, V]`."""
+        """
+        `input_ids` `(rows, target_length)` (decoder start token first), attention `scores` `(rows, vocab_size)` ->
+        joint scores `(rows, vocab_size)`.
+        """
         rows = input_ids.shape[0]
         utterance = torch.arange(rows, device=input_ids.device) // (rows // self.token_log_probs.shape[0])
         prefixes = [tuple(prefix) for prefix in input_ids[:, 1:].tolist()]
@@ -132,7 +137,10 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
         return torch.where(torch.tensor(finished, device=scores.device)[:, None], scores, joint)
 
     def _state(self, key: tuple[int, tuple]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forward variables `[T]`, `[T]` and prefix score `()` of one hypothesis (built token by token if unseen)."""
+        """
+        Forward variables `(length,)`, `(length,)` and prefix score `()` of one hypothesis (built token by token if
+        unseen).
+        """
         index, prefix = key
         if not prefix:
             blank = self.blank_log_probs[index].cumsum(dim=-1)
@@ -149,7 +157,10 @@ class MMEmbedCTCPrefixScorer(LogitsProcessor):
     def _extend(
         self, utterance: torch.Tensor, non_blank: torch.Tensor, blank: torch.Tensor, last_token: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`[R, V, T]` forward variables and `[R, V]` prefix scores of every one-token extension of `R` prefixes."""
+        """
+        `(rows, vocab_size, length)` forward variables and `(rows, vocab_size)` prefix scores of every one-token
+        extension of `R` prefixes.
+        """
         new_non_blank, new_blank, entering = extend_prefixes(
             self.token_log_probs[utterance], self.blank_log_probs[utterance], non_blank, blank, last_token
         )

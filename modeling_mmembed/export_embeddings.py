@@ -76,7 +76,7 @@ def export(model_dir: Path, batches, total: int, output: Path, device: str) -> i
             tensors = {
                 name: value.to(model.dtype) if value.is_floating_point() else value for name, value in tensors.items()
             }
-            embeddings.append(model.get_embeddings(**tensors).pooled.float().cpu().numpy())
+            embeddings.append(model.get_embeddings(**tensors).pooler_output.float().cpu().numpy())
             ids.extend(batch_ids)
             progress.update(len(batch_ids))
     write_embeddings(output, ids, np.concatenate(embeddings))

@@ -1,8 +1,8 @@
 # Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
 """
-MMEmbed feature extractor: waveforms (arrays or audio files) -> Kaldi log-mel filterbanks `[B, T, 80]` at 100 frames
-per second, with an attention mask and optional per-utterance normalisation. (SpecAugment is the model's, in training
-mode: `MMEmbedConfig.apply_spec_augment`.)
+MMEmbed feature extractor: waveforms (arrays or audio files) -> Kaldi log-mel filterbanks `(batch_size, length, 80)` at
+100 frames per second, with an attention mask and optional per-utterance normalisation. (SpecAugment is the model's, in
+training mode: `MMEmbedConfig.apply_spec_augment`.)
 """
 
 import os
@@ -371,15 +371,7 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
             [`BatchFeature`] with `input_features` `(batch, frames, feature_size)` and `attention_mask`
             `(batch, frames)`.
         """
-        batch = list(raw_speech) if is_sample_list(raw_speech) else [raw_speech]
-        if sampling_rate is not None:
-            sampling_rate = check_sampling_rate(sampling_rate)
-        elif not all(isinstance(item, (str, os.PathLike)) for item in batch):
-            logger.warning(
-                f"No sampling_rate was given with array audio: it is taken to be {self.sampling_rate} Hz, the rate "
-                f"{self.__class__.__name__} computes features at. Pass `sampling_rate` to avoid silent errors."
-            )
-        features = [self.featurize(item, sampling_rate, name=f"audio[{index}]") for index, item in enumerate(batch)]
+        features = self.featurize_batch(raw_speech, sampling_rate)
         if not truncation:
             refuse_longer_than("audio", [len(frames) for frames in features], max_length)
         padded = self.pad(
@@ -392,6 +384,22 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
             return_tensors=return_tensors,
         )
         return padded
+
+    def featurize_batch(self, raw_speech, sampling_rate: int | None = None) -> list[np.ndarray]:
+        """
+        One waveform or a list of them (arrays or file paths) -> a list of `(frames, feature_size)` arrays, unpadded
+        (what `__call__` pads, and what the processor pads with the other modalities). Checks `sampling_rate`, and
+        warns when array audio comes without one.
+        """
+        batch = list(raw_speech) if is_sample_list(raw_speech) else [raw_speech]
+        if sampling_rate is not None:
+            sampling_rate = check_sampling_rate(sampling_rate)
+        elif not all(isinstance(item, (str, os.PathLike)) for item in batch):
+            logger.warning(
+                f"No sampling_rate was given with array audio: it is taken to be {self.sampling_rate} Hz, the rate "
+                f"{self.__class__.__name__} computes features at. Pass `sampling_rate` to avoid silent errors."
+            )
+        return [self.featurize(item, sampling_rate, name=f"audio[{index}]") for index, item in enumerate(batch)]
 
     def featurize(self, waveform, sampling_rate: int | None = None, name: str = "audio") -> np.ndarray:
         """One waveform (array or file path) -> `(frames, feature_size)` float32 normalised log-mel filterbank."""

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 import torch
 
-from .configuration_mmembed import MMEmbedConfig
+from .configuration_mmembed import MODALITIES, MODALITY_INPUTS, MMEmbedConfig
 
 
 @dataclass
 class ModalityInput:
-    """One modality's validated input: `values` `[B, T, D]` (token ids: `[B, T]`) and a bool mask `[B, T]`."""
+    """
+    One modality's validated input: `values` `(batch_size, length, feature_size)` (token ids: `(batch_size, length)`)
+    and a bool mask `(batch_size, length)`.
+    """
 
     values: torch.Tensor
     attention_mask: torch.Tensor
@@ -30,108 +33,78 @@ def reads_values(tensor: torch.Tensor) -> bool:
 
 
 def validate_encoder_inputs(
-    config: MMEmbedConfig,
-    *,
-    input_features: torch.Tensor | None,
-    attention_mask: torch.Tensor | None,
-    visual_features: torch.Tensor | None,
-    visual_attention_mask: torch.Tensor | None,
-    text_features: torch.Tensor | None,
-    text_input_ids: torch.Tensor | None,
-    text_attention_mask: torch.Tensor | None,
-    dtype: torch.dtype | None = None,
+    config: MMEmbedConfig, inputs: dict[str, torch.Tensor | None], dtype: torch.dtype | None = None
 ) -> dict[str, ModalityInput]:
     """
-    Validate the encoder's inputs; returns the given modalities (audio first) as [`ModalityInput`]s. Floating
-    features are cast to `dtype` (the model's), as transformers' pipelines do. Every mask must be right-padded (real
-    frames first); a visual or text mask row may be all zero (that sample lacks the modality), an audio row may not.
+    Validate the encoder's inputs (`inputs`: the model inputs of the modality table by name); returns the given
+    modalities, audio first, as [`ModalityInput`]s. Floating features are cast to `dtype` (the model's), as
+    transformers' pipelines do. Every mask must be right-padded (real frames first); a visual or text mask row may be
+    all zero (that sample lacks the modality), an audio row may not.
     """
-    if input_features is None:
+    if inputs.get("input_features") is None:
         raise ValueError("input_features (audio) is required: the audio stream is the query of every branch.")
-    audio = _validated_features("audio", "input_features", input_features, config.audio_feature_size, dtype)
+    audio = _validated_features("audio", "input_features", inputs["input_features"], config.audio_feature_size, dtype)
     batch_size = audio.shape[0]
     if batch_size == 0:
         raise ValueError(f"input_features (audio) has batch size 0 (shape {tuple(audio.shape)}); give one sample.")
-    audio_mask = _validated_mask("audio", "attention_mask", attention_mask, audio, batch_size)
-    inputs = {"audio": ModalityInput(audio, audio_mask)}
-
-    visual = _validated_source(
-        config, "visual", "visual_features", visual_features, "visual_attention_mask", visual_attention_mask, dtype
-    )
-    if visual is not None:
-        inputs["visual"] = ModalityInput(
-            visual,
-            _validated_mask("visual", "visual_attention_mask", visual_attention_mask, visual, batch_size),
-        )
-
-    text = _validated_text(config, text_features, text_input_ids, text_attention_mask, dtype)
-    if text is not None:
-        inputs["text"] = ModalityInput(
-            text, _validated_mask("text", "text_attention_mask", text_attention_mask, text, batch_size)
-        )
-    return inputs
+    audio_mask = _validated_mask("audio", inputs.get("attention_mask"), audio, batch_size)
+    validated = {"audio": ModalityInput(audio, audio_mask)}
+    for modality in MODALITIES[1:]:
+        values = _validated_source(config, modality, inputs, dtype)
+        if values is not None:
+            mask = inputs.get(MODALITY_INPUTS[modality].mask_name)
+            validated[modality] = ModalityInput(values, _validated_mask(modality, mask, values, batch_size))
+    return validated
 
 
 def _validated_source(
-    config: MMEmbedConfig,
-    modality: str,
-    name: str,
-    values: torch.Tensor | None,
-    mask_name: str,
-    mask: torch.Tensor | None,
-    dtype: torch.dtype | None = None,
+    config: MMEmbedConfig, modality: str, inputs: dict, dtype: torch.dtype | None
 ) -> torch.Tensor | None:
-    """A visual/text feature tensor checked against the config, or None when that modality is not given."""
-    if values is None:
-        if mask is not None:
-            raise ValueError(f"{mask_name} ({modality}) was given without {name}.")
+    """
+    A visual or text stream, in the one form the config expects (text: vectors or token ids), checked; None when it
+    is not given.
+    """
+    entry = MODALITY_INPUTS[modality]
+    given = [name for name in (entry.values_name, entry.token_ids_name) if name and inputs.get(name) is not None]
+    if not given:
+        if inputs.get(entry.mask_name) is not None:
+            raise ValueError(f"{entry.mask_name} ({modality}) was given without {entry.values_name}.")
         return None
+    if len(given) > 1:
+        raise ValueError(f"{modality} was given both as {given[0]} and as {given[1]}; give exactly one.")
+    name, expected = given[0], config.values_name(modality)
     if modality not in config.modalities:
         raise ValueError(
             f"{name} ({modality}) was given, but this model uses only {config.modalities}; drop the {modality} "
             "inputs or use a model configured with that modality."
         )
-    feature_size = config.visual_feature_size if modality == "visual" else config.text_feature_size
-    return _validated_features(modality, name, values, feature_size, dtype)
+    if name != expected:
+        kind = "token ids" if expected == entry.token_ids_name else "vectors"
+        raise ValueError(
+            f"{name} ({modality}) were given, but this model reads {modality} as {kind} "
+            f"({entry.size_field}={getattr(config, entry.size_field)}, text_vocab_size={config.text_vocab_size}); "
+            f"pass {expected}."
+        )
+    if name == entry.token_ids_name:
+        return _validated_token_stream(name, modality, inputs[name], config.text_vocab_size)
+    return _validated_features(modality, name, inputs[name], getattr(config, entry.size_field), dtype)
 
 
-def _validated_text(
-    config: MMEmbedConfig,
-    text_features: torch.Tensor | None,
-    text_input_ids: torch.Tensor | None,
-    text_attention_mask: torch.Tensor | None,
-    dtype: torch.dtype | None = None,
-) -> torch.Tensor | None:
-    """The text stream (word vectors or token ids, whichever the config expects), or None when not given."""
-    if text_features is not None and text_input_ids is not None:
-        raise ValueError("text was given both as text_features and as text_input_ids; give exactly one.")
-    if text_input_ids is None:
-        if text_features is not None and config.text_uses_token_ids:
-            raise ValueError(
-                f"text_features (text) were given, but this model reads text as token ids "
-                f"(text_vocab_size={config.text_vocab_size}); pass text_input_ids."
-            )
-        return _validated_source(
-            config, "text", "text_features", text_features, "text_attention_mask", text_attention_mask, dtype
-        )
-    if "text" not in config.modalities:
-        raise ValueError(f"text_input_ids (text) were given, but this model uses only {config.modalities}.")
-    if not config.text_uses_token_ids:
+def _validated_token_stream(name: str, modality: str, token_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    validate_token_ids(f"{name} ({modality})", token_ids, vocab_size)
+    if token_ids.shape[1] == 0:
         raise ValueError(
-            f"text_input_ids (text) were given, but this model reads text as word vectors "
-            f"(text_feature_size={config.text_feature_size}); pass text_features."
+            f"{name} ({modality}) has no tokens (shape {tuple(token_ids.shape)}); leave {modality} out for a batch "
+            f"without it, or give a {MODALITY_INPUTS[modality].mask_name} row of zeros for a sample without it."
         )
-    validate_token_ids("text_input_ids (text)", text_input_ids, config.text_vocab_size)
-    if text_input_ids.shape[1] == 0:
-        raise ValueError(
-            f"text_input_ids (text) has no tokens (shape {tuple(text_input_ids.shape)}); leave text out for a batch "
-            "without text, or give a text_attention_mask row of zeros for a sample without it."
-        )
-    return text_input_ids
+    return token_ids
 
 
 def validate_token_ids(name: str, token_ids, vocab_size: int, batch_size: int | None = None) -> None:
-    """Token ids: an int64/int32 tensor `[B, L]` (the types embeddings take), each id in `[0, vocab_size)`."""
+    """
+    Token ids: an int64/int32 tensor `(batch_size, length)` (the types embeddings take), each id in
+    `[0, vocab_size)`.
+    """
     _require_tensor(name, token_ids)
     if token_ids.dim() != 2 or (batch_size is not None and token_ids.shape[0] != batch_size):
         batch = "batch" if batch_size is None else batch_size
@@ -153,7 +126,7 @@ def _require_tensor(name: str, value) -> None:
 def _validated_features(
     modality: str, name: str, values: torch.Tensor, feature_size: int, dtype: torch.dtype | None = None
 ) -> torch.Tensor:
-    """A float `[B, T, feature_size]` tensor (cast to `dtype` when given) with only finite values."""
+    """A float `(batch_size, length, feature_size)` tensor (cast to `dtype` when given) with only finite values."""
     if not torch.is_tensor(values) or not values.dtype.is_floating_point:
         kind = values.dtype if torch.is_tensor(values) else type(values).__name__
         raise ValueError(f"{name} ({modality}) must be a floating-point tensor; got {kind}.")
@@ -184,10 +157,9 @@ def _validated_features(
     return values
 
 
-def _validated_mask(
-    modality: str, name: str, mask: torch.Tensor | None, values: torch.Tensor, batch_size: int
-) -> torch.Tensor:
-    """A bool `[B, T]` mask matching `values` (all true when `mask` is None)."""
+def _validated_mask(modality: str, mask: torch.Tensor | None, values: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """A bool `(batch_size, length)` mask matching `values` (all true when `mask` is None)."""
+    name = MODALITY_INPUTS[modality].mask_name
     expected = (batch_size, values.shape[1])
     if values.shape[0] != batch_size:
         raise ValueError(f"{modality} inputs have batch size {values.shape[0]}, but the audio input has {batch_size}.")
@@ -265,7 +237,10 @@ def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_s
 
 
 def validate_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> None:
-    """Transcript labels: integer `[B, L]`, each id in the vocabulary or -100, `L <= max_target_positions`."""
+    """
+    Transcript labels: integer `(batch_size, target_length)`, each id in the vocabulary or -100, `target_length <=
+    max_target_positions`.
+    """
     _require_tensor("labels (ASR)", labels)
     if labels.dim() != 2 or labels.shape[0] != batch_size or labels.dtype.is_floating_point:
         raise ValueError(
@@ -287,7 +262,7 @@ def validate_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size:
 
 
 def validate_speaker_labels(config: MMEmbedConfig, speaker_labels: torch.Tensor, batch_size: int) -> None:
-    """Speaker labels: integer `[B]`, each in `[0, num_speakers)`."""
+    """Speaker labels: integer `(batch_size,)`, each in `[0, num_speakers)`."""
     _require_tensor("speaker_labels", speaker_labels)
     if tuple(speaker_labels.shape) != (batch_size,) or speaker_labels.dtype.is_floating_point:
         raise ValueError(
@@ -306,7 +281,7 @@ def check_ctc_lengths(labels: torch.Tensor, is_target: torch.Tensor, input_lengt
     """
     CTC needs, per sample, at least one memory frame per target character plus one per repeated neighbour (a
     blank must separate them); otherwise its loss is infinite. Raise naming the samples instead. `labels` and
-    `is_target` are `[B, L]`, `input_lengths` `[B]`.
+    `is_target` are `(batch_size, target_length)`, `input_lengths` `(batch_size,)`.
     """
     if not reads_values(labels):
         return

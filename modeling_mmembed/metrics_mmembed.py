@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from .configuration_mmembed import EMOTIONS
+
 
 def weighted_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
     """
@@ -34,7 +36,7 @@ def emotion_scores(
     probabilities: np.ndarray,
     labels: np.ndarray,
     thresholds,
-    names=("happy", "sad", "anger", "surprise", "disgust", "fear"),
+    names=EMOTIONS,
 ) -> dict:
     """
     Per-emotion and mean weighted accuracy, weighted F1 (scikit-learn `average="weighted"`) and AUC of

@@ -3,10 +3,8 @@
 
 import math
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -24,7 +22,8 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
-from .configuration_mmembed import INPUT_LAYER_FIELDS, MMEmbedConfig
+from .checkpoint_files_mmembed import copy_extra_code_files
+from .configuration_mmembed import INPUT_LAYER_FIELDS, MODALITY_INPUTS, MMEmbedConfig, refuse_other_input_layers
 from .ctc_decoding_mmembed import MMEmbedCTCPrefixScorer
 from .input_validation_mmembed import (
     ModalityInput,
@@ -96,6 +95,76 @@ class MMEmbedEmotionOutput(ModelOutput):
     cross_attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
+@dataclass
+@auto_docstring(custom_intro="The ASR decoder's memory, as [`MMEmbedForPreTraining.get_encoder`] produces it.")
+class MMEmbedASRMemoryOutput(ModelOutput):
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`):
+        The memory: the audio branch, fused per sample with the visual branch when `config.asr_memory` says so.
+    attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`):
+        The subsampled audio mask (True = real frame).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    attention_mask: torch.BoolTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+@auto_docstring(custom_intro="Output of [`MMEmbedForPreTraining`].")
+class MMEmbedPreTrainingOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        `asr_loss_weight * ((1 - ctc_loss_weight) * asr_loss + ctc_loss_weight * ctc_loss) + speaker_loss_weight *
+        speaker_loss`, over the components whose labels were given.
+    asr_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Token-level cross-entropy of the decoder (normalised by `num_items_in_batch` when given).
+    ctc_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        CTC loss of the memory's CTC head, per target token (only with `ctc_loss_weight > 0`).
+    speaker_loss (`torch.FloatTensor` of shape `()`, *optional*):
+        Person-identification cross-entropy.
+    logits (`torch.FloatTensor` of shape `(batch_size, target_length, vocab_size)`, *optional*):
+        Decoder scores for each next character.
+    speaker_logits (`torch.FloatTensor` of shape `(batch_size, num_speakers)`, *optional*):
+        Person-identification scores (not computed when `encoder_outputs` are given).
+    cache (`EncoderDecoderCache`, *optional*):
+        The decoder's key/value cache, for generation.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`, *optional*):
+        The fused embedding the person-id head classified.
+    encoder_last_hidden_state (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`, *optional*):
+        The decoder's memory.
+    encoder_attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`, *optional*):
+        The memory's mask.
+    decoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+        Decoder states, one per layer plus the embeddings.
+    decoder_attentions (`tuple(torch.FloatTensor)`, *optional*):
+        Decoder self-attention weights (eager attention).
+    cross_attentions (`tuple(torch.FloatTensor)`, *optional*):
+        Decoder-to-memory attention weights (eager attention).
+    encoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+        Audio-layer states of the encoder.
+    encoder_attentions (`tuple(torch.FloatTensor)`, *optional*):
+        Audio self-attention weights of the encoder (eager attention).
+    """
+
+    loss: torch.FloatTensor | None = None
+    asr_loss: torch.FloatTensor | None = None
+    ctc_loss: torch.FloatTensor | None = None
+    speaker_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    speaker_logits: torch.FloatTensor | None = None
+    cache: EncoderDecoderCache | None = None
+    pooler_output: torch.FloatTensor | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_attention_mask: torch.BoolTensor | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
 MODALITY_INPUTS_DOCSTRING = r"""
     input_features (`torch.FloatTensor` of shape `(batch_size, audio_length, audio_feature_size)`):
         Audio frames (log-mel filterbanks or COVAREP), padded on the right.
@@ -113,6 +182,7 @@ MODALITY_INPUTS_DOCSTRING = r"""
         1 for real words; an all-zero row marks a sample without text.
 """
 
+
 EMOTION_LABELS_DOCSTRING = r"""
     labels (`torch.Tensor`, *optional*):
         Multi-label: `(batch_size, num_labels)` presence in {0, 1} (or soft targets in [0, 1]). Single-label:
@@ -120,25 +190,35 @@ EMOTION_LABELS_DOCSTRING = r"""
 """
 
 
-@dataclass
-@auto_docstring(custom_intro="Embeddings returned by [`MMEmbedPreTrainedModel.get_embeddings`].")
-class MMEmbedEmbeddings(ModelOutput):
-    r"""
-    pooled (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
-        One vector per input: the mean of `sequence` over real audio frames (the model's `pooler_output`).
-    sequence (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`):
-        The fused embedding sequence on the subsampled audio time axis (zero at padded frames).
-    attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`):
-        Which frames of `sequence` are real.
-    """
+PRETRAINING_INPUTS_DOCSTRING = r"""
+    decoder_input_ids (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
+        Decoder input characters; built from `labels` (shifted right) when not given.
+    decoder_attention_mask (`torch.Tensor` of shape `(batch_size, target_length)`, *optional*):
+        1 for real decoder inputs.
+    encoder_outputs (`MMEmbedASRMemoryOutput`, *optional*):
+        A precomputed memory (what `get_encoder()` returns); the encoder is then skipped and no person-id logits
+        are computed. `generate()` passes it.
+    labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
+        Transcript character ids ending with `eos_token_id`, padded with -100.
+    speaker_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+        Speaker indices in `[0, num_speakers)`.
 
-    pooled: torch.FloatTensor | None = None
-    sequence: torch.FloatTensor | None = None
-    attention_mask: torch.BoolTensor | None = None
+"""
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """
+    Decoder inputs `(batch_size, target_length)` for teacher forcing: `decoder_start_token_id` then `labels[:, :-1]`,
+    -100 -> pad.
+    """
+    shifted = labels.new_full(labels.shape, pad_token_id)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill(shifted == -100, pad_token_id)
 
 
 def sinusoidal_positions(length: int, hidden_size: int, device: torch.device, offset: int = 0) -> torch.Tensor:
-    """Fixed sinusoidal table `[length, hidden_size]` (sines, cosines) for positions `offset` to `offset+length-1`."""
+    """Fixed sinusoidal table `(length, hidden_size)` (sines, cosines) for positions `offset` to `offset+length-1`."""
     half = hidden_size // 2
     inverse_frequency = torch.exp(-math.log(10000.0) * torch.arange(half, device=device, dtype=torch.float32) / half)
     positions = torch.arange(offset, offset + length, device=device, dtype=torch.float32)
@@ -146,8 +226,41 @@ def sinusoidal_positions(length: int, hidden_size: int, device: torch.device, of
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
+def masked_mean(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """
+    Mean of `(batch_size, length, hidden_size)` states over the frames where `attention_mask` `(batch_size, length)` is
+    true -> `(batch_size, hidden_size)`.
+    """
+    mask = attention_mask[..., None].to(hidden_states.dtype)
+    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+def token_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float, num_items_in_batch: int | torch.Tensor | None
+) -> torch.Tensor:
+    """
+    Cross-entropy summed over the tokens of `labels` `(batch_size, target_length)` (-100 ignored) and divided by
+    `num_items_in_batch` (the global token count, so the result does not depend on how a batch is split) or by the
+    local count.
+    """
+    total = nn.functional.cross_entropy(
+        logits.flatten(0, 1).float(),
+        labels.flatten(),
+        ignore_index=-100,
+        reduction="sum",
+        label_smoothing=label_smoothing,
+    )
+    return total / token_count(labels, num_items_in_batch, total.device)
+
+
+def token_count(labels: torch.Tensor, num_items_in_batch, device: torch.device) -> torch.Tensor:
+    """`num_items_in_batch` as a tensor, or the number of non-ignored tokens in `labels` (at least 1)."""
+    count = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
+    return torch.as_tensor(count, device=device, dtype=torch.float32).clamp(min=1.0)
+
+
 class MMEmbedPositionalDropout(nn.Module):
-    """Adds sinusoidal positions (starting at `offset`) to `[batch, time, hidden]` states and applies dropout."""
+    """Adds sinusoidal positions (starting at `offset`) to `(batch, time, hidden)` states and applies dropout."""
 
     def __init__(self, config: MMEmbedConfig):
         super().__init__()
@@ -160,7 +273,7 @@ class MMEmbedPositionalDropout(nn.Module):
 
 class MMEmbedAudioSubsampler(nn.Module):
     """
-    Strided 1-D convolutions (kernel 3, stride 2, one per factor of two) from `[batch, time, audio_feature_size]` to
+    Strided 1-D convolutions (kernel 3, stride 2, one per factor of two) from `(batch, time, audio_feature_size)` to
     `[batch, ceil(time / audio_subsampling), hidden_size]`. The mask is subsampled with the same stride and re-applied
     before and after every convolution, so padded frames never reach a real one.
     """
@@ -177,7 +290,10 @@ class MMEmbedAudioSubsampler(nn.Module):
         self.activation = ACT2FN[config.hidden_act]
 
     def forward(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`input_features` `[B, T, D]`, `attention_mask` `[B, T]` bool -> states `[B, T', H]`, mask `[B, T']`."""
+        """
+        `input_features` `(batch_size, length, feature_size)`, `attention_mask` `(batch_size, length)` bool -> states
+        `(batch_size, audio_length, hidden_size)`, mask `(batch_size, audio_length)`.
+        """
         hidden_states = input_features.transpose(1, 2)
         for conv in self.convs:
             hidden_states = hidden_states * attention_mask[:, None, :].to(hidden_states.dtype)
@@ -188,7 +304,10 @@ class MMEmbedAudioSubsampler(nn.Module):
 
 
 class MMEmbedAudioEmbedding(nn.Module):
-    """Audio frames `[B, T, audio_feature_size]` -> subsampled, position-aware states `[B, T', hidden_size]`."""
+    """
+    Audio frames `(batch_size, length, audio_feature_size)` -> subsampled, position-aware states `(batch_size,
+    audio_length, hidden_size)`.
+    """
 
     def __init__(self, config: MMEmbedConfig):
         super().__init__()
@@ -202,19 +321,20 @@ class MMEmbedAudioEmbedding(nn.Module):
 
 class MMEmbedSourceEmbedding(nn.Module):
     """
-    A visual or text stream `[B, T, feature_size]` (or text token ids `[B, T]`) with its mask `[B, T]` ->
-    `[B, T, hidden_size]`: a linear projection (or token embedding), a layer norm (so the content is on the scale of
-    the sinusoidal positions added next, instead of drowned by them), a temporal convolution over the real frames
-    when `config.source_kernel_size > 1` (padded frames enter it as zeros), plus sinusoidal positions.
+    A visual or text stream `(batch_size, length, feature_size)` (or text token ids `(batch_size, length)`) with its
+    mask `(batch_size, length)` -> `(batch_size, length, hidden_size)`: a linear projection (or token embedding), a
+    layer norm (so the content is on the scale of the sinusoidal positions added next, instead of drowned by them), a
+    temporal convolution over the real frames when `config.source_kernel_size > 1` (padded frames enter it as zeros),
+    plus sinusoidal positions.
     """
 
     def __init__(self, config: MMEmbedConfig, modality: str):
         super().__init__()
-        if modality == "text" and config.text_uses_token_ids:
+        frame_shape = config.frame_shape(modality)
+        if frame_shape:
+            self.input_layer = nn.Linear(frame_shape[0], config.hidden_size)
+        else:  # token ids
             self.input_layer = nn.Embedding(config.text_vocab_size, config.hidden_size)
-        else:
-            feature_size = config.visual_feature_size if modality == "visual" else config.text_feature_size
-            self.input_layer = nn.Linear(feature_size, config.hidden_size)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.temporal_conv = None
         if config.source_kernel_size > 1:
@@ -240,7 +360,10 @@ def eager_attention_forward(
     dropout: float = 0.0,
     **kwargs: Unpack[TransformersKwargs],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax attention: `query` `[B, heads, Tq, d]`, `key`/`value` `[B, heads, Tk, d]` -> `[B, Tq, heads, d]`."""
+    """
+    Softmax attention: `query` `(batch_size, num_heads, query_length, head_dim)`, `key`/`value` `(batch_size,
+    num_heads, key_length, head_dim)` -> `(batch_size, query_length, num_heads, head_dim)`.
+    """
     attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
     if attention_mask is not None:
         if attention_mask.dtype == torch.bool:
@@ -282,7 +405,10 @@ class MMEmbedAttention(nn.Module):
         cache: EncoderDecoderCache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`hidden_states` `[B, Tq, H]`, `key_value_states` `[B, Tk, H]` -> output `[B, Tq, H]` and weights."""
+        """
+        `hidden_states` `(batch_size, query_length, hidden_size)`, `key_value_states` `(batch_size, key_length,
+        hidden_size)` -> output `(batch_size, query_length, hidden_size)` and weights.
+        """
         query_states = self._split_heads(self.q_proj(hidden_states))
         key_states, value_states = self._keys_and_values(hidden_states, key_value_states, cache)
 
@@ -308,7 +434,9 @@ class MMEmbedAttention(nn.Module):
         key_value_states: torch.Tensor | None,
         cache: EncoderDecoderCache | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values `[B, heads, Tk, head_dim]`, from the cache where it already holds them."""
+        """
+        Keys and values `(batch_size, num_heads, key_length, head_dim)`, from the cache where it already holds them.
+        """
         is_cross_attention = key_value_states is not None
         source = key_value_states if is_cross_attention else hidden_states
         if cache is None:
@@ -325,7 +453,7 @@ class MMEmbedAttention(nn.Module):
         return layer_cache.update(key_states, value_states, self.layer_idx)
 
     def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
-        """`[B, T, H]` -> `[B, heads, T, head_dim]`."""
+        """`(batch_size, length, hidden_size)` -> `(batch_size, num_heads, length, head_dim)`."""
         return states.view(*states.shape[:-1], -1, self.head_dim).transpose(1, 2)
 
 
@@ -347,7 +475,9 @@ class MMEmbedFeedForward(nn.Module):
 
 
 class MMEmbedEncoderLayer(GradientCheckpointingLayer):
-    """Pre-norm audio self-attention layer: `[B, T, H]` -> `[B, T, H]`."""
+    """
+    Pre-norm audio self-attention layer: `(batch_size, length, hidden_size)` -> `(batch_size, length, hidden_size)`.
+    """
 
     def __init__(self, config: MMEmbedConfig):
         super().__init__()
@@ -368,8 +498,9 @@ class MMEmbedEncoderLayer(GradientCheckpointingLayer):
 
 class MMEmbedCrossModalLayer(GradientCheckpointingLayer):
     """
-    Pre-norm cross-modal layer: the audio stream `[B, Ta, H]` queries a source modality `[B, Ts, H]` (its keys and
-    values) and is updated residually; returns `[B, Ta, H]`.
+    Pre-norm cross-modal layer: the audio stream `(batch_size, audio_length, hidden_size)` queries a source modality
+    `(batch_size, source_length, hidden_size)` (its keys and values) and is updated residually; returns `(batch_size,
+    audio_length, hidden_size)`.
     """
 
     def __init__(self, config: MMEmbedConfig):
@@ -396,25 +527,42 @@ class MMEmbedCrossModalLayer(GradientCheckpointingLayer):
         return self.feed_forward(hidden_states + self.dropout(attended))
 
 
-class MMEmbedCrossModalEncoder(nn.Module):
-    """Fuses one source modality into the audio stream: `[B, Ta, H]` x `[B, Ts, H]` -> `[B, Ta, H]`."""
+class MMEmbedDecoderLayer(GradientCheckpointingLayer):
+    """
+    Pre-norm decoder layer: causal self-attention, cross-attention to the memory, feed-forward; `(batch_size,
+    target_length, hidden_size)`.
+    """
 
-    def __init__(self, config: MMEmbedConfig):
+    def __init__(self, config: MMEmbedConfig, layer_idx: int):
         super().__init__()
-        self.layers = nn.ModuleList(MMEmbedCrossModalLayer(config) for _ in range(config.num_cross_modal_layers))
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = MMEmbedAttention(config, layer_idx=layer_idx, is_causal=True)
+        self.cross_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.cross_attn = MMEmbedAttention(config, layer_idx=layer_idx)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.feed_forward = MMEmbedFeedForward(config)
 
     def forward(
         self,
-        audio_states: torch.Tensor,
-        source_states: torch.Tensor,
-        source_attention_mask: torch.Tensor | None,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        memory: torch.Tensor,
+        memory_attention_mask: torch.Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
-        hidden_states = audio_states
-        for layer in self.layers:
-            hidden_states = layer(hidden_states, source_states, source_attention_mask, **kwargs)
-        return self.layer_norm(hidden_states)
+        attended, _ = self.self_attn(
+            self.self_attn_layer_norm(hidden_states), attention_mask=attention_mask, cache=cache, **kwargs
+        )
+        hidden_states = hidden_states + self.dropout(attended)
+        attended, _ = self.cross_attn(
+            self.cross_attn_layer_norm(hidden_states),
+            key_value_states=memory,
+            attention_mask=memory_attention_mask,
+            cache=cache,
+            **kwargs,
+        )
+        return self.feed_forward(hidden_states + self.dropout(attended))
 
 
 @auto_docstring
@@ -443,42 +591,23 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
         """
-        As [`~transformers.PreTrainedModel.save_pretrained`], and copies the package's code files beside the weights
-        (pipelines, processor, `handler.py` for Inference Endpoints), so a checkpoint is complete with remote code.
+        As [`~transformers.PreTrainedModel.save_pretrained`] (which copies the model's own code), and copies the code
+        transformers does not copy itself (`checkpoint_files_mmembed`: the pipelines, `handler.py` for Inference
+        Endpoints), so a checkpoint is complete with remote code.
         """
         super().save_pretrained(save_directory, *args, **kwargs)
-        copy_code_files(save_directory)
+        copy_extra_code_files(save_directory)
         if push_to_hub:
             repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
             self.push_to_hub(repo_id, **{key: kwargs[key] for key in PUSH_KWARGS if key in kwargs})
 
-    def get_embeddings(
-        self,
-        input_features: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        visual_features: torch.Tensor | None = None,
-        visual_attention_mask: torch.Tensor | None = None,
-        text_features: torch.Tensor | None = None,
-        text_input_ids: torch.Tensor | None = None,
-        text_attention_mask: torch.Tensor | None = None,
-    ) -> MMEmbedEmbeddings:
+    def get_embeddings(self, **inputs) -> "MMEmbedModelOutput":
         """
-        The multimodal embeddings of a batch (inputs as in `forward`): pooled `(batch, hidden_size)` and sequence
-        `(batch, audio_length, hidden_size)`. Works on the encoder and on every head model; gradients flow unless
-        called under `torch.no_grad()`.
+        The encoder's output for modality inputs as in `forward` (on the encoder and on every head model):
+        `pooler_output` `(batch_size, hidden_size)` is the embedding, `last_hidden_state` the fused sequence and
+        `attention_mask` its real frames. Gradients flow unless called under `torch.no_grad()`.
         """
-        output = self.base_model(
-            input_features,
-            attention_mask=attention_mask,
-            visual_features=visual_features,
-            visual_attention_mask=visual_attention_mask,
-            text_features=text_features,
-            text_input_ids=text_input_ids,
-            text_attention_mask=text_attention_mask,
-        )
-        return MMEmbedEmbeddings(
-            pooled=output.pooler_output, sequence=output.last_hidden_state, attention_mask=output.attention_mask
-        )
+        return self.base_model(**inputs)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
@@ -492,51 +621,16 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
 
 
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+
+
 PUSH_KWARGS = ("commit_message", "private", "token", "create_pr", "revision", "commit_description", "max_shard_size")
-
-CHECKPOINT_CODE_FILES = (
-    "configuration_mmembed.py",
-    "modeling_mmembed.py",
-    "ctc_decoding_mmembed.py",
-    "input_validation_mmembed.py",
-    "feature_extraction_mmembed.py",
-    "tokenization_mmembed.py",
-    "processing_mmembed.py",
-    "openface_mmembed.py",
-    "pipeline_mmembed.py",
-    "handler.py",
-)
-"""The code a saved checkpoint carries: every module remote code or a pipeline may load, and the endpoint handler."""
-
-
-def copy_code_files(save_directory) -> None:
-    """Copy the package's code files into `save_directory`; warn about any that this copy of the code lacks."""
-    source = Path(__file__).parent
-    missing = [name for name in CHECKPOINT_CODE_FILES if not (source / name).is_file()]
-    for name in CHECKPOINT_CODE_FILES:
-        if name not in missing:
-            shutil.copyfile(source / name, Path(save_directory) / name)
-    if missing:
-        logger.warning(f"Saved without {missing}: this copy of the code (in {source}) does not have them.")
-
-
-def input_layer_mismatches(saved: MMEmbedConfig, wanted: dict) -> dict[str, tuple]:
-    """
-    `{field: (saved value, wanted value)}` for each input-layer field of `wanted` that differs from the saved config,
-    for the modalities the saved model has (a modality it lacks gets new layers whatever its size).
-    """
-    return {
-        field: (getattr(saved, field), value)
-        for field, value in wanted.items()
-        if INPUT_LAYER_FIELDS[field] in saved.modalities and getattr(saved, field) != value
-    }
 
 
 def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwargs: dict) -> None:
     """
-    Raise a `ValueError` naming each input-layer field whose saved value differs from the one requested (through
-    `config=` or a config keyword argument). A changed `audio_subsampling` changes the convolution stack, which would
-    otherwise load silently with missing and unexpected keys.
+    `refuse_other_input_layers` for `from_pretrained`: the input-layer fields requested through `config=` or config
+    keyword arguments, against the saved config. A changed `audio_subsampling` changes the convolution stack, which
+    would otherwise load silently with missing and unexpected keys.
     """
     hub_kwargs = {key: from_pretrained_kwargs[key] for key in HUB_KWARGS if key in from_pretrained_kwargs}
     saved = MMEmbedConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
@@ -547,15 +641,105 @@ def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwar
         wanted = {
             field: from_pretrained_kwargs[field] for field in INPUT_LAYER_FIELDS if field in from_pretrained_kwargs
         }
-    mismatches = [
-        f"{field}: checkpoint has {saved_value}, requested {value}"
-        for field, (saved_value, value) in input_layer_mismatches(saved, wanted).items()
-    ]
-    if mismatches:
-        raise ValueError(
-            f"The checkpoint {pretrained_model_name_or_path} has different input layers than the requested config ("
-            + "; ".join(mismatches)
-            + "). Its input layers cannot be transferred; pass ignore_mismatched_sizes=True to re-initialise them."
+    refuse_other_input_layers(pretrained_model_name_or_path, saved, wanted)
+
+
+class MMEmbedCrossModalEncoder(nn.Module):
+    """
+    Fuses one source modality into the audio stream: `(batch_size, audio_length, hidden_size)` x `(batch_size,
+    source_length, hidden_size)` -> `(batch_size, audio_length, hidden_size)`.
+    """
+
+    def __init__(self, config: MMEmbedConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(MMEmbedCrossModalLayer(config) for _ in range(config.num_cross_modal_layers))
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        audio_states: torch.Tensor,
+        source_states: torch.Tensor,
+        source_attention_mask: torch.Tensor | None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
+        hidden_states = audio_states
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, source_states, source_attention_mask, **kwargs)
+        return self.layer_norm(hidden_states)
+
+
+@auto_docstring(custom_intro="The character-level transformer decoder of the ASR head.")
+class MMEmbedDecoder(MMEmbedPreTrainedModel):
+    main_input_name = "input_ids"
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(MMEmbedDecoderLayer, num_hidden_layers_key="decoder_layers"),
+        "attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="self_attn"),
+        "cross_attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="cross_attn"),
+    }
+
+    def __init__(self, config: MMEmbedConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.embed_scale = math.sqrt(config.hidden_size)
+        self.positions = MMEmbedPositionalDropout(config)
+        self.layers = nn.ModuleList(MMEmbedDecoderLayer(config, index) for index in range(config.decoder_layers))
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    @capture_outputs
+    @auto_docstring
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        memory: torch.Tensor,
+        memory_attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPastAndCrossAttentions:
+        r"""
+        input_ids (`torch.LongTensor` of shape `(batch_size, target_length)`):
+            Character ids of the decoder input (the labels shifted right behind `decoder_start_token_id`).
+        memory (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`):
+            The encoder memory the decoder attends to.
+        memory_attention_mask (`torch.Tensor` of shape `(batch_size, audio_length)`, *optional*):
+            1 for real memory frames.
+        """
+        if use_cache and cache is None:
+            cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
+        past_length = cache.get_seq_length() if cache is not None else 0
+        if past_length + input_ids.shape[1] > self.config.max_target_positions:
+            raise ValueError(
+                f"The decoder accepts at most max_target_positions={self.config.max_target_positions} tokens; got "
+                f"{past_length + input_ids.shape[1]}. Shorten the transcript or raise max_target_positions."
+            )
+        hidden_states = self.positions(self.embed_tokens(input_ids) * self.embed_scale, offset=past_length)
+        position_ids = torch.arange(past_length, past_length + input_ids.shape[1], device=input_ids.device)[None, :]
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=attention_mask,
+            cache=cache,
+            position_ids=position_ids,
+        )
+        memory_mask = create_bidirectional_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=memory_attention_mask,
+            encoder_hidden_states=memory,
+        )
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, causal_mask, memory, memory_mask, cache=cache, **kwargs)
+        return BaseModelOutputWithPastAndCrossAttentions(
+            last_hidden_state=self.layer_norm(hidden_states), cache=cache if use_cache else None
         )
 
 
@@ -592,17 +776,16 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         text_attention_mask: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MMEmbedModelOutput:
-        inputs = validate_encoder_inputs(
-            self.config,
-            input_features=input_features,
-            attention_mask=attention_mask,
-            visual_features=visual_features,
-            visual_attention_mask=visual_attention_mask,
-            text_features=text_features,
-            text_input_ids=text_input_ids,
-            text_attention_mask=text_attention_mask,
-            dtype=self.dtype,
-        )
+        given = {
+            "input_features": input_features,
+            "attention_mask": attention_mask,
+            "visual_features": visual_features,
+            "visual_attention_mask": visual_attention_mask,
+            "text_features": text_features,
+            "text_input_ids": text_input_ids,
+            "text_attention_mask": text_attention_mask,
+        }
+        inputs = validate_encoder_inputs(self.config, given, dtype=self.dtype)
         audio = inputs.pop("audio")
         audio.values = self.mask_input_features(audio.values, audio.attention_mask)
         audio_states, audio_mask = self.encode_audio(audio, **kwargs)
@@ -625,9 +808,10 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
 
     def mask_input_features(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """
-        SpecAugment of the audio frames `[B, T, D]` in training mode when `config.apply_spec_augment` (as Whisper):
-        time masks placed within each sample's real frames (`attention_mask` `[B, T]`, whose lengths are read on the
-        host, as transformers' `_compute_mask_indices` does) and feature-bin masks, set to 0. Unchanged otherwise.
+        SpecAugment of the audio frames `(batch_size, length, feature_size)` in training mode when
+        `config.apply_spec_augment` (as Whisper): time masks placed within each sample's real frames (`attention_mask`
+        `(batch_size, length)`, whose lengths are read on the host, as transformers' `_compute_mask_indices` does) and
+        feature-bin masks, set to 0. Unchanged otherwise.
         """
         config = self.config
         if not (config.apply_spec_augment and self.training):
@@ -657,7 +841,10 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
     def encode_audio(
         self, audio: ModalityInput, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Audio frames -> subsampled self-attended states `[B, T', H]` and their mask `[B, T']`."""
+        """
+        Audio frames -> subsampled self-attended states `(batch_size, audio_length, hidden_size)` and their mask
+        `(batch_size, audio_length)`.
+        """
         hidden_states, audio_mask = self.audio_embedding(audio.values, audio.attention_mask)
         self_attention_mask = create_bidirectional_mask(
             config=self.config, inputs_embeds=hidden_states, attention_mask=audio_mask
@@ -670,8 +857,9 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         self, modality: str, audio_states: torch.Tensor, source: ModalityInput, **kwargs: Unpack[TransformersKwargs]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        The `modality`-fused branch `[B, T', H]` and which samples have that modality `[B]` (bool). Samples without
-        it attend to all their (ignored) frames so that no attention row is empty; their branch gets weight 0.
+        The `modality`-fused branch `(batch_size, audio_length, hidden_size)` and which samples have that modality
+        `(batch_size,)` (bool). Samples without it attend to all their (ignored) frames so that no attention row is
+        empty; their branch gets weight 0.
         """
         present = source.attention_mask.any(dim=-1)
         attendable = source.attention_mask | ~present[:, None]
@@ -689,9 +877,10 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         self, branches: dict[str, torch.Tensor], presence: dict[str, torch.Tensor], audio_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
-        Per-sample weighted sum of `[B, T', H]` branches -> (`[B, T', H]`, zero at padded audio frames; weights
-        `[B, len(branches)]`): each branch gets its configured weight where the sample has that modality (`presence`,
-        `[B]` bool), renormalised to sum to 1.
+        Per-sample weighted sum of `(batch_size, audio_length, hidden_size)` branches -> (`(batch_size, audio_length,
+        hidden_size)`, zero at padded audio frames; weights `(batch_size, len(branches))`): each branch gets its
+        configured weight where the sample has that modality (`presence`, `(batch_size,)` bool), renormalised to sum to
+        1.
         """
         configured = torch.tensor(
             [self.config.modality_weights[modality] for modality in branches],
@@ -704,21 +893,82 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         return fused * audio_mask[..., None].to(fused.dtype), weights
 
     def expand_to_all_modalities(self, weights: torch.Tensor, present: list[str]) -> torch.Tensor:
-        """Scatter `[B, len(present)]` weights into `[B, len(config.modalities)]`, zero for absent modalities."""
+        """
+        Scatter `(batch_size, len(present))` weights into `(batch_size, len(config.modalities))`, zero for absent
+        modalities.
+        """
         expanded = weights.new_zeros(weights.shape[0], len(self.config.modalities))
         for index, modality in enumerate(present):
             expanded[:, self.config.modalities.index(modality)] = weights[:, index]
         return expanded
 
 
-def masked_mean(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of `[B, T, H]` states over the frames where `attention_mask` `[B, T]` is true -> `[B, H]`."""
-    mask = attention_mask[..., None].to(hidden_states.dtype)
-    return (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+def asr_memory(encoder: MMEmbedModel, encoder_output: MMEmbedModelOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    The ASR decoder's memory `(batch_size, audio_length, hidden_size)` and mask `(batch_size, audio_length)` from an
+    encoder output: the audio branch, fused with the visual branch (configured weights, renormalised per sample) when
+    `config.asr_memory` is `"audio+visual"` and the sample has video. The text branch never enters: in pre-training the
+    text can be the very transcript to predict.
+    """
+    audio_mask = encoder_output.attention_mask
+    branches = {"audio": encoder_output.audio_hidden_state}
+    presence = {"audio": torch.ones_like(audio_mask[:, 0])}
+    if encoder.config.asr_memory == "audio+visual" and encoder_output.visual_hidden_state is not None:
+        branches["visual"] = encoder_output.visual_hidden_state
+        presence["visual"] = encoder_output.modality_weights[:, encoder.config.modalities.index("visual")] > 0
+    memory, _ = encoder.weighted_sum(branches, presence, audio_mask)
+    return memory, audio_mask
+
+
+ENCODER_GENERATE_INPUTS = tuple(
+    name
+    for modality in ("audio", "visual")
+    for name in (MODALITY_INPUTS[modality].values_name, MODALITY_INPUTS[modality].mask_name)
+)
+"""The inputs of the ASR memory (audio and video, never text), which `generate()` hands to `get_encoder()`."""
+
+
+class MMEmbedASREncoder(nn.Module):
+    """
+    What [`MMEmbedForPreTraining.get_encoder`] returns: the shared encoder run on audio (and video), producing exactly
+    the decoder's memory. `generate()` calls it once per input; it takes no text.
+    """
+
+    def __init__(self, encoder: MMEmbedModel):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(
+        self,
+        input_features: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        visual_features: torch.Tensor | None = None,
+        visual_attention_mask: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool = True,
+    ) -> MMEmbedASRMemoryOutput:
+        if self.encoder.config.asr_memory == "audio":
+            visual_features = visual_attention_mask = None
+        encoder_output = self.encoder(
+            input_features,
+            attention_mask=attention_mask,
+            visual_features=visual_features,
+            visual_attention_mask=visual_attention_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        memory, memory_mask = asr_memory(self.encoder, encoder_output)
+        return MMEmbedASRMemoryOutput(
+            last_hidden_state=memory,
+            attention_mask=memory_mask,
+            hidden_states=encoder_output.hidden_states,
+            attentions=encoder_output.attentions,
+        )
 
 
 class MMEmbedClassificationHead(nn.Module):
-    """Embedding `[B, H]` -> logits `[B, num_labels]` through one hidden layer."""
+    """Embedding `(batch_size, hidden_size)` -> logits `(batch_size, num_labels)` through one hidden layer."""
 
     def __init__(self, config: MMEmbedConfig):
         super().__init__()
@@ -800,301 +1050,14 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
         return nn.functional.mse_loss(logits.view(-1), labels.view(-1).to(logits.dtype))
 
     def apply_thresholds(self, logits: torch.Tensor) -> torch.Tensor:
-        """Multi-label decisions `[B, num_labels]` (bool): sigmoid probability >= the config's per-class threshold."""
+        """
+        Multi-label decisions `(batch_size, num_labels)` (bool): sigmoid probability >= the config's per-class
+        threshold.
+        """
         if self.config.problem_type != "multi_label_classification":
             raise ValueError(f"Thresholds apply to multi-label heads; this head is {self.config.problem_type!r}.")
         thresholds = torch.tensor(self.config.thresholds, device=logits.device, dtype=torch.float32)
         return torch.sigmoid(logits.float()) >= thresholds
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Multi-task pre-training: character-level ASR decoder over the audio(+visual) memory, and person identification.
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-@auto_docstring(custom_intro="The ASR decoder's memory, as [`MMEmbedForPreTraining.get_encoder`] produces it.")
-class MMEmbedASRMemoryOutput(ModelOutput):
-    r"""
-    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`):
-        The memory: the audio branch, fused per sample with the visual branch when `config.asr_memory` says so.
-    attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`):
-        The subsampled audio mask (True = real frame).
-    """
-
-    last_hidden_state: torch.FloatTensor | None = None
-    attention_mask: torch.BoolTensor | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    attentions: tuple[torch.FloatTensor, ...] | None = None
-
-
-@dataclass
-@auto_docstring(custom_intro="Output of [`MMEmbedForPreTraining`].")
-class MMEmbedPreTrainingOutput(ModelOutput):
-    r"""
-    loss (`torch.FloatTensor` of shape `()`, *optional*):
-        `asr_loss_weight * ((1 - ctc_loss_weight) * asr_loss + ctc_loss_weight * ctc_loss) + speaker_loss_weight *
-        speaker_loss`, over the components whose labels were given.
-    asr_loss (`torch.FloatTensor` of shape `()`, *optional*):
-        Token-level cross-entropy of the decoder (normalised by `num_items_in_batch` when given).
-    ctc_loss (`torch.FloatTensor` of shape `()`, *optional*):
-        CTC loss of the memory's CTC head, per target token (only with `ctc_loss_weight > 0`).
-    speaker_loss (`torch.FloatTensor` of shape `()`, *optional*):
-        Person-identification cross-entropy.
-    logits (`torch.FloatTensor` of shape `(batch_size, target_length, vocab_size)`, *optional*):
-        Decoder scores for each next character.
-    speaker_logits (`torch.FloatTensor` of shape `(batch_size, num_speakers)`, *optional*):
-        Person-identification scores (not computed when `encoder_outputs` are given).
-    cache (`EncoderDecoderCache`, *optional*):
-        The decoder's key/value cache, for generation.
-    pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`, *optional*):
-        The fused embedding the person-id head classified.
-    encoder_last_hidden_state (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`, *optional*):
-        The decoder's memory.
-    encoder_attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`, *optional*):
-        The memory's mask.
-    decoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*):
-        Decoder states, one per layer plus the embeddings.
-    decoder_attentions (`tuple(torch.FloatTensor)`, *optional*):
-        Decoder self-attention weights (eager attention).
-    cross_attentions (`tuple(torch.FloatTensor)`, *optional*):
-        Decoder-to-memory attention weights (eager attention).
-    encoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*):
-        Audio-layer states of the encoder.
-    encoder_attentions (`tuple(torch.FloatTensor)`, *optional*):
-        Audio self-attention weights of the encoder (eager attention).
-    """
-
-    loss: torch.FloatTensor | None = None
-    asr_loss: torch.FloatTensor | None = None
-    ctc_loss: torch.FloatTensor | None = None
-    speaker_loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    speaker_logits: torch.FloatTensor | None = None
-    cache: EncoderDecoderCache | None = None
-    pooler_output: torch.FloatTensor | None = None
-    encoder_last_hidden_state: torch.FloatTensor | None = None
-    encoder_attention_mask: torch.BoolTensor | None = None
-    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
-    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
-    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
-
-
-PRETRAINING_INPUTS_DOCSTRING = r"""
-    decoder_input_ids (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
-        Decoder input characters; built from `labels` (shifted right) when not given.
-    decoder_attention_mask (`torch.Tensor` of shape `(batch_size, target_length)`, *optional*):
-        1 for real decoder inputs.
-    encoder_outputs (`MMEmbedASRMemoryOutput`, *optional*):
-        A precomputed memory (what `get_encoder()` returns); the encoder is then skipped and no person-id logits
-        are computed. `generate()` passes it.
-    labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
-        Transcript character ids ending with `eos_token_id`, padded with -100.
-    speaker_labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-        Speaker indices in `[0, num_speakers)`.
-
-"""
-
-
-def asr_memory(encoder: MMEmbedModel, encoder_output: MMEmbedModelOutput) -> tuple[torch.Tensor, torch.Tensor]:
-    """
-    The ASR decoder's memory `[B, T', H]` and mask `[B, T']` from an encoder output: the audio branch, fused with the
-    visual branch (configured weights, renormalised per sample) when `config.asr_memory` is `"audio+visual"` and the
-    sample has video. The text branch never enters: in pre-training the text can be the very transcript to predict.
-    """
-    audio_mask = encoder_output.attention_mask
-    branches = {"audio": encoder_output.audio_hidden_state}
-    presence = {"audio": torch.ones_like(audio_mask[:, 0])}
-    if encoder.config.asr_memory == "audio+visual" and encoder_output.visual_hidden_state is not None:
-        branches["visual"] = encoder_output.visual_hidden_state
-        presence["visual"] = encoder_output.modality_weights[:, encoder.config.modalities.index("visual")] > 0
-    memory, _ = encoder.weighted_sum(branches, presence, audio_mask)
-    return memory, audio_mask
-
-
-ENCODER_GENERATE_INPUTS = ("input_features", "attention_mask", "visual_features", "visual_attention_mask")
-
-
-class MMEmbedASREncoder(nn.Module):
-    """
-    What [`MMEmbedForPreTraining.get_encoder`] returns: the shared encoder run on audio (and video), producing exactly
-    the decoder's memory. `generate()` calls it once per input; it takes no text.
-    """
-
-    def __init__(self, encoder: MMEmbedModel):
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(
-        self,
-        input_features: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        visual_features: torch.Tensor | None = None,
-        visual_attention_mask: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool = True,
-    ) -> MMEmbedASRMemoryOutput:
-        if self.encoder.config.asr_memory == "audio":
-            visual_features = visual_attention_mask = None
-        encoder_output = self.encoder(
-            input_features,
-            attention_mask=attention_mask,
-            visual_features=visual_features,
-            visual_attention_mask=visual_attention_mask,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
-        memory, memory_mask = asr_memory(self.encoder, encoder_output)
-        return MMEmbedASRMemoryOutput(
-            last_hidden_state=memory,
-            attention_mask=memory_mask,
-            hidden_states=encoder_output.hidden_states,
-            attentions=encoder_output.attentions,
-        )
-
-
-class MMEmbedDecoderLayer(GradientCheckpointingLayer):
-    """Pre-norm decoder layer: causal self-attention, cross-attention to the memory, feed-forward; `[B, L, H]`."""
-
-    def __init__(self, config: MMEmbedConfig, layer_idx: int):
-        super().__init__()
-        self.self_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.self_attn = MMEmbedAttention(config, layer_idx=layer_idx, is_causal=True)
-        self.cross_attn_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.cross_attn = MMEmbedAttention(config, layer_idx=layer_idx)
-        self.dropout = nn.Dropout(config.hidden_dropout)
-        self.feed_forward = MMEmbedFeedForward(config)
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None,
-        memory: torch.Tensor,
-        memory_attention_mask: torch.Tensor | None = None,
-        cache: EncoderDecoderCache | None = None,
-        **kwargs: Unpack[TransformersKwargs],
-    ) -> torch.Tensor:
-        attended, _ = self.self_attn(
-            self.self_attn_layer_norm(hidden_states), attention_mask=attention_mask, cache=cache, **kwargs
-        )
-        hidden_states = hidden_states + self.dropout(attended)
-        attended, _ = self.cross_attn(
-            self.cross_attn_layer_norm(hidden_states),
-            key_value_states=memory,
-            attention_mask=memory_attention_mask,
-            cache=cache,
-            **kwargs,
-        )
-        return self.feed_forward(hidden_states + self.dropout(attended))
-
-
-@auto_docstring(custom_intro="The character-level transformer decoder of the ASR head.")
-class MMEmbedDecoder(MMEmbedPreTrainedModel):
-    main_input_name = "input_ids"
-    _can_record_outputs = {
-        "hidden_states": OutputRecorder(MMEmbedDecoderLayer, num_hidden_layers_key="decoder_layers"),
-        "attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="self_attn"),
-        "cross_attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="cross_attn"),
-    }
-
-    def __init__(self, config: MMEmbedConfig):
-        super().__init__(config)
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.embed_scale = math.sqrt(config.hidden_size)
-        self.positions = MMEmbedPositionalDropout(config)
-        self.layers = nn.ModuleList(MMEmbedDecoderLayer(config, index) for index in range(config.decoder_layers))
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embed_tokens = value
-
-    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
-    @capture_outputs
-    @auto_docstring
-    def forward(
-        self,
-        input_ids: torch.LongTensor,
-        memory: torch.Tensor,
-        memory_attention_mask: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        cache: EncoderDecoderCache | None = None,
-        use_cache: bool | None = None,
-        **kwargs: Unpack[TransformersKwargs],
-    ) -> BaseModelOutputWithPastAndCrossAttentions:
-        r"""
-        input_ids (`torch.LongTensor` of shape `(batch_size, target_length)`):
-            Character ids of the decoder input (the labels shifted right behind `decoder_start_token_id`).
-        memory (`torch.FloatTensor` of shape `(batch_size, audio_length, hidden_size)`):
-            The encoder memory the decoder attends to.
-        memory_attention_mask (`torch.Tensor` of shape `(batch_size, audio_length)`, *optional*):
-            1 for real memory frames.
-        """
-        if use_cache and cache is None:
-            cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
-        past_length = cache.get_seq_length() if cache is not None else 0
-        if past_length + input_ids.shape[1] > self.config.max_target_positions:
-            raise ValueError(
-                f"The decoder accepts at most max_target_positions={self.config.max_target_positions} tokens; got "
-                f"{past_length + input_ids.shape[1]}. Shorten the transcript or raise max_target_positions."
-            )
-        hidden_states = self.positions(self.embed_tokens(input_ids) * self.embed_scale, offset=past_length)
-        position_ids = torch.arange(past_length, past_length + input_ids.shape[1], device=input_ids.device)[None, :]
-        causal_mask = create_causal_mask(
-            config=self.config,
-            inputs_embeds=hidden_states,
-            attention_mask=attention_mask,
-            cache=cache,
-            position_ids=position_ids,
-        )
-        memory_mask = create_bidirectional_mask(
-            config=self.config,
-            inputs_embeds=hidden_states,
-            attention_mask=memory_attention_mask,
-            encoder_hidden_states=memory,
-        )
-        for layer in self.layers:
-            hidden_states = layer(hidden_states, causal_mask, memory, memory_mask, cache=cache, **kwargs)
-        return BaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=self.layer_norm(hidden_states), cache=cache if use_cache else None
-        )
-
-
-def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
-    """Decoder inputs `[B, L]` for teacher forcing: `decoder_start_token_id` then `labels[:, :-1]`, -100 -> pad."""
-    shifted = labels.new_full(labels.shape, pad_token_id)
-    shifted[:, 1:] = labels[:, :-1]
-    shifted[:, 0] = decoder_start_token_id
-    return shifted.masked_fill(shifted == -100, pad_token_id)
-
-
-def token_cross_entropy(
-    logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float, num_items_in_batch: int | torch.Tensor | None
-) -> torch.Tensor:
-    """
-    Cross-entropy summed over the tokens of `labels` `[B, L]` (-100 ignored) and divided by `num_items_in_batch`
-    (the global token count, so the result does not depend on how a batch is split) or by the local count.
-    """
-    total = nn.functional.cross_entropy(
-        logits.flatten(0, 1).float(),
-        labels.flatten(),
-        ignore_index=-100,
-        reduction="sum",
-        label_smoothing=label_smoothing,
-    )
-    return total / token_count(labels, num_items_in_batch, total.device)
-
-
-def token_count(labels: torch.Tensor, num_items_in_batch, device: torch.device) -> torch.Tensor:
-    """`num_items_in_batch` as a tensor, or the number of non-ignored tokens in `labels` (at least 1)."""
-    count = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum()
-    return torch.as_tensor(count, device=device, dtype=torch.float32).clamp(min=1.0)
 
 
 @auto_docstring(
@@ -1239,8 +1202,8 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
         [`GenerationMixin.generate`] with joint CTC/attention decoding: with `ctc_weight > 0` (default:
         `generation_config.ctc_weight`, the CTC share of training) each step adds the CTC head's prefix score
         ([`MMEmbedCTCPrefixScorer`]) to the decoder's; `ctc_weight=0` decodes with the attention decoder alone.
-        Takes the inputs of [`MMEmbedASREncoder`] (`input_features` `[B, T, D]`, `attention_mask`, video) or
-        `encoder_outputs`.
+        Takes the inputs of [`MMEmbedASREncoder`] (`input_features` `(batch_size, length, feature_size)`,
+        `attention_mask`, video) or `encoder_outputs`.
         """
         settings = generation_config or self.generation_config
         if ctc_weight is None:
@@ -1316,7 +1279,10 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
         labels: torch.Tensor,
         num_items_in_batch: int | torch.Tensor | None,
     ) -> torch.Tensor:
-        """CTC of the memory `[B, T', H]` against the transcript's characters (no specials; blank = pad), per token."""
+        """
+        CTC of the memory `(batch_size, audio_length, hidden_size)` against the transcript's characters (no specials;
+        blank = pad), per token.
+        """
         special = torch.tensor(
             [self.config.pad_token_id, self.config.bos_token_id, self.config.eos_token_id], device=labels.device
         )
@@ -1341,8 +1307,8 @@ MMEmbedModel.register_for_auto_class("AutoModel")
 MMEmbedForEmotionRecognition.register_for_auto_class("AutoModelForAudioClassification")
 MMEmbedForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
+
 __all__ = [
-    "MMEmbedEmbeddings",
     "MMEmbedASRMemoryOutput",
     "MMEmbedForPreTraining",
     "MMEmbedPreTrainingOutput",

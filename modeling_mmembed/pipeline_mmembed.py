@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from transformers import AutomaticSpeechRecognitionPipeline, Pipeline
 
+from .configuration_mmembed import MODALITY_INPUTS
 from .feature_extraction_mmembed import check_sampling_rate, load_audio_file, resample, to_mono_float
 from .openface_mmembed import read_openface_csv
 
@@ -153,11 +154,9 @@ class MMEmbedEmotionPipeline(Pipeline):
             return_tensors="pt",
         )
         batch = dict(batch)
-        for modality, values_name in self._source_inputs().items():
-            if values_name not in batch:  # absent for this sample: one frame, masked out (keeps batches uniform)
-                dtype = torch.long if values_name == "text_input_ids" else torch.float32
-                batch[values_name] = torch.zeros((1, 1, *self._source_trailing_shape(modality)), dtype=dtype)
-                batch[f"{modality}_attention_mask"] = torch.zeros(1, 1, dtype=torch.long)
+        for modality in self.model.config.source_modalities:
+            if MODALITY_INPUTS[modality].mask_name not in batch:  # pipeline batches need the same inputs throughout
+                batch.update(absent_inputs(self.model.config, modality))
         return {
             name: value.to(self.model.dtype) if value.is_floating_point() else value for name, value in batch.items()
         }
@@ -203,18 +202,6 @@ class MMEmbedEmotionPipeline(Pipeline):
                     "model with that modality."
                 )
 
-    def _source_inputs(self) -> dict[str, str]:
-        """Model input name of each non-audio modality the model uses."""
-        names = {"visual": "visual_features"}
-        names["text"] = "text_input_ids" if self.model.config.text_uses_token_ids else "text_features"
-        return {modality: names[modality] for modality in self.model.config.source_modalities}
-
-    def _source_trailing_shape(self, modality: str) -> tuple[int, ...]:
-        config = self.model.config
-        if modality == "visual":
-            return (config.visual_feature_size,)
-        return () if config.text_uses_token_ids else (config.text_feature_size,)
-
     def _forward(self, model_inputs):
         return {"logits": self.model(**model_inputs).logits}
 
@@ -231,6 +218,19 @@ class MMEmbedEmotionPipeline(Pipeline):
             {"label": config.id2label[index], "score": score, "present": score >= config.thresholds[index]}
             for index, score in enumerate(scores)
         ]
+
+
+def absent_inputs(config, modality: str, batch_size: int = 1) -> dict[str, torch.Tensor]:
+    """
+    `modality`'s inputs for samples that lack it, in the one way absence is said (the modality table): a mask row of
+    zeros, here one frame wide, beside one zero frame.
+    """
+    values_name = config.values_name(modality)
+    dtype = torch.float32 if config.frame_shape(modality) else torch.long
+    return {
+        values_name: torch.zeros((batch_size, 1, *config.frame_shape(modality)), dtype=dtype),
+        MODALITY_INPUTS[modality].mask_name: torch.zeros((batch_size, 1), dtype=torch.long),
+    }
 
 
 def _bounded_visual(visual, columns, limits: InputLimits):

@@ -10,7 +10,8 @@ import numpy as np
 from transformers import ProcessorMixin
 from transformers.feature_extraction_utils import BatchFeature
 
-from .feature_extraction_mmembed import is_sample_list, refuse_longer_than
+from .configuration_mmembed import MODALITY_INPUTS
+from .feature_extraction_mmembed import refuse_longer_than
 from .openface_mmembed import read_openface_csv
 
 
@@ -64,17 +65,9 @@ class MMEmbedProcessor(ProcessorMixin):
         """
         if audio is None:
             raise ValueError("audio is required: every MMEmbed input needs the audio stream.")
-        audio_batch = list(audio) if is_sample_list(audio) else [audio]
-        batch_size = len(audio_batch)
-        data = dict(
-            self.feature_extractor(
-                audio_batch,
-                sampling_rate=sampling_rate,
-                max_length=max_audio_frames,
-                truncation=truncation and max_audio_frames is not None,
-                return_tensors="np",
-            )
-        )
+        frames = self.feature_extractor.featurize_batch(audio, sampling_rate)
+        batch_size = len(frames)
+        data = pad_modality("audio", frames, max_audio_frames, truncation)
         if visual is not None:
             frames = [
                 None if item is None else _visual_frames(item, visual_columns, f"visual[{index}]")
@@ -94,9 +87,7 @@ class MMEmbedProcessor(ProcessorMixin):
             raise ValueError("text mixes strings and word-vector arrays in one batch; give one kind.")
         if kinds == {True}:
             ids = [None if item is None else self._token_ids(item) for item in items]
-            return pad_modality(
-                "text", ids, max_length, truncation, "text_input_ids", pad_value=self.tokenizer.pad_token_id
-            )
+            return pad_modality("text", ids, max_length, truncation, pad_value=self.tokenizer.pad_token_id)
         vectors = [None if item is None else _float_frames(item, "text") for item in items]
         return pad_modality("text", vectors, max_length, truncation)
 
@@ -110,11 +101,8 @@ class MMEmbedProcessor(ProcessorMixin):
         if any(item is None for item in transcripts):
             missing = [index for index, item in enumerate(transcripts) if item is None]
             raise ValueError(f"transcript is missing for samples {missing}; give one per sample or none at all.")
-        ids = [self.tokenizer(item)["input_ids"] for item in transcripts]
-        labels = np.full((len(ids), max(len(row) for row in ids)), -100, dtype=np.int64)
-        for index, row in enumerate(ids):
-            labels[index, : len(row)] = row
-        return labels
+        ids = [np.array(self.tokenizer(item)["input_ids"], dtype=np.int64) for item in transcripts]
+        return pad_sequences(ids, pad_value=-100)[0]
 
     def batch_decode(self, *args, **kwargs) -> list[str]:
         """Transcripts of generated ids (see [`MMEmbedTokenizer.batch_decode`])."""
@@ -126,15 +114,7 @@ class MMEmbedProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self) -> list[str]:
-        return [
-            "input_features",
-            "attention_mask",
-            "visual_features",
-            "visual_attention_mask",
-            "text_features",
-            "text_input_ids",
-            "text_attention_mask",
-        ]
+        return [*MODEL_INPUT_COLUMNS, *(entry.mask_name for entry in MODALITY_INPUTS.values())]
 
 
 def _per_sample(items, batch_size: int, name: str) -> list:
@@ -175,28 +155,40 @@ def _float_frames(item, name: str) -> np.ndarray:
 
 
 MODEL_INPUT_COLUMNS = {
-    "input_features": ("audio", "attention_mask"),
-    "visual_features": ("visual", "visual_attention_mask"),
-    "text_features": ("text", "text_attention_mask"),
-    "text_input_ids": ("text", "text_attention_mask"),
+    name: entry.name
+    for entry in MODALITY_INPUTS.values()
+    for name in (entry.values_name, entry.token_ids_name)
+    if name is not None
 }
-"""Per-example columns (as the dataset builders store them) -> (modality, mask name) of the padded model input."""
+"""Per-example columns (as the dataset builders store them, named as the model inputs) -> their modality."""
+
+
+def pad_sequences(items: list, pad_value: float = 0.0, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """
+    The one padding of mmembed (processor and collator alike): arrays `(length, ...)`, `None` for a missing one,
+    right-padded with `pad_value` into `(batch, width, ...)` (`width`: the longest) with an int64 mask `(batch, width)`
+    (1 = real). Longer items are cut to `width`.
+    """
+    present = [item for item in items if item is not None]
+    width = max(len(item) for item in present) if width is None else width
+    values = np.full((len(items), width, *present[0].shape[1:]), pad_value, dtype=present[0].dtype)
+    mask = np.zeros((len(items), width), dtype=np.int64)
+    for index, item in enumerate(items):
+        if item is not None:
+            kept = min(len(item), width)
+            values[index, :kept] = item[:kept]
+            mask[index, :kept] = 1
+    return values, mask
 
 
 def pad_modality(
-    modality: str,
-    items: list,
-    max_length: int | None = None,
-    truncation: bool = False,
-    values_name: str | None = None,
-    pad_value: float = 0.0,
+    modality: str, items: list, max_length: int | None = None, truncation: bool = False, pad_value: float = 0.0
 ) -> dict[str, np.ndarray]:
     """
-    Right-pad per-sample arrays (`None` = sample without this modality) into `values_name` `(batch, length, ...)`
-    (default `{modality}_features`) and its mask; nothing is returned when no sample has the modality.
+    `modality`'s per-sample arrays (`None` = the sample lacks it) as its padded model input and mask (names from the
+    modality table; text given as token ids is `text_input_ids`); nothing when no sample has the modality. A sample
+    longer than `max_length` raises unless `truncation=True`.
     """
-    values_name = values_name or f"{modality}_features"
-    mask_name = MODEL_INPUT_COLUMNS.get(values_name, (modality, f"{modality}_attention_mask"))[1]
     present = [item for item in items if item is not None]
     if not present:
         return {}
@@ -206,15 +198,11 @@ def pad_modality(
     lengths = [0 if item is None else len(item) for item in items]
     if not truncation:
         refuse_longer_than(modality, lengths, max_length)
+    entry = MODALITY_INPUTS[modality]
+    token_ids = present[0].ndim == 1 and entry.token_ids_name is not None
     width = max(lengths) if max_length is None else min(max(lengths), max_length)
-    values = np.full((len(items), width, *present[0].shape[1:]), pad_value, dtype=present[0].dtype)
-    mask = np.zeros((len(items), width), dtype=np.int64)
-    for index, item in enumerate(items):
-        if item is not None:
-            kept = min(len(item), width)
-            values[index, :kept] = item[:kept]
-            mask[index, :kept] = 1
-    return {values_name: values, mask_name: mask}
+    values, mask = pad_sequences(items, pad_value, width)
+    return {entry.token_ids_name if token_ids else entry.values_name: values, entry.mask_name: mask}
 
 
 def pad_examples(examples: list[dict], return_tensors: str | None = "pt") -> BatchFeature:
@@ -224,12 +212,12 @@ def pad_examples(examples: list[dict], return_tensors: str | None = "pt") -> Bat
     for a modality is empty (or None) has that modality absent (an all-zero mask row). Other columns are dropped.
     """
     batch = {}
-    for values_name, (modality, _) in MODEL_INPUT_COLUMNS.items():
+    for values_name, modality in MODEL_INPUT_COLUMNS.items():
         if values_name not in examples[0]:
             continue
         items = [example[values_name] for example in examples]
         items = [None if item is None or len(item) == 0 else np.asarray(item) for item in items]
-        batch.update(pad_modality(modality, items, values_name=values_name))
+        batch.update(pad_modality(modality, items))
     if "input_features" not in batch:
         raise ValueError("Examples need input_features (audio): the audio stream is the query of every branch.")
     return BatchFeature(batch, tensor_type=return_tensors)
@@ -254,7 +242,7 @@ class MMEmbedDataCollator:
         import torch
 
         used = {"audio"} | set(self.modalities)
-        columns = [name for name, (modality, _) in MODEL_INPUT_COLUMNS.items() if modality in used]
+        columns = [name for name, modality in MODEL_INPUT_COLUMNS.items() if modality in used]
         batch = dict(
             pad_examples([{name: example[name] for name in columns if name in example} for example in examples])
         )
@@ -270,9 +258,7 @@ class MMEmbedDataCollator:
             batch["labels"] = torch.tensor([float(example["sentiment"]) for example in examples])
         else:
             transcripts = [np.asarray(example["labels"], dtype=np.int64) for example in examples]
-            batch["labels"] = torch.from_numpy(
-                pad_modality("labels", transcripts, values_name="labels", pad_value=-100)["labels"]
-            )
+            batch["labels"] = torch.from_numpy(pad_sequences(transcripts, pad_value=-100)[0])
             batch["speaker_labels"] = torch.tensor([int(example["speaker_labels"]) for example in examples])
         return batch
 
@@ -294,11 +280,18 @@ def refuse_non_finite(batch: dict, examples: list[dict]) -> None:
             bad = (~torch.isfinite(values)).flatten(1).any(dim=1).nonzero().flatten().tolist()
             ids = [str(examples[index]["id"]) if "id" in examples[index] else index for index in bad]
             raise ValueError(
-                f"{name} ({MODEL_INPUT_COLUMNS[name][0]}) holds NaN/inf in examples {ids}; replace them (0 is the "
+                f"{name} ({MODEL_INPUT_COLUMNS[name]}) holds NaN/inf in examples {ids}; replace them (0 is the "
                 "CMU convention) when building the dataset."
             )
 
 
 MMEmbedProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["MODEL_INPUT_COLUMNS", "MMEmbedDataCollator", "MMEmbedProcessor", "pad_examples", "pad_modality"]
+__all__ = [
+    "MODEL_INPUT_COLUMNS",
+    "MMEmbedDataCollator",
+    "MMEmbedProcessor",
+    "pad_examples",
+    "pad_modality",
+    "pad_sequences",
+]

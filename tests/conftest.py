@@ -25,7 +25,7 @@ def tiny_config(**overrides) -> MMEmbedConfig:
         "classifier_dropout": 0.0,
     }
     fields.update(overrides)
-    return MMEmbedConfig.tiny(**fields)
+    return MMEmbedConfig.from_preset("tiny", **fields)
 
 
 def perturb_(model: torch.nn.Module, seed: int = 0, scale: float = 0.2) -> torch.nn.Module:

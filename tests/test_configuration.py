@@ -1,6 +1,7 @@
 """MMEmbedConfig: defaults that make the emotion head work bare, presets, validation and serialisation."""
 
 import pytest
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoConfig
 
 from modeling_mmembed import EMOTIONS, MMEmbedConfig
@@ -25,34 +26,21 @@ def test_one_label_is_regression_and_has_no_thresholds():
 
 
 @pytest.mark.parametrize(
-    ("preset", "expected"),
-    [
-        (
-            "base",
-            {
-                "hidden_size": 256,
-                "num_attention_heads": 4,
-                "intermediate_size": 1024,
-                "num_audio_layers": 6,
-                "num_cross_modal_layers": 2,
-                "audio_subsampling": 4,
-            },
-        ),
-        ("tiny", {"hidden_size": 32, "num_audio_layers": 2}),
-        (
-            "mosei_sdk",
-            {"audio_feature_size": 74, "visual_feature_size": 35, "text_feature_size": 300, "hidden_size": 256},
-        ),
-    ],
-)
-def test_presets(preset, expected):
-    config = getattr(MMEmbedConfig, preset)()
-    assert {key: getattr(config, key) for key in expected} == expected
-    assert MMEmbedConfig.from_preset(preset).to_dict() == config.to_dict()
+    ("preset", "encoder_parameters", "frame_sizes"),
+    [("tiny", 56_224, (80, 35, 300)), ("small", 1_280_512, (80, 35, 300)), ("base", 8_247_040, (80, 35, 300)),
+     ("mosei_sdk", 8_242_432, (74, 35, 300))],
+)  # fmt: skip
+def test_presets_build_the_encoders_the_readme_states(preset, encoder_parameters, frame_sizes):
+    """The parameter counts of the README's Performance section, and the input sizes each preset is made for."""
+    from modeling_mmembed import MMEmbedModel
+
+    config = MMEmbedConfig.from_preset(preset)
+    assert sum(parameter.numel() for parameter in MMEmbedModel(config).parameters()) == encoder_parameters
+    assert (config.audio_feature_size, config.visual_feature_size, config.text_feature_size) == frame_sizes
 
 
 def test_preset_overrides_and_unknown_preset():
-    assert MMEmbedConfig.tiny(num_audio_layers=3).num_audio_layers == 3
+    assert MMEmbedConfig.from_preset("tiny", num_audio_layers=3).num_audio_layers == 3
     with pytest.raises(ValueError, match="Unknown MMEmbed preset 'huge'"):
         MMEmbedConfig.from_preset("huge")
 
@@ -90,13 +78,23 @@ def test_modalities_are_put_in_canonical_order():
         ({"hidden_act": "swishy"}, r"hidden_act: unknown activation 'swishy'; choose one of .*gelu"),
     ],
 )
-def test_invalid_values_raise_value_error_naming_the_field(fields, message):
-    with pytest.raises(ValueError, match=message):
+def test_invalid_values_are_refused_by_the_strict_validators_naming_the_field(fields, message):
+    """transformers' `@strict` validation: construction, `validate()` and `save_pretrained` all run it."""
+    with pytest.raises(StrictDataclassClassValidationError, match=message):
         MMEmbedConfig(**fields)
 
 
+def test_validate_and_save_refuse_values_set_after_construction(tmp_path):
+    config = MMEmbedConfig()
+    config.thresholds = [2.0] * 6
+    with pytest.raises(StrictDataclassClassValidationError, match="thresholds: are probabilities"):
+        config.validate()
+    with pytest.raises(StrictDataclassClassValidationError, match="thresholds: are probabilities"):
+        config.save_pretrained(tmp_path)
+
+
 def test_save_and_reload_round_trip(tmp_path):
-    config = MMEmbedConfig.mosei_sdk(modalities=["audio", "text"], pos_weight=[1, 2, 3, 4, 5, 6])
+    config = MMEmbedConfig.from_preset("mosei_sdk", modalities=["audio", "text"], pos_weight=[1, 2, 3, 4, 5, 6])
     config.save_pretrained(tmp_path)
     reloaded = AutoConfig.from_pretrained(tmp_path)
     assert isinstance(reloaded, MMEmbedConfig)

@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-import train
+from mmembed_training import cli, demo
 
 
 @pytest.fixture(scope="module")
 def smoke(demo_root, tmp_path_factory):
     output = tmp_path_factory.mktemp("default-run")
-    summary = train.main(["demo", "--size", "smoke", "--seeds", "0", "1", "--demo_root", str(demo_root),
+    summary = cli.main(["demo", "--size", "smoke", "--seeds", "0", "1", "--demo_root", str(demo_root),
                           "--output_dir", str(output)])  # fmt: skip
     return summary, output
 
@@ -59,8 +59,8 @@ def test_the_saved_model_reloads_and_runs_in_a_pipeline(smoke):
 
 def test_pretraining_is_scored_as_often_as_its_budget_says(tmp_path):
     """Evaluations spread as a fraction of the steps (transformers reads an `eval_steps` of 1 or more as steps)."""
-    for size, budget in train.DEMO_BUDGETS.items():
-        args = train.demo_training(tmp_path, 0, budget["pretrain_epochs"], budget, "pretrain")
+    for size, budget in demo.DEMO_BUDGETS.items():
+        args = demo.demo_training(tmp_path, 0, budget["pretrain_epochs"], budget, "pretrain")
         evaluations = budget["pretrain_evaluations"]
         if budget["max_steps"] > 0:
             assert args.eval_strategy == args.save_strategy == "steps" and args.eval_steps == budget["max_steps"]
@@ -70,4 +70,4 @@ def test_pretraining_is_scored_as_often_as_its_budget_says(tmp_path):
             assert args.eval_strategy == args.save_strategy == "steps", size
             assert args.eval_steps == args.save_steps == pytest.approx(1 / evaluations) and args.eval_steps < 1, size
     with pytest.raises(ValueError, match="pretrain_evaluations must be 2 or more"):
-        train.demo_training(tmp_path, 0, 3, {**train.DEMO_BUDGETS["full"], "pretrain_evaluations": 1}, "pretrain")
+        demo.demo_training(tmp_path, 0, 3, {**demo.DEMO_BUDGETS["full"], "pretrain_evaluations": 1}, "pretrain")

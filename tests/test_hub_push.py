@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard, ModelCardData
 
-import train
+from mmembed_training import arguments as train_arguments
+from mmembed_training import cli
+from mmembed_training import hub as card_and_upload
 
 
 class RecordingHubApi:
@@ -39,7 +41,7 @@ class RecordingHubApi:
 @pytest.fixture
 def hub(monkeypatch):
     RecordingHubApi.calls, RecordingHubApi.error = [], None
-    monkeypatch.setattr(train, "HfApi", RecordingHubApi)
+    monkeypatch.setattr(card_and_upload, "HfApi", RecordingHubApi)
     return RecordingHubApi
 
 
@@ -49,7 +51,7 @@ def quick_run(demo_root: Path, output: Path, stage: str, *extra: str) -> dict:
         if stage == "pretrain"
         else ["--corpus", "demo", "--demo_root", str(demo_root)]
     )
-    return train.main([
+    return cli.main([
         "--stage", stage, *corpus, "--output_dir", str(output), "--dataset_cache_dir", str(output.parent / "cache"),
         "--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2", "--eval_strategy", "steps",
         "--eval_steps", "2", "--logging_steps", "1", "--report_to", "tensorboard", "--per_device_train_batch_size",
@@ -108,9 +110,11 @@ def test_model_card_metadata_round_trips_and_matches_results(demo_root, tmp_path
 
 
 def test_mosei_card_declares_the_dataset_and_its_terms(demo_root, tmp_path):
-    run, training = train.parse_arguments(["--stage", "emotion", "--corpus", "mosei", "--output_dir", str(tmp_path)])
+    run, training = train_arguments.parse_arguments(
+        ["--stage", "emotion", "--corpus", "mosei", "--output_dir", str(tmp_path)]
+    )
     results = {"stage": "emotion", "test": {"mean_weighted_accuracy": 0.6, "mean_f1": 0.7, "mean_auc": None}}
-    card = ModelCard.load(train.write_model_card(tmp_path, results, run, training))
+    card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training))
     assert card.data.datasets == ["CMU-MOSEI"] and card.data.license == "other"
     assert [result.metric_type for result in card.data.eval_results] == ["mean_weighted_accuracy", "mean_f1"]
 
@@ -119,7 +123,7 @@ def test_mosei_card_declares_the_dataset_and_its_terms(demo_root, tmp_path):
 def test_a_failing_push_keeps_the_local_save_and_says_how_to_retry(demo_root, tmp_path, hub, error, caplog):
     hub.error = error
     output = tmp_path / "emotion"
-    with caplog.at_level(logging.ERROR, logger="train"):
+    with caplog.at_level(logging.ERROR, logger="mmembed_training.hub"):
         results = quick_run(demo_root, output, "emotion", "--push_to_hub", "true", "--hub_model_id", "me/mmembed-emo")
     assert results["pushed"] is False
     assert (output / "model.safetensors").is_file() and (output / "README.md").is_file()
@@ -142,9 +146,9 @@ def test_the_card_cites_the_paper_and_names_its_base_model(tmp_path):
     local.mkdir()
     cases = {"me/mmembed-pre-hub": "me/mmembed-pre-hub", str(pushed): "me/mmembed-pre", str(local): None, None: None}
     for start, base_model in cases.items():
-        arguments = ["--stage", "emotion", "--output_dir", str(tmp_path / "run")]
-        run, training = train.parse_arguments(arguments + (["--model_name_or_path", start] if start else []))
-        card = ModelCard.load(train.write_model_card(tmp_path / "run", results, run, training))
+        flags = ["--stage", "emotion", "--output_dir", str(tmp_path / "run")]
+        run, training = train_arguments.parse_arguments(flags + (["--model_name_or_path", start] if start else []))
+        card = ModelCard.load(card_and_upload.write_model_card(tmp_path / "run", results, run, training))
         assert card.data.base_model == base_model, start
         assert "{10.21437/Interspeech.2020-1827}" in card.text and "{2009.05019}" in card.text
         if start == str(local):

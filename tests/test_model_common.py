@@ -8,6 +8,7 @@ import logging
 
 import pytest
 import torch
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoModelForAudioClassification
 
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbedForPreTraining, MMEmbedModel
@@ -117,10 +118,10 @@ def test_load_with_mismatched_shapes_re_heads_the_checkpoint(tmp_path, caplog, n
 
 
 def test_setting_num_labels_on_a_config_re_heads_it_for_save_and_reload(tmp_path):
-    config = MMEmbedConfig.tiny(pos_weight=[2.0] * 6)
+    config = MMEmbedConfig.from_preset("tiny", pos_weight=[2.0] * 6)
     config.num_labels = 3
     config.save_pretrained(tmp_path)
     reloaded = MMEmbedConfig.from_pretrained(tmp_path)
     assert reloaded.num_labels == 3 and reloaded.thresholds == [0.5] * 3 and reloaded.pos_weight is None
-    with pytest.raises(ValueError, match=r"needs one threshold per label \(3\), got 6"):
-        MMEmbedConfig.tiny(num_labels=3, thresholds=[0.5] * 6)  # a new config that contradicts itself still fails
+    with pytest.raises(StrictDataclassClassValidationError, match=r"needs one threshold per label \(3\), got 6"):
+        MMEmbedConfig.from_preset("tiny", num_labels=3, thresholds=[0.5] * 6)  # a config contradicting itself fails

@@ -72,7 +72,9 @@ def processor():
 def emotion_dir(tmp_path_factory, processor):
     """An emotion model (text as token ids) that learned the three clips' emotions with and without video/text."""
     torch.manual_seed(0)
-    config = MMEmbedConfig.tiny(text_feature_size=None, text_vocab_size=42, hidden_dropout=0.0, attention_dropout=0.0)
+    config = MMEmbedConfig.from_preset(
+        "tiny", text_feature_size=None, text_vocab_size=42, hidden_dropout=0.0, attention_dropout=0.0
+    )
     model = MMEmbedForEmotionRecognition(config)
     labels = emotion_targets(config)
     full = dict(processor(audio=clips(), visual=visual_frames(), text=TRANSCRIPTS, return_tensors="pt"), labels=labels)
@@ -88,7 +90,7 @@ def emotion_dir(tmp_path_factory, processor):
 def asr_dir(tmp_path_factory, processor):
     """A pre-training model that learned to transcribe the three clips."""
     torch.manual_seed(0)
-    config = MMEmbedConfig.tiny(num_speakers=3, hidden_dropout=0.0, attention_dropout=0.0)
+    config = MMEmbedConfig.from_preset("tiny", num_speakers=3, hidden_dropout=0.0, attention_dropout=0.0)
     model = MMEmbedForPreTraining(config)
     batch = dict(processor(audio=clips(), transcript=TRANSCRIPTS, return_tensors="pt"))
     batch["speaker_labels"] = torch.tensor([0, 1, 2])
@@ -356,9 +358,9 @@ def test_get_embeddings_matches_the_encoder(emotion_dir, processor):
     with torch.no_grad():
         embeddings = model.get_embeddings(**batch)
         encoder = model.mmembed(**batch)
-    assert embeddings.pooled.shape == (3, 32)
-    torch.testing.assert_close(embeddings.pooled, encoder.pooler_output, atol=0, rtol=0)
-    torch.testing.assert_close(embeddings.sequence, encoder.last_hidden_state, atol=0, rtol=0)
+    assert embeddings.pooler_output.shape == (3, 32)
+    torch.testing.assert_close(embeddings.pooler_output, encoder.pooler_output, atol=0, rtol=0)
+    torch.testing.assert_close(embeddings.last_hidden_state, encoder.last_hidden_state, atol=0, rtol=0)
 
 
 def test_export_embeddings_from_audio_files_and_a_dataset(emotion_dir, processor, tmp_path):
@@ -387,7 +389,9 @@ def test_export_embeddings_from_audio_files_and_a_dataset(emotion_dir, processor
     assert table["id"] == ["clip0.wav", "speaker/clip1.wav", "speaker/clip2.wav"]
     model = MMEmbedForEmotionRecognition.from_pretrained(emotion_dir).eval()
     with torch.no_grad():
-        expected = [model.get_embeddings(**processor(audio=[clip], return_tensors="pt")).pooled[0] for clip in clips()]
+        expected = [
+            model.get_embeddings(**processor(audio=[clip], return_tensors="pt")).pooler_output[0] for clip in clips()
+        ]
     for row, vector in zip(table["embedding"], expected, strict=True):
         np.testing.assert_allclose(row, vector.numpy(), atol=1e-5)
 
@@ -418,7 +422,7 @@ def test_export_embeddings_from_audio_files_and_a_dataset(emotion_dir, processor
     assert matrix.shape == (3, 32)
     assert json.loads((tmp_path / "d.ids.json").read_text()) == ["a", "b", "c"]
     with torch.no_grad():
-        without_video = model.get_embeddings(input_features=torch.from_numpy(features[1])[None]).pooled[0]
+        without_video = model.get_embeddings(input_features=torch.from_numpy(features[1])[None]).pooler_output[0]
     np.testing.assert_allclose(matrix[1], without_video.numpy(), atol=1e-5)
 
 

@@ -108,7 +108,7 @@ def test_a_modality_absent_from_every_sample_is_omitted(processor):
 
 def test_processor_output_feeds_the_pretraining_model(processor):
     samples = two_samples()
-    config = MMEmbedConfig.tiny(num_speakers=2, text_feature_size=None, text_vocab_size=42)
+    config = MMEmbedConfig.from_preset("tiny", num_speakers=2, text_feature_size=None, text_vocab_size=42)
     model = MMEmbedForPreTraining(config)
     batch = processor(
         audio=samples["audio"],

@@ -91,10 +91,10 @@ def test_encoder_checkpoint_loads_into_emotion_head(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"audio_feature_size": 74}, "audio_feature_size: checkpoint has 13, requested 74"),
-        ({"audio_subsampling": 2}, "audio_subsampling: checkpoint has 4, requested 2"),
-        ({"visual_feature_size": 35}, "visual_feature_size: checkpoint has 7, requested 35"),
-        ({"text_feature_size": None, "text_vocab_size": 30}, "text_feature_size: checkpoint has 11, requested None"),
+        ({"audio_feature_size": 74}, "audio_feature_size: checkpoint 13, requested 74"),
+        ({"audio_subsampling": 2}, "audio_subsampling: checkpoint 4, requested 2"),
+        ({"visual_feature_size": 35}, "visual_feature_size: checkpoint 7, requested 35"),
+        ({"text_feature_size": None, "text_vocab_size": 30}, "text_feature_size: checkpoint 11, requested None"),
     ],
 )
 def test_transfer_refuses_different_input_layers(saved_emotion_model, override, message):

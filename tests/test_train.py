@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-import train
+from mmembed_training import arguments as train_arguments
+from mmembed_training import cli, data, evaluation, run
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition
 from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
@@ -35,8 +36,25 @@ QUICK = [
 ]
 
 
+def stage_arguments(stage: str, corpus: str, demo_root, output, *extra: str, cache=None) -> list[str]:
+    """train.py arguments of a stage on a demo corpus into `output` (the dataset cache in `cache`)."""
+    cache = ["--dataset_cache_dir", str(cache)] if cache is not None else []
+    return [
+        "--stage",
+        stage,
+        "--corpus",
+        corpus,
+        "--demo_root",
+        str(demo_root),
+        "--output_dir",
+        str(output),
+        *cache,
+        *extra,
+    ]
+
+
 def test_config_file_and_command_line_parsing(tmp_path):
-    run, training = train.parse_arguments([str(REPO / "configs" / "demo.yaml"), "--num_train_epochs", "2"])
+    run, training = train_arguments.parse_arguments([str(REPO / "configs" / "demo.yaml"), "--num_train_epochs", "2"])
     assert (run.stage, run.corpus, run.preset) == ("emotion", "demo", "tiny")
     assert training.num_train_epochs == 2 and training.learning_rate == 0.001
     assert training.train_sampling_strategy == "group_by_length" and training.report_to == ["tensorboard"]
@@ -52,47 +70,37 @@ def test_config_file_and_command_line_parsing(tmp_path):
             }
         )
     )
-    run, training = train.parse_arguments([str(config), "--freeze_encoder", "true"])
+    run, training = train_arguments.parse_arguments([str(config), "--freeze_encoder", "true"])
     assert run.stage == "sentiment" and run.modalities == ["audio", "text"] and run.freeze_encoder
     assert run.mosei_visual is None
     for name in ("pretrain", "emotion", "sentiment"):
-        assert train.parse_arguments(["--stage", name, "--output_dir", str(tmp_path)])[0].stage == name
+        assert train_arguments.parse_arguments(["--stage", name, "--output_dir", str(tmp_path)])[0].stage == name
     with pytest.raises(ValueError, match="--stage must be one of"):
-        train.parse_arguments(["--stage", "finetune", "--output_dir", str(tmp_path)])
+        train_arguments.parse_arguments(["--stage", "finetune", "--output_dir", str(tmp_path)])
     nested = tmp_path / "nested.yaml"
     nested.write_text(
         "lr_scheduler_type: cosine_with_min_lr\nlr_scheduler_kwargs: {min_lr: 1.0e-5}\nlearning_rate: 0.01\n"
     )
-    run, training = train.parse_arguments([str(nested), "--learning_rate", "0.002", "--output_dir", str(tmp_path)])
+    run, training = train_arguments.parse_arguments(
+        [str(nested), "--learning_rate", "0.002", "--output_dir", str(tmp_path)]
+    )
     assert training.lr_scheduler_kwargs == {"min_lr": 1e-5} and training.learning_rate == 0.002
-    run, training = train.parse_arguments([str(nested), "--lr_scheduler_kwargs", '{"min_lr": 2e-5}'])
+    run, training = train_arguments.parse_arguments([str(nested), "--lr_scheduler_kwargs", '{"min_lr": 2e-5}'])
     assert training.lr_scheduler_kwargs == {"min_lr": 2e-5}  # the flag wins over the file
     (tmp_path / "typo.yaml").write_text("learnig_rate: 0.1\n")
     with pytest.raises(ValueError, match=r"typo.yaml has keys that are no argument of train.py: \['learnig_rate'\]"):
-        train.parse_arguments([str(tmp_path / "typo.yaml")])
+        train_arguments.parse_arguments([str(tmp_path / "typo.yaml")])
     with pytest.raises(ValueError, match="--corpus must be one of"):
-        train.parse_arguments(["--corpus", "imagenet", "--output_dir", str(tmp_path)])
+        train_arguments.parse_arguments(["--corpus", "imagenet", "--output_dir", str(tmp_path)])
 
 
 @pytest.fixture(scope="module")
 def emotion_run(demo_root, tmp_path_factory):
     output = tmp_path_factory.mktemp("emotion-run")
-    arguments = [
-        "--stage",
-        "emotion",
-        "--corpus",
-        "demo",
-        "--demo_root",
-        str(demo_root),
-        "--output_dir",
-        str(output),
-        "--num_train_epochs",
-        "8",
-        "--dataset_cache_dir",
-        str(output / "cache"),
-        *QUICK,
-    ]
-    return train.main(arguments), output
+    arguments = stage_arguments(
+        "emotion", "demo", str(demo_root), str(output), "--num_train_epochs", "8", *QUICK, cache=str(output / "cache")
+    )
+    return cli.main(arguments), output
 
 
 def test_emotion_stage_improves_and_saves_everything(emotion_run):
@@ -108,21 +116,16 @@ def test_emotion_stage_improves_and_saves_everything(emotion_run):
 
 def test_evaluate_stage_scores_the_saved_model_with_its_thresholds(emotion_run, demo_root, tmp_path):
     results, output = emotion_run
-    arguments = [
-        "--stage",
+    arguments = stage_arguments(
         "evaluate",
-        "--corpus",
         "demo",
-        "--demo_root",
         str(demo_root),
+        str(tmp_path),
         "--model_name_or_path",
         str(output),
-        "--output_dir",
-        str(tmp_path),
-        "--dataset_cache_dir",
-        str(output / "cache"),
-    ]
-    evaluated = train.main(arguments)
+        cache=str(output / "cache"),
+    )
+    evaluated = cli.main(arguments)
     assert evaluated["test"]["mean_weighted_accuracy"] == pytest.approx(results["test"]["mean_weighted_accuracy"])
 
 
@@ -132,38 +135,33 @@ def test_pretrain_stage_improves_cer(demo_root, tmp_path):
         str(demo_root / "speech" / "manifest.jsonl"), "--output_dir", str(tmp_path / "run"), "--num_train_epochs", "6",
         "--dataset_cache_dir", str(tmp_path / "cache"), "--report_to", "none",
     ]  # fmt: skip
-    results = train.main(arguments)
+    results = cli.main(arguments)
     assert results["validation"]["cer"] < results["initial_validation"]["cer"]
     assert {"wer", "speaker_accuracy", "speaker_accuracy_audio_only"} <= results["validation"].keys()
 
 
 def test_sentiment_stage_improves_mae_with_an_ablation(demo_root, tmp_path):
-    arguments = [
-        "--stage",
+    arguments = stage_arguments(
         "sentiment",
-        "--corpus",
         "demo-mosei",
-        "--demo_root",
         str(demo_root),
+        str(tmp_path),
         "--modalities",
         "audio",
         "text",
-        "--output_dir",
-        str(tmp_path),
         "--num_train_epochs",
         "3",
-        "--dataset_cache_dir",
-        str(tmp_path / "cache"),
         *QUICK,
-    ]
-    results = train.main(arguments)
+        cache=str(tmp_path / "cache"),
+    )
+    results = cli.main(arguments)
     assert results["validation"]["mae"] < results["initial_validation"]["mae"]
     assert MMEmbedConfig.from_pretrained(tmp_path).modalities == ["audio", "text"]
 
 
 def test_thresholds_are_tuned_on_validation_before_test_is_read(monkeypatch):
     splits = {"validation": "VALIDATION", "test": "TEST"}
-    model = MMEmbedForEmotionRecognition(MMEmbedConfig.tiny())
+    model = MMEmbedForEmotionRecognition(MMEmbedConfig.from_preset("tiny"))
     calls = []
     rng = np.random.default_rng(0)
 
@@ -171,8 +169,8 @@ def test_thresholds_are_tuned_on_validation_before_test_is_read(monkeypatch):
         calls.append((split, list(model.config.thresholds)))
         return rng.random((40, 6)), (rng.random((40, 6)) > 0.5).astype(int)
 
-    monkeypatch.setattr(train, "predict_emotions", fake_predict)
-    results = train.emotion_evaluation(model, splits, collator=None, batch_size=8, tune=True)
+    monkeypatch.setattr(evaluation, "predict_emotions", fake_predict)
+    results = evaluation.emotion_evaluation(model, splits, collator=None, batch_size=8, tune=True)
     assert [split for split, _ in calls] == ["VALIDATION", "TEST"]
     assert calls[0][1] == [0.5] * 6  # validation predicted before tuning
     assert calls[1][1] == results["thresholds"] != [0.5] * 6  # test scored with the tuned thresholds only
@@ -220,58 +218,48 @@ def test_collator_pads_each_modality_with_its_mask():
 
 def test_corpus_that_does_not_fit_the_checkpoint_stops_before_training(emotion_run, demo_root, tmp_path):
     _, output = emotion_run  # trained on fbank (80) with token ids; demo-mosei has COVAREP (74) and GloVe
-    arguments = [
-        "--stage",
+    arguments = stage_arguments(
         "emotion",
-        "--corpus",
         "demo-mosei",
-        "--demo_root",
         str(demo_root),
+        str(tmp_path),
         "--model_name_or_path",
         str(output),
-        "--output_dir",
-        str(tmp_path),
         "--num_train_epochs",
         "1",
-        "--dataset_cache_dir",
-        str(tmp_path / "cache"),
         *QUICK,
-    ]
-    with pytest.raises(ValueError, match=r"audio_feature_size: checkpoint 80, corpus 74.*--reinit_input_layers"):
-        train.main(arguments)
+        cache=str(tmp_path / "cache"),
+    )
+    with pytest.raises(ValueError, match=r"audio_feature_size: checkpoint 80, requested 74.*--reinit_input_layers"):
+        cli.main(arguments)
     assert not (tmp_path / "results.json").exists()
-    results = train.main([*arguments, "--reinit_input_layers", "true"])
+    results = cli.main([*arguments, "--reinit_input_layers", "true"])
     assert "test" in results
 
 
 def test_checkpoint_of_another_model_type_is_refused(demo_root, tmp_path):
     (tmp_path / "bert").mkdir()
     (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    arguments = [
-        "--stage",
+    arguments = stage_arguments(
         "emotion",
-        "--corpus",
         "demo",
-        "--demo_root",
         str(demo_root),
+        str(tmp_path / "run"),
         "--model_name_or_path",
         str(tmp_path / "bert"),
-        "--output_dir",
-        str(tmp_path / "run"),
-        "--dataset_cache_dir",
-        str(tmp_path / "cache"),
         "--report_to",
         "none",
-    ]
+        cache=str(tmp_path / "cache"),
+    )
     with pytest.raises(ValueError, match="holds a 'bert' model, not an mmembed checkpoint"):
-        train.main(arguments)
+        cli.main(arguments)
 
 
 def test_a_missing_checkpoint_is_reported_before_the_corpus_is_prepared(tmp_path, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("the corpus was prepared before the checkpoint was checked")
 
-    monkeypatch.setattr(train, "load_corpus", never)
+    monkeypatch.setattr(run, "load_corpus", never)
     arguments = [
         "--stage",
         "emotion",
@@ -281,23 +269,23 @@ def test_a_missing_checkpoint_is_reported_before_the_corpus_is_prepared(tmp_path
         str(tmp_path),
     ]
     with pytest.raises(ValueError, match=r"--model_name_or_path .*nowhere: no mmembed checkpoint there"):
-        train.main(arguments)
+        cli.main(arguments)
 
 
 def test_labels_out_of_range_and_empty_splits_are_refused():
     with pytest.raises(ValueError, match=r"emotion_labels must be 0/1 presence; found values \[0, 1, 2\]"):
-        train.check_labels(datasets.Dataset.from_dict({"emotion_labels": [[0, 1, 2, 0, 0, 0]]}), "emotion")
+        data.check_labels(datasets.Dataset.from_dict({"emotion_labels": [[0, 1, 2, 0, 0, 0]]}), "emotion")
     with pytest.raises(ValueError, match=r"sentiment must be finite and within \[-3, 3\]"):
-        train.check_labels(datasets.Dataset.from_dict({"sentiment": [0.5, 3.5]}), "sentiment")
+        data.check_labels(datasets.Dataset.from_dict({"sentiment": [0.5, 3.5]}), "sentiment")
     with pytest.raises(ValueError, match=r"speaker_labels must lie in \[0, 2\)"):
-        train.check_labels(datasets.Dataset.from_dict({"speaker_labels": [0, 2]}), "pretrain", num_speakers=2)
+        data.check_labels(datasets.Dataset.from_dict({"speaker_labels": [0, 2]}), "pretrain", num_speakers=2)
     corpus = datasets.DatasetDict(
         {"train": datasets.Dataset.from_dict({"x": [1]}), "validation": datasets.Dataset.from_dict({"x": []})}
     )
     with pytest.raises(ValueError, match="The 'validation' split is empty or missing"):
-        train.check_splits(corpus, ["train", "validation"])
+        data.check_splits(corpus, ["train", "validation"])
     with pytest.raises(ValueError, match="The 'test' split is empty or missing"):
-        train.check_splits(corpus, ["train", "test"])
+        data.check_splits(corpus, ["train", "test"])
 
 
 def test_collator_refuses_non_finite_features_naming_modality_and_example():
@@ -309,3 +297,16 @@ def test_collator_refuses_non_finite_features_naming_modality_and_example():
     examples[0]["visual_features"] = np.ones((2, 5), np.float32)
     with pytest.raises(ValueError, match=r"visual_features \(visual\) holds NaN/inf in examples \['vid2\[3\]'\]"):
         MMEmbedDataCollator("emotion", ("audio", "visual"))(examples)
+
+
+def test_the_processor_saved_with_the_model_is_the_one_that_featurised_its_corpus(demo_root, tmp_path, monkeypatch):
+    from data_scripts.demo_corpus import load_demo_emotion
+    from modeling_mmembed import MMEmbedFeatureExtractor
+
+    extractor = MMEmbedFeatureExtractor(global_mean=10.0, global_std=5.0)
+    corpus = load_demo_emotion(demo_root / "emotion", cache_dir=tmp_path / "cache", feature_extractor=extractor)
+    assert corpus.feature_extractor_config["global_mean"] == 10.0
+    monkeypatch.setattr(run, "load_corpus", lambda run_arguments, stage: corpus)
+    cli.main(stage_arguments("emotion", "demo", demo_root, tmp_path / "run", "--max_steps", "1", *QUICK))
+    saved = MMEmbedFeatureExtractor.from_pretrained(tmp_path / "run")
+    assert (saved.global_mean, saved.global_std) == (10.0, 5.0)

@@ -19,7 +19,7 @@ import evaluate
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
-EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
+EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")  # mmembed's EMOTIONS: this file stands alone
 _CITATION = ""
 _DESCRIPTION = __doc__
 _KWARGS_DESCRIPTION = """

@@ -1,0 +1,17 @@
+"""
+Training and evaluation of mmembed models on `transformers.Trainer` (the `train` extra): what `train.py` and the
+`mmembed-train` console script run.
+
+- `run.py`: the training script, one stage (`train_stage`) or the scoring of a saved model (`evaluate_stage`).
+- `arguments.py`: `RunArguments` and the reading of config files and flags.
+- `data.py`: the corpus of a stage and the checks before the first step. `models.py`: the model to train.
+- `trainer.py`: `MMEmbedTrainer` and `OutputFolder` (complete checkpoints, the atomic final folder).
+- `evaluation.py`: the scores of a split. `hub.py`: the model card and the upload. `demo.py`: the default run.
+- `configs/`, `model_card.md`, `metrics/mmembed_emotion/`: the config presets, the card template, the `evaluate`
+  metric (also at the repository's root, as links).
+"""
+
+from importlib import resources
+
+RESOURCES = resources.files(__name__)
+"""The packaged `configs/`, `model_card.md` and `metrics/`."""

@@ -1,0 +1,110 @@
+"""What a training run is asked to do: `RunArguments` (the stage, the corpus, the model) and how a YAML/JSON file and
+command-line flags become them together with `transformers.TrainingArguments`."""
+
+import json
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from transformers import (
+    HfArgumentParser,
+    TrainingArguments,
+)
+
+from data_scripts.mosei import DEFAULT_OPTIONS as MOSEI_DEFAULTS
+
+from . import RESOURCES
+
+logger = logging.getLogger(__name__)
+
+
+STAGES = ("pretrain", "emotion", "sentiment", "evaluate")
+
+CORPORA = ("demo", "demo-mosei", "mosei", "manifest")
+
+
+@dataclass
+class RunArguments:
+    """What to train or evaluate, on which data (the optimisation settings are `TrainingArguments`)."""
+
+    stage: str = field(default="emotion", metadata={"help": f"One of {STAGES}."})
+    corpus: str = field(default="demo", metadata={"help": f"One of {CORPORA}."})
+    data_dir: str | None = field(default=None, metadata={"help": "CMU-MOSEI folder, or the manifest of `manifest`."})
+    audio_dir: str | None = field(default=None, metadata={"help": "CMU-MOSEI WAV_16000 folder (mosei_audio=wav)."})
+    mosei_audio: str = field(default=MOSEI_DEFAULTS["audio"], metadata={"help": "covarep | wav"})
+    mosei_visual: str | None = field(default=MOSEI_DEFAULTS["visual"], metadata={"help": "facet42 | openface2 | none"})
+    mosei_text: str | None = field(default=MOSEI_DEFAULTS["text"], metadata={"help": "glove | tokens | words | none"})
+    align_to_words: bool = field(default=False, metadata={"help": "Average audio/visual rows within words."})
+    demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are generated."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Checkpoint to start from (or evaluate)."})
+    preset: str = field(default="tiny", metadata={"help": "Model preset when training from scratch."})
+    modalities: list[str] | None = field(default=None, metadata={"help": "Subset used (ablations); default: all."})
+    freeze_encoder: bool = field(default=False, metadata={"help": "Train the emotion/sentiment head only."})
+    dropout: float | None = field(default=None, metadata={"help": "Set every dropout of a new or loaded model."})
+    ctc_loss_weight: float | None = field(default=None, metadata={"help": "Share of the ASR loss given to CTC."})
+    num_beams: int = field(
+        default=4, metadata={"help": "Beams of the ASR scoring generate() (joint CTC/attention decoding with CTC)."}
+    )
+    resume: bool = field(default=False, metadata={"help": "Resume from the newest complete checkpoint in output_dir."})
+    reinit_input_layers: bool = field(
+        default=False, metadata={"help": "Re-initialise checkpoint input layers that do not fit the corpus."}
+    )
+    pos_weight_from_train: bool = field(default=True, metadata={"help": "Emotion BCE pos_weight from train counts."})
+    tune_thresholds: bool = field(default=True, metadata={"help": "Tune emotion thresholds on validation."})
+    early_stopping_patience: int | None = field(default=None, metadata={"help": "Evaluations without improvement."})
+    eval_split: str = field(default="test", metadata={"help": "Split scored by the evaluate stage."})
+    shuffled_labels: bool = field(default=False, metadata={"help": "Demo emotion corpus with permuted labels."})
+    num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset preparation."})
+    dataset_cache_dir: str | None = field(default=None, metadata={"help": "Arrow cache of prepared datasets."})
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise ValueError(f"--stage must be one of {STAGES}, got {self.stage!r}.")
+        if self.corpus not in CORPORA:
+            raise ValueError(f"--corpus must be one of {CORPORA}, got {self.corpus!r}.")
+        for name in ("mosei_visual", "mosei_text"):
+            if getattr(self, name) in ("none", "None", ""):
+                setattr(self, name, None)
+
+
+def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
+    """
+    Dataclasses from a YAML/JSON file given first (optional) and command-line flags, which override it. The file is
+    read as `HfArgumentParser.parse_yaml_file` reads it (typed values: mappings such as `lr_scheduler_kwargs: {min_lr:
+    1.0e-5}` and lists stay what they are); its values become the parser's defaults, so any flag given wins.
+    """
+    parser = HfArgumentParser((RunArguments, TrainingArguments))
+    if argv and argv[0].endswith((".yaml", ".yml", ".json")):
+        parser.set_defaults(**config_file_values(config_path(argv[0]), parser))
+        argv = argv[1:]
+    run, training = parser.parse_args_into_dataclasses(args=list(argv))
+    return run, training
+
+
+def config_path(name: str) -> Path:
+    """A config file by path, else a packaged preset by name (`mmembed-train demo.yaml` outside a checkout)."""
+    path = Path(name)
+    packaged = Path(str(RESOURCES / "configs" / path.name))
+    if not path.is_file() and packaged.is_file():
+        return packaged
+    if not path.is_file():
+        presets = sorted(item.name for item in (RESOURCES / "configs").iterdir())
+        raise FileNotFoundError(f"No config file {name}; the packaged presets are {presets}.")
+    return path
+
+
+def config_file_values(path: Path, parser: HfArgumentParser) -> dict:
+    """The mapping of argument names to values in a YAML or JSON file; names no dataclass has are refused."""
+    if path.suffix == ".json":
+        values = json.loads(path.read_text())
+    else:
+        import yaml
+
+        values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of argument names to values.")
+    known = {field.name for dtype in parser.dataclass_types for field in fields(dtype) if field.init}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{path} has keys that are no argument of train.py: {unknown}.")
+    return values

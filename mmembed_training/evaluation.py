@@ -1,0 +1,177 @@
+"""Scores of a split: emotion probabilities and tuned thresholds, sentiment, ASR by `generate()` and person id; every
+example once across processes; the printed table and `results.json`."""
+
+import json
+import logging
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+from torch.utils.data import DataLoader
+from transformers import (
+    TrainingArguments,
+)
+
+from modeling_mmembed import MMEmbedTokenizer
+from modeling_mmembed.metrics_mmembed import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
+
+from .arguments import RunArguments
+
+logger = logging.getLogger(__name__)
+
+
+def batches(dataset, collator, batch_size: int, device):
+    loader = DataLoader(dataset.with_format("numpy"), batch_size=batch_size, collate_fn=collator, shuffle=False)
+    for batch in loader:
+        yield {name: value.to(device) for name, value in batch.items()}
+
+
+def gathered(predict, dataset) -> tuple:
+    """
+    `predict(shard)` on this process's contiguous shard of `dataset`, gathered from every process in order: each
+    example of the evaluation set is predicted exactly once. `predict` returns a tuple of per-example arrays.
+    """
+    state = PartialState()
+    shard = dataset.shard(num_shards=state.num_processes, index=state.process_index, contiguous=True)
+    parts = gather_object([predict(shard)]) if state.num_processes > 1 else [predict(shard)]
+    return tuple(np.concatenate([part[index] for part in parts]) for index in range(len(parts[0])))
+
+
+@torch.no_grad()
+def predict_emotions(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid probabilities `(N, 6)` and binary labels `(N, 6)` of a split (every process, gathered)."""
+
+    def predict(shard):
+        probabilities, labels = [np.zeros((0, model.config.num_labels))], [np.zeros((0, model.config.num_labels))]
+        for batch in batches(shard, collator, batch_size, model.device):
+            labels.append(batch.pop("labels").cpu().numpy())
+            probabilities.append(torch.sigmoid(model(**batch).logits.float()).cpu().numpy())
+        return np.concatenate(probabilities), np.concatenate(labels)
+
+    probabilities, labels = gathered(predict, dataset)
+    return probabilities, labels.astype(int)
+
+
+@torch.no_grad()
+def predict_sentiment(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def predict(shard):
+        predictions, targets = [np.zeros(0)], [np.zeros(0)]
+        for batch in batches(shard, collator, batch_size, model.device):
+            targets.append(batch.pop("labels").cpu().numpy())
+            predictions.append(model(**batch).logits.float().view(-1).cpu().numpy())
+        return np.concatenate(predictions), np.concatenate(targets)
+
+    return gathered(predict, dataset)
+
+
+@torch.no_grad()
+def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer, num_beams: int) -> dict:
+    """
+    CER/WER of `generate()` (`num_beams`; joint CTC/attention decoding with the model's `generation_config.ctc_weight`)
+    on held-out sentences, and with the decoder alone (`cer_decoder_only`, `wer_decoder_only`) when that weight is not
+    0; person-id accuracy with all modalities and with audio only.
+    """
+
+    def transcribe(shard, ctc_weight: float | None = None):
+        hypotheses = []
+        for batch in batches(shard, collator, batch_size, model.device):
+            labels = batch.pop("labels")
+            batch.pop("speaker_labels")
+            longest = int((labels != -100).sum(-1).max())
+            tokens = model.generate(**batch, max_new_tokens=longest + 10, num_beams=num_beams, ctc_weight=ctc_weight)
+            hypotheses += tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        return np.array(shard["transcript"], dtype=object), np.array(hypotheses, dtype=object)
+
+    def identify(shard):
+        truth, predictions = (
+            [np.zeros(0, dtype=int)],
+            {"all": [np.zeros(0, dtype=int)], "audio": [np.zeros(0, dtype=int)]},
+        )
+        for batch in batches(shard, collator, batch_size, model.device):
+            truth.append(batch.pop("speaker_labels").cpu().numpy())
+            batch.pop("labels")
+            audio_only = {key: batch[key] for key in ("input_features", "attention_mask")}
+            predictions["all"].append(model(**batch).speaker_logits.argmax(-1).cpu().numpy())
+            predictions["audio"].append(model(**audio_only).speaker_logits.argmax(-1).cpu().numpy())
+        return np.concatenate(truth), np.concatenate(predictions["all"]), np.concatenate(predictions["audio"])
+
+    references, hypotheses = gathered(transcribe, splits["validation_sentence"])
+    scores = asr_scores(list(references), list(hypotheses))
+    if getattr(model.generation_config, "ctc_weight", 0.0):
+        references, hypotheses = gathered(partial(transcribe, ctc_weight=0.0), splits["validation_sentence"])
+        decoder_only = asr_scores(list(references), list(hypotheses))
+        scores.update({f"{name}_decoder_only": value for name, value in decoder_only.items()})
+    truth, with_all, audio_only = gathered(identify, splits["validation_speaker"])
+    scores["speaker_accuracy"] = accuracy(truth, with_all)
+    scores["speaker_accuracy_audio_only"] = accuracy(truth, audio_only)
+    scores["samples"] = float(len(references) + len(truth))
+    return scores
+
+
+EVALUATION_SPLITS = {
+    "pretrain": ["validation_sentence", "validation_speaker"],
+    "emotion": ["validation", "test"],
+    "sentiment": ["validation", "test"],
+}
+
+
+def stage_scorer(task: str, corpus, collator, batch_size: int, num_beams: int):
+    """
+    The split a stage is evaluated on during training, and `score(model, dataset) -> dict` of the stage: CER/WER
+    and person id for pre-training (its two validation splits, whatever `dataset`), mean weighted accuracy at
+    thresholds tuned on the split itself for emotion (the checkpoint choice), MAE and the rest for sentiment.
+    """
+    if task == "pretrain":
+        tokenizer = MMEmbedTokenizer()
+
+        def score(model, _dataset):
+            return pretraining_scores(model, corpus, collator, batch_size, tokenizer, num_beams)
+
+    elif task == "emotion":
+
+        def score(model, dataset):
+            probabilities, labels = predict_emotions(model, dataset, collator, batch_size)
+            scores = emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
+            return {**scores, "samples": float(len(labels))}
+
+    else:
+
+        def score(model, dataset):
+            predictions, targets = predict_sentiment(model, dataset, collator, batch_size)
+            return {**sentiment_scores(predictions, targets), "samples": float(len(targets))}
+
+    return corpus[EVALUATION_SPLITS[task][0]], score
+
+
+def emotion_evaluation(model, splits: dict, collator, batch_size: int, tune: bool) -> dict:
+    """Thresholds tuned on validation only and stored in the config; then validation and test scored with them."""
+    validation = predict_emotions(model, splits["validation"], collator, batch_size)
+    if tune:
+        model.config.thresholds = tune_thresholds(*validation)
+    results = {"thresholds": list(model.config.thresholds)}
+    results["validation"] = emotion_scores(*validation, model.config.thresholds)
+    results["test"] = emotion_scores(
+        *predict_emotions(model, splits["test"], collator, batch_size), model.config.thresholds
+    )
+    return results
+
+
+def write_results(output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments) -> None:
+    """Print the final table and save `results.json` (with the run arguments)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = {**results, "run_arguments": asdict(run), "seed": training.seed}
+    (output_dir / "results.json").write_text(json.dumps(record, indent=1, default=str))
+    print(results_table(results))
+
+
+def results_table(results: dict) -> str:
+    lines = [f"results of stage {results['stage']}"]
+    for split in ("initial_validation", "validation", "test"):
+        if isinstance(results.get(split), dict):
+            shown = {name: value for name, value in results[split].items() if isinstance(value, float)}
+            lines.append(f"  {split}: " + ", ".join(f"{name} {value:.4f}" for name, value in sorted(shown.items())))
+    return "\n".join(lines)

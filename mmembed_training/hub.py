@@ -1,0 +1,191 @@
+"""
+The model card rendered from `model_card.md` with a run's results, and the upload of the output folder to the Hub.
+"""
+
+import logging
+from pathlib import Path
+
+from huggingface_hub import HfApi
+from transformers import (
+    TrainingArguments,
+)
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from . import RESOURCES
+from .arguments import RunArguments
+from .trainer import OutputFolder
+
+logger = logging.getLogger(__name__)
+
+
+MODEL_CARD_TEMPLATE = Path(str(RESOURCES / "model_card.md"))
+
+TASKS = {  # stage -> (pipeline_tag, task name for model-index, metrics of the card)
+    "pretrain": ("automatic-speech-recognition", "Automatic Speech Recognition", ("cer", "wer", "speaker_accuracy")),
+    "emotion": (
+        "audio-classification",
+        "Multimodal Emotion Recognition",
+        ("mean_weighted_accuracy", "mean_f1", "mean_auc"),
+    ),
+    "sentiment": ("audio-classification", "Multimodal Sentiment Regression", ("mae", "pearson_r", "acc7")),
+}
+
+DATASET_NAMES = {
+    "demo": "mmembed demo corpora (synthetic)",
+    "demo-mosei": "mmembed CMU-MOSEI-format demo (synthetic)",
+    "mosei": "CMU-MOSEI",
+    "manifest": "audio-visual speech (VoxCeleb2/LRS3 style)",
+}
+
+
+def write_model_card(output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments) -> Path:
+    """`README.md` of the output folder, rendered from `model_card.md` with the run's actual results."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    pipeline_tag, task_name, metrics = TASKS[run.stage]
+    split = "test" if isinstance(results.get("test"), dict) else "validation"
+    scores = results[split]
+    dataset = DATASET_NAMES[run.corpus]
+    real_data = run.corpus in ("mosei", "manifest")
+    card_data = ModelCardData(
+        model_name=training.hub_model_id or output_dir.name,
+        library_name="transformers",
+        pipeline_tag=pipeline_tag,
+        license="other" if real_data else "apache-2.0",
+        license_name="research-data-terms" if real_data else None,
+        tags=["mmembed", "multimodal", "audio", "custom_code", run.stage],
+        datasets=["CMU-MOSEI"] if run.corpus == "mosei" else None,
+        metrics=list(metrics),
+        eval_results=[
+            EvalResult(
+                task_type=pipeline_tag,
+                task_name=task_name,
+                dataset_type=run.corpus,
+                dataset_name=dataset,
+                dataset_split=split,
+                metric_type=metric,
+                metric_name=metric,
+                metric_value=scores[metric],
+            )
+            for metric in metrics
+            if scores.get(metric) is not None
+        ],
+    )
+    base_model = hub_base_model(run.model_name_or_path)
+    card_data.base_model = base_model
+    emotion_like = run.stage != "pretrain"
+    card = ModelCard.from_template(
+        card_data,
+        template_path=str(MODEL_CARD_TEMPLATE),
+        model_name=card_data.model_name,
+        stage=run.stage,
+        provenance=provenance(run.model_name_or_path, base_model),
+        summary=(
+            f"{task_name} from audio, visual features and text, trained on {dataset}."
+            if emotion_like
+            else f"Multi-task pre-training (ASR + person identification) on {dataset}."
+        ),
+        usage=(
+            'emotion = pipeline("multimodal-emotion-recognition", model="MODEL", trust_remote_code=True)\n'
+            'emotion({"audio": "clip.wav", "visual": frames, "transcript": "words spoken"})'
+            if emotion_like
+            else 'asr = pipeline("automatic-speech-recognition", model="MODEL", trust_remote_code=True)\n'
+            'asr("clip.wav")["text"]'
+        ).replace("MODEL", card_data.model_name),
+        visual_input="FACET 4.2 / OpenFace 2 action units, 35 per frame by default",
+        text_input="word vectors or characters, as the config says",
+        intended_use=(
+            "Research on multimodal affect recognition and on the transfer of multi-task speech embeddings; "
+            "aggregate analysis of expressed emotion in recordings whose speakers agreed to such analysis. Not for "
+            "decisions about individuals (hiring, policing, health, credit) or for inferring what a person feels."
+        ),
+        training_data_short=dataset,
+        training_data=f"{dataset}; splits and preparation as in mmembed's `data_scripts` "
+        f"(corpus `{run.corpus}`, modalities {', '.join(run.modalities or ['all available'])}).",
+        privacy_note=(
+            "The pre-training objective includes person identification: the encoder's embeddings carry speaker "
+            "identity, and a pre-training checkpoint contains a speaker classifier for the training speakers. Speaker "
+            "identity is biometric data in many jurisdictions (e.g. GDPR article 9): do not use these embeddings to "
+            "identify or track people without a lawful basis and their informed consent, and do not publish "
+            "embeddings of identifiable people."
+        ),
+        results_table=results_markdown(results),
+        training_summary=f"seed {training.seed}, learning rate {training.learning_rate}, "
+        f"{training.num_train_epochs:g} epochs (max steps {training.max_steps}), "
+        f"batch {training.per_device_train_batch_size} per device",
+    )
+    path = output_dir / "README.md"
+    card.save(str(path))
+    return path
+
+
+def hub_base_model(model_name_or_path: str | None) -> str | None:
+    """
+    The Hub id of the checkpoint a run started from, for the card's `base_model`: the id itself, or, for a local
+    folder, the Hub name its own model card records (a folder never pushed has none: `base_model` must be a Hub id).
+    """
+    from huggingface_hub import ModelCard
+
+    if model_name_or_path is None:
+        return None
+    card = Path(model_name_or_path, "README.md")
+    if not Path(model_name_or_path).exists():
+        return model_name_or_path
+    name = ModelCard.load(card).data.model_name if card.is_file() else None
+    return name if name and "/" in name else None
+
+
+def provenance(model_name_or_path: str | None, base_model: str | None) -> str:
+    """The card's sentence on where the weights started."""
+    if model_name_or_path is None:
+        return "Trained from scratch (no pre-training checkpoint)."
+    if base_model is not None:
+        return f"Tuned from the pre-training checkpoint [`{base_model}`](https://huggingface.co/{base_model})."
+    return f"Tuned from the local pre-training checkpoint `{Path(model_name_or_path).name}` (not on the Hub)."
+
+
+def results_markdown(results: dict) -> str:
+    splits = [split for split in ("initial_validation", "validation", "test") if isinstance(results.get(split), dict)]
+    names = sorted({name for split in splits for name, value in results[split].items() if isinstance(value, float)})
+    lines = ["| metric | " + " | ".join(splits) + " |", "|---|" + "---:|" * len(splits)]
+    for name in names:
+        cells = [results[split].get(name) for split in splits]
+        lines.append(f"| {name} | " + " | ".join("" if cell is None else f"{cell:.4f}" for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+UPLOAD_IGNORED = [f"{PREFIX_CHECKPOINT_DIR}-*", OutputFolder.STAGING, "training_args.bin"]
+"""
+Left out of the Hub upload: checkpoints, the staging folder and `training_args.bin` (a pickle, which the Hub flags; the
+final folder no longer gets one, but a folder written by an older version may hold it).
+"""
+
+
+def push_output(output_dir: Path, repo_id: str, token: str | None, private: bool | None) -> bool:
+    """
+    Upload the output folder (weights, configs, code, processor, `handler.py`, TensorBoard logs, `README.md`; not the
+    checkpoints nor the pickled `training_args.bin`). A failure keeps the local files and says how to retry.
+    """
+    try:
+        api = HfApi(token=token)
+        api.create_repo(repo_id, exist_ok=True, private=private)
+        api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(output_dir),
+            ignore_patterns=UPLOAD_IGNORED,
+            commit_message="Upload mmembed model",
+        )
+    except Exception as error:  # noqa: BLE001 - offline, no token, no permission...: report, keep the local save
+        logger.error(
+            "Pushing to the Hub failed (%s: %s). The model is saved in %s. To retry: "
+            "hf upload %s %s . --exclude %s (after `hf auth login`).",
+            type(error).__name__,
+            error,
+            output_dir,
+            repo_id,
+            output_dir,
+            " ".join(f"'{pattern}'" for pattern in UPLOAD_IGNORED),
+        )
+        return False
+    logger.info("Pushed %s to the Hub as %s", output_dir, repo_id)
+    return True

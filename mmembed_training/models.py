@@ -1,0 +1,72 @@
+"""The model a run trains: a preset from scratch, or a checkpoint whose input layers are checked against the corpus."""
+
+import logging
+
+import numpy as np
+
+from modeling_mmembed import (
+    MMEmbedConfig,
+    MMEmbedForEmotionRecognition,
+    MMEmbedForPreTraining,
+)
+from modeling_mmembed.configuration_mmembed import input_layer_mismatches, refuse_other_input_layers
+
+from .arguments import RunArguments
+from .data import corpus_input_sizes
+
+logger = logging.getLogger(__name__)
+
+
+DROPOUT_FIELDS = ("hidden_dropout", "attention_dropout", "activation_dropout", "classifier_dropout")
+
+
+def build_model(run: RunArguments, task: str, train_split):
+    """The model to train: from `--model_name_or_path` (input layers checked against the corpus) or a preset."""
+    sizes = corpus_input_sizes(train_split.features)
+    modalities = run.modalities or sizes["modalities"]
+    missing = sorted(set(modalities) - set(sizes["modalities"]))
+    if missing:
+        raise ValueError(f"--modalities asks for {missing}, which this corpus does not have ({sizes['modalities']}).")
+    head = {"modalities": modalities, "freeze_encoder": run.freeze_encoder}
+    if run.dropout is not None:
+        head.update({name: run.dropout for name in DROPOUT_FIELDS})
+    if run.ctc_loss_weight is not None and task == "pretrain":
+        head["ctc_loss_weight"] = run.ctc_loss_weight
+    if task == "emotion" and run.pos_weight_from_train:
+        head["pos_weight"] = positive_weights(np.asarray(train_split["emotion_labels"]))
+    if task == "sentiment":
+        head.update(num_labels=1, problem_type="regression", thresholds=None)
+    if task == "pretrain":
+        head["num_speakers"] = train_split.features["speaker_labels"].num_classes
+    if run.align_to_words:
+        head["audio_subsampling"] = 1  # one row per word: nothing to subsample
+    model_class = MMEmbedForPreTraining if task == "pretrain" else MMEmbedForEmotionRecognition
+    inputs = {key: value for key, value in sizes.items() if key != "modalities"}
+    if run.model_name_or_path is None:
+        return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **head))
+    saved = mmembed_checkpoint_config(run.model_name_or_path)
+    if not run.reinit_input_layers:
+        refuse_other_input_layers(run.model_name_or_path, saved, inputs)  # the corpus's sizes are what is requested
+    differing = bool(input_layer_mismatches(saved, inputs))
+    return model_class.from_pretrained(run.model_name_or_path, **inputs, **head, ignore_mismatched_sizes=differing)
+
+
+def mmembed_checkpoint_config(path: str) -> MMEmbedConfig:
+    """The saved config of an mmembed checkpoint; a missing one, or one of another model type, is refused."""
+    try:
+        values, _ = MMEmbedConfig.get_config_dict(path)
+    except OSError as error:
+        raise ValueError(f"--model_name_or_path {path}: no mmembed checkpoint there ({error}).") from None
+    if values.get("model_type") != "mmembed":
+        raise ValueError(f"{path} holds a {values.get('model_type')!r} model, not an mmembed checkpoint.")
+    return MMEmbedConfig.from_pretrained(path)
+
+
+def positive_weights(labels: np.ndarray) -> list[float]:
+    """Per emotion negatives / positives of the training labels (1 where an emotion has no positive example)."""
+    positives = labels.sum(axis=0)
+    negatives = len(labels) - positives
+    return [
+        float(negative / positive) if positive else 1.0
+        for positive, negative in zip(positives, negatives, strict=True)
+    ]

@@ -1,0 +1,146 @@
+"""`Trainer` for mmembed: the stage's own scores at evaluation, resumable length grouping, and complete checkpoints."""
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import (
+    Trainer,
+    TrainerState,
+    TrainingArguments,
+)
+from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+logger = logging.getLogger(__name__)
+
+
+BEST_METRIC = {  # stage -> (metric, greater is better)
+    "pretrain": ("cer", False),
+    "emotion": ("mean_weighted_accuracy", True),
+    "sentiment": ("mae", False),
+}
+
+
+class MMEmbedTrainer(Trainer):
+    """`Trainer` whose evaluation computes the stage's own metrics (generation CER, tuned weighted accuracy, MAE)."""
+
+    def __init__(self, *args, score=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.score = score
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        scores = self.score(model, eval_dataset if eval_dataset is not None else self.eval_dataset)
+        model.train(was_training)
+        metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items() if value is not None}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if "loss" in logs:
+            logs["padding_fraction"] = round(self.data_collator.padding_fraction, 4)
+        super().log(logs, *args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if isinstance(sampler, LengthGroupedSampler):
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+        return sampler
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """
+    transformers' length-grouped order, drawn from a generator seeded by `(seed, epoch)` instead of the global RNG:
+    the same order on every process and after a resume in the middle of an epoch.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
+class OutputFolder:
+    """
+    A run's output folder: `checkpoint-N` folders written by `Trainer`, and the final model folder at its root.
+
+    `Trainer` writes a checkpoint's `trainer_state.json` last, so a checkpoint holds one exactly when it is complete;
+    this class keeps that rule in one place instead of overriding `Trainer`'s private `_save_checkpoint`: a resumed run
+    starts from the newest complete checkpoint and first removes incomplete ones (a run killed while saving). The final
+    folder is written atomically (`publish_final`).
+    """
+
+    STATE_FILE = "trainer_state.json"
+    FINAL_MARKER = "config.json"  # what `from_pretrained`, the pipelines and the app take for a model folder
+    STAGING = "tmp-final"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def checkpoints(self) -> list[Path]:
+        """Every `checkpoint-N` folder, by step."""
+        found = [path for path in self.path.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if path.name.split("-")[-1].isdigit()]
+        return sorted(found, key=lambda path: int(path.name.split("-")[-1]))
+
+    def newest_complete_checkpoint(self) -> str | None:
+        complete = [path for path in self.checkpoints() if (path / self.STATE_FILE).is_file()]
+        return str(complete[-1]) if complete else None
+
+    def remove_incomplete(self) -> list[str]:
+        """Delete what a killed run left half-written (checkpoints without their state, `tmp-final`); their names."""
+        incomplete = [path for path in self.checkpoints() if not (path / self.STATE_FILE).is_file()]
+        incomplete += [self.path / self.STAGING] if (self.path / self.STAGING).is_dir() else []
+        for path in incomplete:
+            shutil.rmtree(path)
+        return [path.name for path in incomplete]
+
+    def finished_state(self, checkpoint: str | None) -> TrainerState | None:
+        """
+        The state of `checkpoint` when it is the last step of its training (a run killed while saving its final
+        folder), else None: `Trainer.train` resumed from such a checkpoint takes one step more and saves a checkpoint
+        beyond `max_steps`.
+        """
+        if checkpoint is None:
+            return None
+        state = TrainerState.load_from_json(str(Path(checkpoint) / self.STATE_FILE))
+        return state if state.max_steps and state.global_step >= state.max_steps else None
+
+    def publish_final(self, write_files) -> None:
+        """
+        `write_files(staging)` fills `tmp-final`, whose files then replace those of the output folder (which also
+        holds checkpoints and logs, so it cannot be renamed whole), `config.json` removed first and moved in last: a
+        run killed meanwhile leaves no `config.json`, so nothing takes the half-written folder for a model.
+        """
+        staging = self.path / self.STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        write_files(staging)
+        (self.path / self.FINAL_MARKER).unlink(missing_ok=True)
+        for path in sorted(staging.iterdir(), key=lambda path: path.name == self.FINAL_MARKER):
+            os.replace(path, self.path / path.name)
+        staging.rmdir()
+
+
+def configure_training(training: TrainingArguments, stage: str, task: str) -> TrainingArguments:
+    metric, greater = BEST_METRIC[stage]
+    training.push_to_hub = False  # the final folder is pushed once, with its model card (`push_output`)
+    training.remove_unused_columns = False
+    training.label_names = ["labels", "speaker_labels"] if task == "pretrain" else ["labels"]
+    training.metric_for_best_model = f"eval_{metric}"
+    training.greater_is_better = greater
+    training.length_column_name = "length"
+    training.dataloader_pin_memory = training.dataloader_pin_memory and torch.cuda.is_available()
+    return training
