@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import torch
 from transformers import (
     HfArgumentParser,
     TrainingArguments,
@@ -74,6 +75,8 @@ def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
     1.0e-5}` and lists stay what they are); its values become the parser's defaults, so any flag given wins.
     """
     parser = HfArgumentParser((RunArguments, TrainingArguments))
+    if not torch.accelerator.is_available():  # transformers refuses `--bf16` on a CPU-only machine without it
+        parser.set_defaults(use_cpu=True)
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
         parser.set_defaults(**config_file_values(config_path(argv[0]), parser))
         argv = argv[1:]
