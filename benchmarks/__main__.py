@@ -25,6 +25,7 @@ FIGURES = (
     "data_loader",
     "encoder_forward",
     "generate_speed",
+    "precision_speed",
 )
 
 

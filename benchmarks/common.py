@@ -32,7 +32,10 @@ def arguments(description: str, **extra) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--record", type=Path, help="also write the JSON record to this file")
     for name, (kind, default, help_text) in extra.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help=help_text)
+        if kind is bool:
+            parser.add_argument(f"--{name.replace('_', '-')}", action="store_true", help=help_text)
+        else:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help=help_text)
     return parser.parse_args()
 
 

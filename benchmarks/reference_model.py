@@ -9,8 +9,9 @@ inference fast path enabled) for the audio stream, `nn.MultiheadAttention` cross
 `nn.TransformerDecoderLayer` for the ASR decoder, the same heads and losses. Parameter counts must match exactly.
 Both models are timed in the same process, interleaved (ours, reference, ours, ...), median of `--repeats`:
 a training step (forward, backward, AdamW step) and inference (`torch.inference_mode`, eval mode), for the
-`mosei_sdk` emotion model on CMU-MOSEI-like batches and the `base` pre-training model on fbank batches.
-Targets: ours / reference throughput >= 0.9 for training, >= 1.0 for inference.
+`mosei_sdk` emotion model on CMU-MOSEI-like batches and the `base` pre-training model on fbank batches, in fp32 and
+under bf16 autocast (both models alike; the reference takes the config's residual and attention dropout).
+Targets: ours / reference throughput >= 1.0 for training and inference, in both precisions.
 """
 
 import math
@@ -37,16 +38,23 @@ def with_positions(hidden_states: torch.Tensor) -> torch.Tensor:
 
 
 def pre_norm_layer(layer_class: type[nn.Module], config: MMEmbedConfig) -> nn.Module:
-    """A PyTorch transformer layer (`nn.TransformerEncoderLayer`/`DecoderLayer`) of the config's sizes, pre-norm."""
-    return layer_class(
+    """
+    A PyTorch transformer layer (`nn.TransformerEncoderLayer`/`DecoderLayer`) of the config's sizes, pre-norm, with
+    the config's residual dropout and attention dropout.
+    """
+    layer = layer_class(
         config.hidden_size,
         config.num_attention_heads,
         config.intermediate_size,
-        dropout=0.1,
+        dropout=config.hidden_dropout,
         activation="gelu",
         batch_first=True,
         norm_first=True,
     )
+    for attention in (getattr(layer, "self_attn", None), getattr(layer, "multihead_attn", None)):
+        if attention is not None:
+            attention.dropout = config.attention_dropout
+    return layer
 
 
 class ReferenceCrossModalLayer(nn.Module):
@@ -56,7 +64,9 @@ class ReferenceCrossModalLayer(nn.Module):
         super().__init__()
         size = config.hidden_size
         self.query_norm, self.source_norm, self.ffn_norm = (nn.LayerNorm(size) for _ in range(3))
-        self.attention = nn.MultiheadAttention(size, config.num_attention_heads, batch_first=True)
+        self.attention = nn.MultiheadAttention(
+            size, config.num_attention_heads, dropout=config.attention_dropout, batch_first=True
+        )
         self.ffn = nn.Sequential(
             nn.Linear(size, config.intermediate_size), nn.GELU(), nn.Linear(config.intermediate_size, size)
         )
@@ -187,7 +197,19 @@ def training_step(optimizer, forward) -> callable:
     return step
 
 
-def compare(name: str, ours: nn.Module, reference: nn.Module, batches: list[dict], repeats: int, device: str) -> dict:
+def under(dtype: torch.dtype | None, device: str, call):
+    """`call` run under `dtype` autocast (None: plain fp32)."""
+
+    def run():
+        with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            return call()
+
+    return run
+
+
+def compare(
+    name: str, ours: nn.Module, reference: nn.Module, batches: list[dict], repeats: int, device: str, dtype
+) -> dict:
     """Interleaved training-step and inference timings of both models over `batches` (one pass = all batches)."""
     our_optimizer = torch.optim.AdamW(ours.parameters(), lr=1e-4)
     reference_optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-4)
@@ -195,7 +217,7 @@ def compare(name: str, ours: nn.Module, reference: nn.Module, batches: list[dict
     reference_steps = [training_step(reference_optimizer, lambda b=b: reference(b)) for b in batches]
 
     def run_all(calls):
-        return lambda: [call() for call in calls]
+        return under(dtype, device, lambda: [call() for call in calls])
 
     ours.train(), reference.train()
     train = interleaved({"ours": run_all(our_steps), "reference": run_all(reference_steps)}, repeats, device)
@@ -241,6 +263,7 @@ def main() -> dict:
     durations = typical_batches(batch_size, 2, max_seconds=8.0 if smoke else 30.0, seed=1)
     preset = "tiny" if smoke else None
     results = []
+    precisions = {"fp32": None, "bf16": torch.bfloat16}
     emotion_config = MMEmbedConfig.from_preset(preset or "mosei_sdk", **({"text_feature_size": 300} if smoke else {}))
     pretrain_config = MMEmbedConfig.from_preset(preset or "base", num_speakers=100)
     for name, config, model_class, reference_class, make_batch in (
@@ -265,12 +288,13 @@ def main() -> dict:
                 f"{name}: {parameter_count(ours)} parameters vs {parameter_count(reference)} in the reference"
             )
         batches = [make_batch(config, seconds, device, seed=index) for index, seconds in enumerate(durations)]
-        results.append(
-            {**compare(name, ours, reference, batches, repeats, device), "parameters": parameter_count(ours)}
-        )
+        for precision, dtype in precisions.items():
+            compared = compare(name, ours, reference, batches, repeats, device, dtype)
+            results.append({**compared, "precision": precision, "parameters": parameter_count(ours)})
     rows = [
         [
             r["model"],
+            r["precision"],
             mode,
             f"{r[mode]['ours_samples_per_s']:.1f}",
             f"{r[mode]['reference_samples_per_s']:.1f}",
@@ -278,10 +302,10 @@ def main() -> dict:
             target,
         ]
         for r in results
-        for mode, target in (("training", ">= 0.9"), ("inference", ">= 1.0"))
+        for mode, target in (("training", ">= 1.0"), ("inference", ">= 1.0"))
     ]
     targets = {
-        "training_ratio_at_least_0.9": all(r["training"]["ratio"] >= 0.9 for r in results),
+        "training_ratio_at_least_1.0": all(r["training"]["ratio"] >= 1.0 for r in results),
         "inference_ratio_at_least_1.0": all(r["inference"]["ratio"] >= 1.0 for r in results),
     }
     record = {
@@ -295,7 +319,7 @@ def main() -> dict:
         "figure 2: ours vs plain PyTorch",
         record,
         rows,
-        ["model", "mode", "ours samples/s", "reference samples/s", "ratio", "target"],
+        ["model", "precision", "mode", "ours samples/s", "reference samples/s", "ratio", "target"],
         args,
     )
 

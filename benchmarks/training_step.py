@@ -7,12 +7,12 @@ A step is forward, backward and an AdamW update, in training mode. Two workloads
 - `mosei_sdk` emotion model on CMU-MOSEI-like segments (2-30 s; COVAREP 100 Hz, FACET 30 Hz, 2.5 words/s);
 - `base` pre-training model (ASR decoder + person id) on 80-bin fbank at 100 Hz with 30 Hz video.
 `--batches` batches are drawn at random from the length-grouped order of 50 x 32 segments (as `group_by_length`
-makes them); the figure is samples and real audio frames per second over those batches, after one warm-up step.
-On CUDA the same steps also run under bf16 autocast, with model FLOPs utilisation (FLOPs counted by
-`torch.utils.flop_counter` over one step, divided by the device's dense bf16 peak).
+makes them); the figure is samples and real audio frames per second over those batches: fp32 and bf16 autocast run
+in turn, `--repeats` passes each after one warm-up pass, median. On CUDA it adds the bf16 model FLOPs utilisation
+(FLOPs counted by `torch.utils.flop_counter` over one step, divided by the device's dense bf16 peak).
 """
 
-import time
+import statistics
 
 import numpy as np
 import torch
@@ -22,9 +22,9 @@ from benchmarks.common import (
     audio_frames,
     emit,
     fbank_batch,
+    interleaved,
     mosei_batch,
     peak_memory_mb,
-    synchronize,
     typical_batches,
 )
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbedForPreTraining
@@ -48,28 +48,23 @@ def step_flops(model, batch: dict) -> int:
     return counter.get_total_flops()
 
 
-def run_steps(model, batches: list[dict], device: str, dtype: torch.dtype | None) -> float:
-    """Seconds for one training step per batch (after one warm-up step on the first batch)."""
+def steps(model, batches: list[dict], device: str, dtype: torch.dtype | None):
+    """A call that runs one training step (forward, backward, AdamW) per batch under `dtype` autocast."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-    def step(batch):
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-            loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
+    def run():
+        model.train()
+        for batch in batches:
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+                loss = model(**batch).loss
+            loss.backward()
+            optimizer.step()
 
-    model.train()
-    step(batches[0])
-    synchronize(device)
-    start = time.perf_counter()
-    for batch in batches:
-        step(batch)
-    synchronize(device)
-    return time.perf_counter() - start
+    return run
 
 
-def workload(name, config, model_class, make_batch, durations: list[np.ndarray], device) -> dict:
+def workload(name, config, model_class, make_batch, durations: list[np.ndarray], device, repeats: int) -> dict:
     model = model_class(config).to(device)
     batches = [make_batch(config, seconds, device, seed=index) for index, seconds in enumerate(durations)]
     samples = sum(len(seconds) for seconds in durations)
@@ -81,34 +76,56 @@ def workload(name, config, model_class, make_batch, durations: list[np.ndarray],
         "audio_frames": frames,
         "padding_fraction": 1 - frames / padded_frames,
     }
-    precisions = {"fp32": None}
-    if device.startswith("cuda"):
-        precisions["bf16"] = torch.bfloat16
-    for label, dtype in precisions.items():
-        elapsed = run_steps(model, batches, device, dtype)
+    precisions = {"fp32": None, "bf16": torch.bfloat16}
+    timings = interleaved(
+        {label: steps(model, batches, device, dtype) for label, dtype in precisions.items()}, repeats, device
+    )
+    for label, seconds in timings.items():
+        elapsed = statistics.median(seconds)
         result[label] = {
             "samples_per_s": samples / elapsed,
             "audio_frames_per_s": frames / elapsed,
             "seconds": elapsed,
+            "repeats": len(seconds),
         }
     peak = device_peak_tflops(device)
-    if "bf16" in result and peak is not None:
+    if peak is not None:
         flops = sum(step_flops(model, batch) for batch in batches)
         result["bf16"]["model_flops_utilisation"] = flops / result["bf16"]["seconds"] / (peak * 1e12)
     return result
 
 
 def main() -> dict:
-    args = arguments(__doc__, batches=(int, 4, "batches timed per workload"), batch_size=(int, 32, "batch size"))
+    args = arguments(
+        __doc__,
+        batches=(int, 4, "batches timed per workload"),
+        batch_size=(int, 32, "batch size"),
+        repeats=(int, 5, "interleaved repeats (median)"),
+    )
     batch_size, count = (4, 2) if args.smoke else (args.batch_size, args.batches)
+    repeats = 2 if args.smoke else args.repeats
     durations = typical_batches(batch_size, count, max_seconds=6.0 if args.smoke else 30.0)
     presets = ("tiny", "tiny") if args.smoke else ("mosei_sdk", "base")
     emotion = MMEmbedConfig.from_preset(presets[0], text_feature_size=300)
     pretraining = MMEmbedConfig.from_preset(presets[1], num_speakers=1000)
     results = [
-        workload(f"{presets[0]} emotion", emotion, MMEmbedForEmotionRecognition, mosei_batch, durations, args.device),
         workload(
-            f"{presets[1]} pre-training", pretraining, MMEmbedForPreTraining, fbank_batch, durations, args.device
+            f"{presets[0]} emotion",
+            emotion,
+            MMEmbedForEmotionRecognition,
+            mosei_batch,
+            durations,
+            args.device,
+            repeats,
+        ),
+        workload(
+            f"{presets[1]} pre-training",
+            pretraining,
+            MMEmbedForPreTraining,
+            fbank_batch,
+            durations,
+            args.device,
+            repeats,
         ),
     ]
     rows = []
@@ -127,7 +144,8 @@ def main() -> dict:
                         "-" if mfu is None else f"{100 * mfu:.1f}%",
                     ]
                 )
-    record = {"batch_size": batch_size, "batches": count, "results": results, **peak_memory_mb(args.device)}
+    record = {"batch_size": batch_size, "batches": count, "repeats": repeats, "results": results}
+    record.update(peak_memory_mb(args.device))
     header = ["workload", "precision", "samples/s", "audio frames/s", "padding", "MFU"]
     return emit("figure 1: training step", record, rows, header, args)
 

@@ -44,6 +44,7 @@ class DemoArguments:
 
 FULL_BUDGET = {  # model preset; per stage training epochs (or max steps); pre-training evaluations (None: each epoch)
     "preset": "small",
+    "bf16": "auto",  # bf16 autocast where it is fast (`bf16_is_fast`); True / False to force
     "pretrain_epochs": 40,
     "pretrain_evaluations": 5,
     "emotion_epochs": 12,
@@ -58,6 +59,7 @@ DEMO_BUDGETS = {
     "quick": {**FULL_BUDGET, "pretrain_epochs": 3, "pretrain_evaluations": None, "emotion_epochs": 6},
     "smoke": {
         "preset": "tiny",
+        "bf16": False,
         "pretrain_epochs": 1,
         "pretrain_evaluations": None,
         "emotion_epochs": 1,
@@ -69,6 +71,25 @@ DEMO_BUDGETS = {
 DEMO_LEARNING_RATES = {"pretrain": 3e-3, "emotion": 1e-3}
 
 ABLATIONS = {"audio": ["audio"], "audio+visual": ["audio", "visual"], "audio+text": ["audio", "text"]}
+
+
+def bf16_is_fast() -> bool:
+    """
+    Whether bf16 autocast speeds training up here: a CUDA device with bf16, or a CPU with native bf16 matrix
+    instructions (AVX-512 BF16 or AMX). Elsewhere bf16 is emulated and slower than fp32.
+    """
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    if torch.accelerator.is_available():
+        return False
+    return any(
+        getattr(torch.cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
+
+
+def uses_bf16(budget: dict) -> bool:
+    """The budget's `bf16`, with `"auto"` resolved by [`bf16_is_fast`]."""
+    return bf16_is_fast() if budget["bf16"] == "auto" else bool(budget["bf16"])
 
 
 def demo_training(output_dir: Path, seed: int, epochs: int, budget: dict, task: str) -> TrainingArguments:
@@ -90,6 +111,8 @@ def demo_training(output_dir: Path, seed: int, epochs: int, budget: dict, task: 
         strategy, interval = "epoch", 1
     return TrainingArguments(
         output_dir=str(output_dir),
+        bf16=uses_bf16(budget),
+        use_cpu=not torch.accelerator.is_available(),
         seed=seed,
         num_train_epochs=epochs,
         max_steps=max_steps,
@@ -197,6 +220,7 @@ def run_demo(demo: DemoArguments) -> dict:
     summary["seconds"] = {name: round(value, 1) for name, value in timings.items()}
     summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
     summary["size"], summary["machine"] = demo.size, machine_description()
+    summary["precision"] = "bf16 autocast" if uses_bf16(budget) else "fp32"
     if PartialState().is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         (output / "results.json").write_text(json.dumps(summary, indent=1))
@@ -258,7 +282,8 @@ def machine_description() -> str:
 def demo_table(summary: dict) -> str:
     asr = summary["pretraining"]
     lines = [
-        f"default run ({summary['size']}, {summary['machine']}, {summary['seconds']['total']:.0f} s)",
+        f"default run ({summary['size']}, {summary['machine']}, {summary['precision']}, "
+        f"{summary['seconds']['total']:.0f} s)",
         f"pre-training: CER {asr['cer']:.3f}, WER {asr['wer']:.3f} (decoder alone: CER "
         f"{asr.get('cer_decoder_only', asr['cer']):.3f}), person id {asr['speaker_accuracy']:.3f} "
         f"(audio only {asr['speaker_accuracy_audio_only']:.3f})",

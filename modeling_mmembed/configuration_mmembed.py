@@ -117,7 +117,6 @@ PRESETS = {
         "audio_subsampling": 4,
         "decoder_layers": 2,
         "source_kernel_size": 5,
-        "attention_dropout": 0.0,  # dropout on attention probabilities costs a quarter of a CPU training step
     },
     "mosei_sdk": {**BASE_PRESET, "audio_feature_size": 74, "visual_feature_size": 35, "text_feature_size": 300},
 }
@@ -154,8 +153,9 @@ class MMEmbedConfig(PreTrainedConfig):
             Activation of the feed-forward blocks and the audio subsampler.
         hidden_dropout (`float`, defaults to 0.1):
             Dropout on embeddings and on every residual branch.
-        attention_dropout (`float`, defaults to 0.1):
-            Dropout on attention probabilities.
+        attention_dropout (`float`, defaults to 0.0):
+            Dropout on attention probabilities (0, as Whisper, Speech2Text and Moonshine: above 0 it keeps SDPA off its
+            fused kernels on CPU, so backward holds every attention matrix, and costs a quarter of a CPU step).
         activation_dropout (`float`, defaults to 0.0):
             Dropout inside the feed-forward blocks.
         classifier_dropout (`float`, defaults to 0.1):
@@ -240,7 +240,7 @@ class MMEmbedConfig(PreTrainedConfig):
     num_cross_modal_layers: int = 2
     hidden_act: str = "gelu"
     hidden_dropout: float | int = 0.1
-    attention_dropout: float | int = 0.1
+    attention_dropout: float | int = 0.0
     activation_dropout: float | int = 0.0
     classifier_dropout: float | int = 0.1
     layer_norm_eps: float = 1e-5
@@ -288,7 +288,7 @@ class MMEmbedConfig(PreTrainedConfig):
     @property
     def num_labels(self) -> int | None:
         """Classes of the emotion head (`len(id2label)`); setting it re-heads the config (see the setter)."""
-        return PreTrainedConfig.num_labels.fget(self)
+        return len(self.id2label) if self.id2label is not None else None  # as transformers' getter, traceable
 
     @num_labels.setter
     def num_labels(self, num_labels: int) -> None:

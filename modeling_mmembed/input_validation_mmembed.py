@@ -6,7 +6,8 @@ field), what was expected and what was given, before anything reaches a layer or
 Shape and dtype checks always run. Checks that read values (NaN/inf, mask values, id ranges) need the host to read
 the tensor: they run on CPU tensors and, on an accelerator, outside gradient-tracking steps (inference, evaluation);
 inside a training step on an accelerator they are skipped so the step has no host-device synchronisation, and
-`MMEmbedDataCollator` plus `train.py`'s dataset-wide label checks test the same values on the host instead.
+`MMEmbedDataCollator` plus `train.py`'s dataset-wide label checks test the same values on the host instead. Inside
+a `torch.compile` graph they are skipped too (a host read would break the graph); the collator's checks still apply.
 """
 
 from dataclasses import dataclass
@@ -28,7 +29,12 @@ class ModalityInput:
 
 
 def reads_values(tensor: torch.Tensor) -> bool:
-    """Whether the value checks on `tensor` run (see the module docstring): CPU, or no gradient tracking."""
+    """
+    Whether the value checks on `tensor` run (see the module docstring): eager CPU, or no gradient tracking; never in
+    a `torch.compile` graph, which a host read would break.
+    """
+    if torch.compiler.is_compiling():
+        return False
     return tensor.device.type == "cpu" or not torch.is_grad_enabled()
 
 

@@ -114,13 +114,23 @@ class MMEmbedEmotionPipeline(Pipeline):
     `dtype` work as in every pipeline. Audio may also be the bytes of a file. `serving_limits=True` (or an
     [`InputLimits`]) bounds every input for untrusted requests ([`SERVING_LIMITS`]): audio length and channels from
     the file header before decoding, visual frames and transcript length before they are converted.
+    `torch_compile=True` (or a backend name) runs the model through `torch.compile` (opt-in: the first call of each
+    new input shape compiles).
     """
 
     _load_processor = True
     _load_feature_extractor = None
     _load_tokenizer = None
 
-    def _sanitize_parameters(self, sampling_rate=None, visual_columns=None, serving_limits=None, **kwargs):
+    compiled_model = None
+    """`torch.compile(model)` when the pipeline was made with `torch_compile=True` (or a backend name)."""
+
+    def _sanitize_parameters(
+        self, sampling_rate=None, visual_columns=None, serving_limits=None, torch_compile=None, **kwargs
+    ):
+        if torch_compile:
+            backend = torch_compile if isinstance(torch_compile, str) else "inductor"
+            self.compiled_model = torch.compile(self.model, backend=backend)
         preprocess_params = {}
         if sampling_rate is not None:
             preprocess_params["sampling_rate"] = sampling_rate
@@ -203,7 +213,8 @@ class MMEmbedEmotionPipeline(Pipeline):
                 )
 
     def _forward(self, model_inputs):
-        return {"logits": self.model(**model_inputs).logits}
+        model = self.model if self.compiled_model is None else self.compiled_model
+        return {"logits": model(**model_inputs).logits}
 
     def postprocess(self, model_outputs):
         config = self.model.config

@@ -310,3 +310,16 @@ def test_the_processor_saved_with_the_model_is_the_one_that_featurised_its_corpu
     cli.main(stage_arguments("emotion", "demo", demo_root, tmp_path / "run", "--max_steps", "1", *QUICK))
     saved = MMEmbedFeatureExtractor.from_pretrained(tmp_path / "run")
     assert (saved.global_mean, saved.global_std) == (10.0, 5.0)
+
+
+def test_a_bf16_compiled_run_trains_on_cpu(demo_root, tmp_path):
+    """`--bf16` on a CPU-only machine (autocast; losses in fp32) and `--torch_compile` through `Trainer`."""
+    output = tmp_path / "bf16"
+    flags = ["--bf16", "true", "--torch_compile", "true", "--torch_compile_backend", "aot_eager",
+             "--num_train_epochs", "4", "--logging_steps", "4", *QUICK]  # fmt: skip
+    results = cli.main(stage_arguments("emotion", "demo", demo_root, output, *flags, cache=tmp_path / "cache"))
+    (checkpoint,) = output.glob("checkpoint-*")
+    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    assert len(losses) >= 10 and all(np.isfinite(losses)), losses
+    assert results["validation"]["mean_auc"] > results["initial_validation"]["mean_auc"] + 0.05
