@@ -1,6 +1,7 @@
 """
-What every benchmark shares: CMU-MOSEI-like and fbank batch shapes, timing (median, percentiles, interleaved runs),
-peak memory, the machine description and the JSON record each module prints.
+What every benchmark shares: CMU-MOSEI-like and fbank batch shapes, a training pass under autocast, FLOP counts,
+timing (median, percentiles, interleaved runs), peak memory, the machine description and the JSON record each module
+prints.
 """
 
 import argparse
@@ -23,6 +24,47 @@ AUDIO_RATE = 100  # frames/s of COVAREP and of fbank alike
 VISUAL_RATE = 30
 WORDS_PER_SECOND = 2.5
 CHARACTERS_PER_SECOND = 14
+
+
+def training_pass(model, runner, batches: list[dict], device: str, dtype: torch.dtype | None):
+    """
+    A call that runs one training step (forward, backward, AdamW) per batch under `dtype` autocast (None: fp32);
+    `runner` is `model` or its `torch.compile` wrapper, `model` owns the parameters the optimizer updates.
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def run():
+        model.train()
+        for batch in batches:
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+                loss = runner(**batch).loss
+            loss.backward()
+            optimizer.step()
+
+    return run
+
+
+def counted_flops(model, batch: dict, training: bool = True) -> int:
+    """
+    FLOPs of a training step's forward + backward (or, `training=False`, of an inference forward) with eager
+    attention, so every back-end and precision is measured against the same count (`torch.utils.flop_counter`).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    attention = model.config._attn_implementation
+    model.config._attn_implementation = "eager"
+    try:
+        with FlopCounterMode(display=False) as counter:
+            if training:
+                model(**batch).loss.backward()
+                model.zero_grad(set_to_none=True)
+            else:
+                with torch.inference_mode():
+                    model(**batch)
+    finally:
+        model.config._attn_implementation = attention
+    return counter.get_total_flops()
 
 
 def arguments(description: str, **extra) -> argparse.Namespace:

@@ -18,9 +18,17 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import arguments, emit, interleaved, mosei_batch, peak_memory_mb, typical_batches
+from benchmarks.common import (
+    arguments,
+    counted_flops,
+    emit,
+    interleaved,
+    mosei_batch,
+    peak_memory_mb,
+    training_pass,
+    typical_batches,
+)
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -38,41 +46,15 @@ def matmul_gflops(dtype: torch.dtype, size: int, repeats: int) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def counted_flops(model, batch: dict, training: bool) -> int:
-    """FLOPs of a training step's forward + backward, or of an inference forward, with eager attention."""
-    eager = model.config._attn_implementation
-    model.config._attn_implementation = "eager"
-    try:
-        with FlopCounterMode(display=False) as counter:
-            if training:
-                model(**batch).loss.backward()
-                model.zero_grad(set_to_none=True)
-            else:
-                with torch.inference_mode():
-                    model(**batch)
-    finally:
-        model.config._attn_implementation = eager
-    return counter.get_total_flops()
-
-
 def variants(model, batches: list[dict], latency_batch: dict, device: str, compile_models: bool) -> dict:
     """`{name: (training pass, latency call)}` for every precision, eager and (optionally) compiled."""
     runners = {"eager": model}
     if compile_models:
         runners["compiled"] = torch.compile(model, dynamic=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     calls = {}
     for runner_name, runner in runners.items():
         for precision, dtype in PRECISIONS.items():
-
-            def train(runner=runner, dtype=dtype):
-                model.train()
-                for batch in batches:
-                    optimizer.zero_grad(set_to_none=True)
-                    with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-                        loss = runner(**batch).loss
-                    loss.backward()
-                    optimizer.step()
+            train = training_pass(model, runner, batches, device, dtype)
 
             def latency(runner=runner, dtype=dtype):
                 model.eval()

@@ -155,23 +155,26 @@ class ReferencePreTrainingModel(nn.Module):
 
     def __init__(self, config: MMEmbedConfig):
         super().__init__()
-        size = config.hidden_size
-        self.config = config
         self.encoder = ReferenceEncoder(config)
-        self.embed = nn.Embedding(config.vocab_size, size, padding_idx=0)
-        layer = pre_norm_layer(nn.TransformerDecoderLayer, config)
-        self.decoder = nn.TransformerDecoder(layer, config.decoder_layers, norm=nn.LayerNorm(size))
-        self.speaker_head = nn.Linear(size, config.num_speakers)
+        self.embed = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=0)
+        self.embed_scale = math.sqrt(config.hidden_size)
+        self.decoder = nn.TransformerDecoder(
+            pre_norm_layer(nn.TransformerDecoderLayer, config),
+            config.decoder_layers,
+            norm=nn.LayerNorm(config.hidden_size),
+        )
+        self.speaker_head = nn.Linear(config.hidden_size, config.num_speakers)
+        self.modality_weights = config.modality_weights
 
     def forward(self, batch: dict) -> torch.Tensor:
         fused, mask, branches = self.encoder(batch, ("visual",))
-        weights = self.config.modality_weights
+        weights = self.modality_weights
         memory = (weights["audio"] * branches["audio"] + weights["visual"] * branches["visual"]) / (
             weights["audio"] + weights["visual"]
         )
         labels = batch["labels"]
         inputs = torch.cat([torch.ones_like(labels[:, :1]), labels[:, :-1].clamp(min=0)], dim=1)
-        hidden = with_positions(self.embed(inputs) * math.sqrt(self.config.hidden_size))
+        hidden = with_positions(self.embed(inputs) * self.embed_scale)
         causal = nn.Transformer.generate_square_subsequent_mask(
             inputs.shape[1], device=inputs.device, dtype=torch.bool
         )

@@ -9,7 +9,7 @@ A step is forward, backward and an AdamW update, in training mode. Two workloads
 `--batches` batches are drawn at random from the length-grouped order of 50 x 32 segments (as `group_by_length`
 makes them); the figure is samples and real audio frames per second over those batches: fp32 and bf16 autocast run
 in turn, `--repeats` passes each after one warm-up pass, median. On CUDA it adds the bf16 model FLOPs utilisation
-(FLOPs counted by `torch.utils.flop_counter` over one step, divided by the device's dense bf16 peak).
+(FLOPs of one step counted with eager attention, divided by the device's dense bf16 peak).
 """
 
 import statistics
@@ -20,11 +20,13 @@ import torch
 from benchmarks.common import (
     arguments,
     audio_frames,
+    counted_flops,
     emit,
     fbank_batch,
     interleaved,
     mosei_batch,
     peak_memory_mb,
+    training_pass,
     typical_batches,
 )
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbedForPreTraining
@@ -36,32 +38,6 @@ def device_peak_tflops(device: str) -> float | None:
     """Dense bf16 peak of the current CUDA device, by name; None when unknown."""
     name = torch.cuda.get_device_name() if device.startswith("cuda") else ""
     return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
-
-
-def step_flops(model, batch: dict) -> int:
-    """FLOPs of one forward + backward."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        model(**batch).loss.backward()
-    model.zero_grad(set_to_none=True)
-    return counter.get_total_flops()
-
-
-def steps(model, batches: list[dict], device: str, dtype: torch.dtype | None):
-    """A call that runs one training step (forward, backward, AdamW) per batch under `dtype` autocast."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def run():
-        model.train()
-        for batch in batches:
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-                loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-
-    return run
 
 
 def workload(name, config, model_class, make_batch, durations: list[np.ndarray], device, repeats: int) -> dict:
@@ -78,7 +54,9 @@ def workload(name, config, model_class, make_batch, durations: list[np.ndarray],
     }
     precisions = {"fp32": None, "bf16": torch.bfloat16}
     timings = interleaved(
-        {label: steps(model, batches, device, dtype) for label, dtype in precisions.items()}, repeats, device
+        {label: training_pass(model, model, batches, device, dtype) for label, dtype in precisions.items()},
+        repeats,
+        device,
     )
     for label, seconds in timings.items():
         elapsed = statistics.median(seconds)
@@ -90,7 +68,7 @@ def workload(name, config, model_class, make_batch, durations: list[np.ndarray],
         }
     peak = device_peak_tflops(device)
     if peak is not None:
-        flops = sum(step_flops(model, batch) for batch in batches)
+        flops = sum(counted_flops(model, batch) for batch in batches)
         result["bf16"]["model_flops_utilisation"] = flops / result["bf16"]["seconds"] / (peak * 1e12)
     return result
 

@@ -100,6 +100,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         def write_final_files(folder: Path) -> None:
             model.save_pretrained(str(folder))
             processor.save_pretrained(str(folder))
+            trainer.state.save_to_json(str(folder / "trainer_state.json"))  # the loss history, as `save_state()`
             write_results(folder, results, run, training)
             write_model_card(folder, results, run, training)
 

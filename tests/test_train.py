@@ -159,6 +159,25 @@ def test_sentiment_stage_improves_mae_with_an_ablation(demo_root, tmp_path):
     assert MMEmbedConfig.from_pretrained(tmp_path).modalities == ["audio", "text"]
 
 
+def test_sentiment_on_a_feature_pickle_end_to_end_and_emotion_refused(tmp_path):
+    from .mosei_pickle_fixture import write_mmsa
+
+    pickle_file = write_mmsa(tmp_path / "unaligned.pkl")
+    flags = ["--stage", "sentiment", "--corpus", "mosei_pickle", "--data_dir", str(pickle_file), "--output_dir"]
+    results = cli.main([*flags, str(tmp_path / "run"), "--dataset_cache_dir", str(tmp_path / "cache"),
+                        "--num_train_epochs", "2", *QUICK])  # fmt: skip
+    for split in ("validation", "test"):
+        assert {"mae", "pearson_r", "acc7", "acc5", "acc2_negative_nonnegative", "acc2_negative_positive"} <= set(
+            results[split]
+        )
+    config = MMEmbedConfig.from_pretrained(tmp_path / "run")
+    assert (config.audio_feature_size, config.visual_feature_size, config.text_feature_size) == (74, 35, 768)
+    assert config.problem_type == "regression"
+    emotion = ["--stage", "emotion", *flags[2:], str(tmp_path / "emotion")]
+    with pytest.raises(ValueError, match="has no emotion labels .* --stage sentiment"):
+        cli.main(emotion)
+
+
 def test_thresholds_are_tuned_on_validation_before_test_is_read(monkeypatch):
     splits = {"validation": "VALIDATION", "test": "TEST"}
     model = MMEmbedForEmotionRecognition(MMEmbedConfig.from_preset("tiny"))
@@ -315,11 +334,10 @@ def test_the_processor_saved_with_the_model_is_the_one_that_featurised_its_corpu
 def test_a_bf16_compiled_run_trains_on_cpu(demo_root, tmp_path):
     """`--bf16` on a CPU-only machine (autocast; losses in fp32) and `--torch_compile` through `Trainer`."""
     output = tmp_path / "bf16"
-    flags = ["--bf16", "true", "--torch_compile", "true", "--torch_compile_backend", "aot_eager",
-             "--num_train_epochs", "4", "--logging_steps", "4", *QUICK]  # fmt: skip
+    flags = [*QUICK, "--bf16", "true", "--torch_compile", "true", "--torch_compile_backend", "aot_eager",
+             "--num_train_epochs", "4", "--logging_steps", "4"]  # fmt: skip
     results = cli.main(stage_arguments("emotion", "demo", demo_root, output, *flags, cache=tmp_path / "cache"))
-    (checkpoint,) = output.glob("checkpoint-*")
-    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    history = json.loads((output / "trainer_state.json").read_text())["log_history"]  # the whole run's
     losses = [entry["loss"] for entry in history if "loss" in entry]
     assert len(losses) >= 10 and all(np.isfinite(losses)), losses
     assert results["validation"]["mean_auc"] > results["initial_validation"]["mean_auc"] + 0.05
