@@ -43,6 +43,8 @@ MOSEI_FILES = {
     "openface2": "CMU_MOSEI_VisualOpenFace2.csd",
     "glove": "CMU_MOSEI_TimestampedWordVectors.csd",
 }
+OLDER_MOSEI_FILES = {"labels": "CMU_MOSEI_All_Labels.csd", "glove": "CMU_MOSEI_TimestampedGloveVectors.csd"}
+"""The names of older CMU SDK releases and its forks, read the same as the current ones."""
 LABEL_WIDTH = 7
 """An `All Labels` row: sentiment, then the six emotions."""
 ROLE_COLUMNS = {modality: MODALITY_INPUTS[modality].values_name for modality in ("audio", "visual", "text")}
@@ -73,19 +75,37 @@ def required_files(data_dir, audio: str, visual: str | None, text: str | None, a
     if text not in TEXT_CHOICES:
         raise ValueError(f"text must be one of {TEXT_CHOICES}, got {text!r}.")
     data_dir = Path(data_dir)
-    files = {"labels": data_dir / MOSEI_FILES["labels"], "words": data_dir / MOSEI_FILES["words"]}
-    if audio == "covarep":
-        files["audio"] = data_dir / MOSEI_FILES["covarep"]
-    if visual is not None:
-        files["visual"] = data_dir / MOSEI_FILES[visual]
-    if text == "glove":
-        files["text"] = data_dir / MOSEI_FILES["glove"]
-    missing = [str(path) for path in files.values() if not path.is_file()]
+    keys = {"labels": "labels", "words": "words", "audio": "covarep" if audio == "covarep" else None}
+    keys.update(visual=visual, text="glove" if text == "glove" else None)
+    files, missing = {}, []
+    for role, key in keys.items():
+        if key is None:
+            continue
+        files[role] = sdk_file(data_dir, key)
+        if not files[role].is_file():
+            older = f" (or its older name {OLDER_MOSEI_FILES[key]})" if key in OLDER_MOSEI_FILES else ""
+            missing.append(f"{files[role]}{older}")
     if audio == "wav" and (audio_dir is None or not Path(audio_dir).is_dir()):
         missing.append(f"{audio_dir or '<audio_dir>'} (the folder of CMU-MOSEI WAV_16000/<video_id>.wav files)")
     if missing:
         raise FileNotFoundError("CMU-MOSEI files missing for the requested options: " + "; ".join(missing))
     return files
+
+
+def sdk_file(data_dir: Path, key: str) -> Path:
+    """
+    The file of `MOSEI_FILES[key]` in `data_dir`: the current name, or the older SDK name where only that one
+    exists. A folder holding both is refused, naming both: which one the run reads would be a guess.
+    """
+    current = data_dir / MOSEI_FILES[key]
+    older = data_dir / OLDER_MOSEI_FILES[key] if key in OLDER_MOSEI_FILES else None
+    if older is None or not older.is_file():
+        return current
+    if current.is_file():
+        raise ValueError(
+            f"{data_dir} holds the {key} file under both its names, {current.name} and {older.name}; keep one."
+        )
+    return older
 
 
 def source_files(files: dict[str, Path], audio_dir=None) -> list[Path]:
@@ -121,12 +141,17 @@ def fbank_intervals(num_frames: int, start: float) -> np.ndarray:
 
 
 def segment_features(
-    audio_size: int, visual_size: int | None = None, text_size: int | None = None, text_tokens: bool = False
+    audio_size: int,
+    visual_size: int | None = None,
+    text_size: int | None = None,
+    text_tokens: bool = False,
+    emotions: bool = True,
 ) -> datasets.Features:
     """
-    The columns of a CMU-MOSEI-style segment dataset (`load_mosei`, the raw demo emotion corpus): ids and bounds,
-    `input_features` `(frames, audio_size)`, optional `visual_features`, `text_features` or `text_input_ids`, the
-    words, and the labels (six emotion intensities and presences, sentiment).
+    The columns of a CMU-MOSEI-style segment dataset (`load_mosei`, `load_mosei_pickle`, the raw demo emotion
+    corpus): ids and bounds, `input_features` `(frames, audio_size)`, optional `visual_features`, `text_features` or
+    `text_input_ids`, the words, and the labels (six emotion intensities and presences unless `emotions=False`,
+    sentiment).
     """
     features = {
         "id": datasets.Value("string"),
@@ -142,14 +167,11 @@ def segment_features(
         features["text_features"] = datasets.Array2D(shape=(None, text_size), dtype="float32")
     if text_tokens:
         features["text_input_ids"] = datasets.List(datasets.Value("int32"))
-    features.update(
-        {
-            "words": datasets.List(datasets.Value("string")),
-            "emotion_intensities": datasets.List(datasets.Value("float32"), length=len(EMOTIONS)),
-            "emotion_labels": datasets.List(datasets.Value("int8"), length=len(EMOTIONS)),
-            "sentiment": datasets.Value("float32"),
-        }
-    )
+    features["words"] = datasets.List(datasets.Value("string"))
+    if emotions:
+        features["emotion_intensities"] = datasets.List(datasets.Value("float32"), length=len(EMOTIONS))
+        features["emotion_labels"] = datasets.List(datasets.Value("int8"), length=len(EMOTIONS))
+    features["sentiment"] = datasets.Value("float32")
     return datasets.Features(features)
 
 
@@ -481,7 +503,10 @@ def load_mosei(
     Args:
         data_dir: folder with `CMU_MOSEI_Labels.csd`, `CMU_MOSEI_TimestampedWords.csd` and one file per requested
             modality (`CMU_MOSEI_COVAREP.csd`, `CMU_MOSEI_VisualFacet42.csd` / `CMU_MOSEI_VisualOpenFace2.csd`,
-            `CMU_MOSEI_TimestampedWordVectors.csd`).
+            `CMU_MOSEI_TimestampedWordVectors.csd`); the older SDK names `CMU_MOSEI_All_Labels.csd` and
+            `CMU_MOSEI_TimestampedGloveVectors.csd` are read the same. Or an MMSA / MulT feature pickle (`.pkl`):
+            then `load_mosei_pickle(data_dir, drop_incomplete=..., cache_dir=...)` (see `mosei_pickle`), and the
+            feature options must keep their defaults (the pickle decides the features).
         audio: `"covarep"` (74-d at 100 Hz) or `"wav"`: segments cut from `audio_dir/<video_id>.wav` by their label
             interval and turned into the project's 80-bin fbank (so a model pre-trained on fbank transfers).
         visual: `"facet42"` (35-d), `"openface2"`, or None.
@@ -499,6 +524,17 @@ def load_mosei(
         range), dropped or kept empty, and ignored (videos in no fold); the same summary is logged at INFO.
     """
     options = {"audio": audio, "visual": visual, "text": text}
+    if Path(data_dir).suffix == ".pkl":
+        from .mosei_pickle import load_mosei_pickle
+
+        chosen = {**options, "align_to_words": align_to_words, "audio_dir": audio_dir}
+        defaults = {**DEFAULT_OPTIONS, "align_to_words": False, "audio_dir": None}
+        changed = sorted(key for key, value in chosen.items() if value != defaults[key])
+        if changed:
+            raise ValueError(
+                f"{data_dir} is a feature pickle: its file decides the features, so {changed} do not apply."
+            )
+        return load_mosei_pickle(data_dir, drop_incomplete=drop_incomplete, cache_dir=cache_dir)
     options.update(align_to_words=align_to_words, drop_incomplete=drop_incomplete, audio_dir=audio_dir)
     builder = CmuMosei(data_dir=data_dir, cache_dir=None if cache_dir is None else str(cache_dir), **options)
     builder.download_and_prepare(num_proc=num_proc)

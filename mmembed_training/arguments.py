@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("pretrain", "emotion", "sentiment", "evaluate")
 
-CORPORA = ("demo", "demo-mosei", "mosei", "manifest")
+CORPORA = ("demo", "demo-mosei", "mosei", "mosei_pickle", "manifest")
 
 
 @dataclass
@@ -30,7 +30,9 @@ class RunArguments:
 
     stage: str = field(default="emotion", metadata={"help": f"One of {STAGES}."})
     corpus: str = field(default="demo", metadata={"help": f"One of {CORPORA}."})
-    data_dir: str | None = field(default=None, metadata={"help": "CMU-MOSEI folder, or the manifest of `manifest`."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "CMU-MOSEI folder (mosei), .pkl file (mosei_pickle), or manifest."}
+    )
     audio_dir: str | None = field(default=None, metadata={"help": "CMU-MOSEI WAV_16000 folder (mosei_audio=wav)."})
     mosei_audio: str = field(default=MOSEI_DEFAULTS["audio"], metadata={"help": "covarep | wav"})
     mosei_visual: str | None = field(default=MOSEI_DEFAULTS["visual"], metadata={"help": "facet42 | openface2 | none"})

@@ -19,6 +19,7 @@ def load_corpus(run: RunArguments, stage: str):
     """The `DatasetDict` a stage trains and evaluates on."""
     from data_scripts.demo_corpus import generate_demo_corpora, load_demo_emotion
     from data_scripts.mosei import load_mosei
+    from data_scripts.mosei_pickle import load_mosei_pickle
     from data_scripts.pretraining_corpus import build_pretraining_corpus
 
     cache = run.dataset_cache_dir
@@ -46,7 +47,17 @@ def load_corpus(run: RunArguments, stage: str):
             cache_dir=cache,
             num_proc=run.num_proc,
         )
-    raise ValueError(f"--stage {stage} needs --corpus demo, demo-mosei, or mosei with --data_dir.")
+    if run.corpus == "mosei_pickle" and run.data_dir:
+        if stage == "emotion":
+            raise ValueError(
+                f"{run.data_dir} has no emotion labels (MMSA and MulT pickles publish sentiment only): train --stage "
+                "sentiment on it, or emotions on the CMU SDK .csd files (--corpus mosei)."
+            )
+        return load_mosei_pickle(run.data_dir, cache_dir=cache)
+    raise ValueError(
+        f"--stage {stage} needs --corpus demo, demo-mosei, or mosei / mosei_pickle with --data_dir (a folder of .csd "
+        "files / a .pkl file)."
+    )
 
 
 def corpus_input_sizes(features) -> dict:

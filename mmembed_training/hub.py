@@ -20,20 +20,29 @@ logger = logging.getLogger(__name__)
 
 MODEL_CARD_TEMPLATE = Path(str(RESOURCES / "model_card.md"))
 
+SET_BASED = ("jaccard_accuracy", "hamming_loss", "micro_f1", "macro_f1")
 TASKS = {  # stage -> (pipeline_tag, task name for model-index, metrics of the card)
     "pretrain": ("automatic-speech-recognition", "Automatic Speech Recognition", ("cer", "wer", "speaker_accuracy")),
     "emotion": (
         "audio-classification",
         "Multimodal Emotion Recognition",
-        ("mean_weighted_accuracy", "mean_f1", "mean_auc"),
+        (
+            *("mean_weighted_accuracy", "mean_f1", "mean_auc"),  # per emotion (Zadeh et al. 2018)
+            *(f"{name}{suffix}" for suffix in ("", "_untuned") for name in SET_BASED),  # TAILOR / CARAT
+        ),
     ),
-    "sentiment": ("audio-classification", "Multimodal Sentiment Regression", ("mae", "pearson_r", "acc7")),
+    "sentiment": (
+        "audio-classification",
+        "Multimodal Sentiment Regression",
+        ("mae", "pearson_r", "acc7", "acc5", "acc2_negative_nonnegative", "acc2_negative_positive"),
+    ),
 }
 
 DATASET_NAMES = {
     "demo": "mmembed demo corpora (synthetic)",
     "demo-mosei": "mmembed CMU-MOSEI-format demo (synthetic)",
     "mosei": "CMU-MOSEI",
+    "mosei_pickle": "CMU-MOSEI (MMSA / MulT feature pickle)",
     "manifest": "audio-visual speech (VoxCeleb2/LRS3 style)",
 }
 
@@ -46,7 +55,7 @@ def write_model_card(output_dir: Path, results: dict, run: RunArguments, trainin
     split = "test" if isinstance(results.get("test"), dict) else "validation"
     scores = results[split]
     dataset = DATASET_NAMES[run.corpus]
-    real_data = run.corpus in ("mosei", "manifest")
+    real_data = run.corpus in ("mosei", "mosei_pickle", "manifest")
     card_data = ModelCardData(
         model_name=training.hub_model_id or output_dir.name,
         library_name="transformers",
@@ -54,7 +63,7 @@ def write_model_card(output_dir: Path, results: dict, run: RunArguments, trainin
         license="other" if real_data else "apache-2.0",
         license_name="research-data-terms" if real_data else None,
         tags=["mmembed", "multimodal", "audio", "custom_code", run.stage],
-        datasets=["CMU-MOSEI"] if run.corpus == "mosei" else None,
+        datasets=["CMU-MOSEI"] if run.corpus in ("mosei", "mosei_pickle") else None,
         metrics=list(metrics),
         eval_results=[
             EvalResult(

@@ -2,10 +2,14 @@
 """
 Evaluation metrics of mmembed, computed with scikit-learn and jiwer (the `train` extra):
 
-- emotion (6 multi-label emotions, CMU-MOSEI conventions): per-emotion weighted accuracy (= balanced accuracy),
-  weighted F1, AUC, and their means; decision thresholds tuned on a validation split.
-- sentiment: MAE, Pearson r, 7-class accuracy, binary accuracy and weighted F1 as negative/non-negative and as
-  negative/positive with zeros excluded.
+- emotion (6 multi-label emotions), both protocols of the literature, from the same decisions:
+  - per emotion (Zadeh et al. 2018): weighted accuracy (= balanced accuracy), weighted F1, AUC, and their means;
+  - set-based (TAILOR, CARAT, UniVA since 2021): accuracy as the per-sample Jaccard index of predicted and true
+    emotion sets (an empty union counts 0, as TAILOR's `get_accuracy`), Hamming loss, micro-F1 and macro-F1;
+  at the given thresholds (tuned on a validation split) and, suffixed `_untuned`, at a fixed 0.5 (as MulT-style
+  code decides).
+- sentiment (as MMSA reports it): MAE, Pearson r, 7- and 5-class accuracy (clip to [-3, 3] / [-2, 2], round),
+  binary accuracy and weighted F1 as negative/non-negative and as negative/positive with zeros excluded.
 - ASR: character and word error rates.
 - person identification: top-1 accuracy.
 """
@@ -57,7 +61,30 @@ def emotion_scores(
     for metric in ("weighted_accuracy", "f1", "auc"):
         values = [scores[f"{name}_{metric}"] for name in names if scores[f"{name}_{metric}"] is not None]
         scores[f"mean_{metric}"] = float(np.mean(values)) if values else None
+    scores.update(multilabel_scores(labels, predictions))
+    untuned = multilabel_scores(labels, probabilities >= UNTUNED_THRESHOLD)
+    scores.update({f"{name}_untuned": value for name, value in untuned.items()})
     return scores
+
+
+UNTUNED_THRESHOLD = 0.5
+
+
+def multilabel_scores(labels: np.ndarray, decisions: np.ndarray) -> dict:
+    """
+    The set-based multi-label figures of binary `labels` and `decisions` `(N, num_labels)`: `jaccard_accuracy`
+    (mean per-sample |true & predicted| / |true | predicted|, 0 when both sets are empty), `hamming_loss`,
+    `micro_f1`, `macro_f1` (scikit-learn).
+    """
+    from sklearn.metrics import f1_score, hamming_loss, jaccard_score
+
+    labels, decisions = np.asarray(labels).astype(int), np.asarray(decisions).astype(int)
+    return {
+        "jaccard_accuracy": float(jaccard_score(labels, decisions, average="samples", zero_division=0)),
+        "hamming_loss": float(hamming_loss(labels, decisions)),
+        "micro_f1": float(f1_score(labels, decisions, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(labels, decisions, average="macro", zero_division=0)),
+    }
 
 
 def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray, candidates: int = 101) -> list[float]:
@@ -90,6 +117,7 @@ def sentiment_scores(predictions: np.ndarray, targets: np.ndarray) -> dict:
         "mae": float(np.abs(predictions - targets).mean()),
         "pearson_r": correlation if math.isfinite(correlation) else None,
         "acc7": float(accuracy_score(np.round(np.clip(targets, -3, 3)), np.round(np.clip(predictions, -3, 3)))),
+        "acc5": float(accuracy_score(np.round(np.clip(targets, -2, 2)), np.round(np.clip(predictions, -2, 2)))),
         "acc2_negative_nonnegative": float(accuracy_score(targets >= 0, predictions >= 0)),
         "f1_negative_nonnegative": float(
             f1_score(targets >= 0, predictions >= 0, average="weighted", zero_division=0)
@@ -124,6 +152,7 @@ __all__ = [
     "accuracy",
     "asr_scores",
     "emotion_scores",
+    "multilabel_scores",
     "sentiment_scores",
     "tune_thresholds",
     "weighted_accuracy",

@@ -88,7 +88,9 @@ def test_model_card_metadata_round_trips_and_matches_results(demo_root, tmp_path
     assert data["library_name"] == "transformers" and data["pipeline_tag"] == "audio-classification"
     assert {"mmembed", "multimodal", "custom_code"} <= set(data["tags"])
     assert data["license"] == "apache-2.0"
-    assert data["metrics"] == ["mean_weighted_accuracy", "mean_f1", "mean_auc"]
+    set_based = ["jaccard_accuracy", "hamming_loss", "micro_f1", "macro_f1"]  # the second protocol, tuned and at 0.5
+    per_emotion = ["mean_weighted_accuracy", "mean_f1", "mean_auc"]
+    assert data["metrics"] == per_emotion + set_based + [f"{name}_untuned" for name in set_based]
     reported = {result.metric_type: result.metric_value for result in card.data.eval_results}
     assert reported == {metric: results["test"][metric] for metric in data["metrics"]}
     assert all(result.dataset_split == "test" for result in card.data.eval_results)
@@ -117,6 +119,17 @@ def test_mosei_card_declares_the_dataset_and_its_terms(demo_root, tmp_path):
     card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training))
     assert card.data.datasets == ["CMU-MOSEI"] and card.data.license == "other"
     assert [result.metric_type for result in card.data.eval_results] == ["mean_weighted_accuracy", "mean_f1"]
+
+
+def test_a_pickle_sentiment_card_reports_both_binary_conventions(tmp_path):
+    run, training = train_arguments.parse_arguments(
+        ["--stage", "sentiment", "--corpus", "mosei_pickle", "--output_dir", str(tmp_path)]
+    )
+    names = ["mae", "pearson_r", "acc7", "acc5", "acc2_negative_nonnegative", "acc2_negative_positive"]
+    results = {"stage": "sentiment", "test": {name: 0.5 + index / 10 for index, name in enumerate(names)}}
+    card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training))
+    assert card.data.datasets == ["CMU-MOSEI"] and card.data.license == "other"
+    assert {result.metric_type: result.metric_value for result in card.data.eval_results} == results["test"]
 
 
 @pytest.mark.parametrize("error", [PermissionError("403: no write access to me/mmembed-emo"), OSError("offline")])

@@ -40,6 +40,24 @@ def test_emotion_scores_by_hand_including_an_emotion_without_positives():
     assert scores["mean_weighted_accuracy"] == pytest.approx((2 / 3 + 5) / 6)
 
 
+def test_set_based_multilabel_scores_by_hand_tuned_and_at_one_half():
+    labels = np.array([[1, 1, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 1]])
+    probabilities = np.full((4, 6), 0.1)
+    probabilities[0, :3] = [0.9, 0.45, 0.45]  # tuned (0.4): {happy, sad, anger} vs {happy, sad}; at 0.5: {happy}
+    probabilities[3, [0, 5]] = 0.45  # tuned: both right; at 0.5: none
+    scores = emotion_scores(probabilities, labels, [0.4] * 6)
+    # Jaccard per sample: 2/3, 0/1 (anger missed), empty union counts 0 (TAILOR's convention), 2/2
+    assert scores["jaccard_accuracy"] == pytest.approx((2 / 3 + 0 + 0 + 1) / 4)
+    assert scores["hamming_loss"] == pytest.approx(2 / 24)  # anger wrong twice (sample 0 extra, sample 1 missed)
+    # micro: TP 4 (happy, sad, happy, fear), FP 1, FN 1 -> F1 = 8 / 10
+    assert scores["micro_f1"] == pytest.approx(0.8)
+    # macro over 6 emotions: happy 1, sad 1, anger 0 (TP 0), surprise 0 and disgust 0 (no positives), fear 1
+    assert scores["macro_f1"] == pytest.approx(3 / 6)
+    assert scores["jaccard_accuracy_untuned"] == pytest.approx((1 / 2 + 0 + 0 + 0) / 4)
+    assert scores["hamming_loss_untuned"] == pytest.approx(4 / 24)
+    assert scores["micro_f1_untuned"] == pytest.approx(2 * 1 / (2 * 1 + 0 + 4))
+
+
 def test_threshold_tuning_separates_narrow_scores():
     probabilities = np.array([[0.30], [0.31], [0.32], [0.33]])
     labels = np.array([[0], [0], [1], [1]])
@@ -54,6 +72,7 @@ def test_sentiment_scores_by_hand():
     scores = sentiment_scores(predictions, targets)
     assert scores["mae"] == pytest.approx((0.4 + 1.5 + 0.4 + 0.6) / 4)
     assert scores["acc7"] == pytest.approx(2 / 4)  # rounded: 2 vs 2, -1 vs 0 (0.5 rounds to 0), 0 vs -0, -3 vs -2
+    assert scores["acc5"] == pytest.approx(3 / 4)  # clipped to [-2, 2] first: -2.6 -> -2 vs -2.0 is now right
     assert scores["acc2_negative_nonnegative"] == pytest.approx(2 / 4)  # 2>=0 ok, -1 vs .5 no, 0 vs -.4 no, ok
     assert scores["acc2_negative_positive"] == pytest.approx(2 / 3)  # zero target excluded
     assert scores["pearson_r"] == pytest.approx(np.corrcoef(predictions, targets)[0, 1])

@@ -165,8 +165,30 @@ def test_missing_files_are_all_named(tmp_path):
     ):
         assert name in message
     assert "CMU_MOSEI_Labels.csd" not in message and "Facet42" not in message
+    assert "CMU_MOSEI_TimestampedGloveVectors.csd" in message  # the older name is offered too
     with pytest.raises(FileNotFoundError, match="WAV_16000"):
         load_mosei(tmp_path, audio="wav", visual=None, text=None, cache_dir=tmp_path / "cache")
+
+
+def test_older_sdk_file_names_give_the_same_dataset(mosei, tmp_path):
+    directory = write_fixture(tmp_path / "older")
+    (directory / "CMU_MOSEI_Labels.csd").rename(directory / "CMU_MOSEI_All_Labels.csd")
+    (directory / "CMU_MOSEI_TimestampedWordVectors.csd").rename(directory / "CMU_MOSEI_TimestampedGloveVectors.csd")
+    older = load_mosei(directory, cache_dir=tmp_path / "cache")
+    assert older.summary == mosei.summary
+    for split in mosei:
+        current, renamed = rows(mosei[split]), rows(older[split])
+        assert current.keys() == renamed.keys()
+        for segment, example in current.items():
+            for column, value in example.items():
+                np.testing.assert_array_equal(renamed[segment][column], value)
+
+
+def test_a_file_under_both_names_is_refused_naming_both(tmp_path):
+    directory = write_fixture(tmp_path / "both")
+    (directory / "CMU_MOSEI_All_Labels.csd").write_bytes((directory / "CMU_MOSEI_Labels.csd").read_bytes())
+    with pytest.raises(ValueError, match="under both its names, CMU_MOSEI_Labels.csd and CMU_MOSEI_All_Labels.csd"):
+        load_mosei(directory, cache_dir=tmp_path / "cache")
 
 
 def test_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path):

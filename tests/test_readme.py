@@ -18,10 +18,12 @@ def workdir(tmp_path_factory):
 def user_data(tmp_path_factory) -> dict[str, str]:
     """The README's stand-in paths for the user's own data -> test fixtures of the same formats."""
     from .mosei_fixture import write_fixture, write_wavs
+    from .mosei_pickle_fixture import write_mmsa
 
-    mosei = write_fixture(tmp_path_factory.mktemp("user") / "CMU-MOSEI")
+    user = tmp_path_factory.mktemp("user")
+    mosei = write_fixture(user / "CMU-MOSEI")
     write_wavs(mosei / "WAV_16000")
-    return {"/data/CMU-MOSEI": str(mosei)}
+    return {"/data/CMU-MOSEI": str(mosei), "/data/MMSA/MOSEI/unaligned_50.pkl": str(write_mmsa(user / "mmsa.pkl"))}
 
 
 def test_readme_has_examples():

@@ -1,6 +1,8 @@
 """
-CMU-MOSEI 6-emotion metric for `evaluate`: per-emotion weighted accuracy (balanced accuracy), weighted F1 and AUC,
-and their means, with per-emotion decision thresholds.
+CMU-MOSEI 6-emotion metric for `evaluate`, both protocols of the literature: per-emotion weighted accuracy (balanced
+accuracy), weighted F1 and AUC, and their means (Zadeh et al. 2018), and the set-based multi-label figures (TAILOR,
+CARAT): per-sample Jaccard accuracy (an empty union counts 0), Hamming loss, micro-F1 and macro-F1, at the given
+per-emotion decision thresholds and, suffixed `_untuned`, at 0.5.
 
     import evaluate
     metric = evaluate.load("metrics/mmembed_emotion")        # a local path: works offline
@@ -17,7 +19,7 @@ import warnings
 import datasets
 import evaluate
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, f1_score, hamming_loss, jaccard_score, roc_auc_score
 
 EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")  # mmembed's EMOTIONS: this file stands alone
 _CITATION = ""
@@ -28,9 +30,20 @@ Args:
     references: list of lists of 6 ints (0/1), whether each emotion is present.
     thresholds: list of 6 floats, the per-emotion decision thresholds (default 0.5 each).
 Returns:
-    `{emotion}_weighted_accuracy`, `{emotion}_f1`, `{emotion}_auc` (None when the emotion has one class only), and
-    `mean_weighted_accuracy`, `mean_f1`, `mean_auc`.
+    `{emotion}_weighted_accuracy`, `{emotion}_f1`, `{emotion}_auc` (None when the emotion has one class only),
+    `mean_weighted_accuracy`, `mean_f1`, `mean_auc`, and `jaccard_accuracy`, `hamming_loss`, `micro_f1`,
+    `macro_f1`, each also with the suffix `_untuned` (decisions at 0.5).
 """
+
+
+def set_scores(labels: np.ndarray, decisions: np.ndarray) -> dict:
+    """Jaccard accuracy per sample (empty union: 0), Hamming loss, micro-F1, macro-F1."""
+    return {
+        "jaccard_accuracy": float(jaccard_score(labels, decisions, average="samples", zero_division=0)),
+        "hamming_loss": float(hamming_loss(labels, decisions)),
+        "micro_f1": float(f1_score(labels, decisions, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(labels, decisions, average="macro", zero_division=0)),
+    }
 
 
 def balanced_accuracy(truth: np.ndarray, decided: np.ndarray) -> float:
@@ -68,4 +81,7 @@ class MmembedEmotion(evaluate.Metric):
         for metric in ("weighted_accuracy", "f1", "auc"):
             values = [scores[f"{name}_{metric}"] for name in EMOTIONS if scores[f"{name}_{metric}"] is not None]
             scores[f"mean_{metric}"] = float(np.mean(values)) if values else None
+        scores.update(set_scores(labels, decisions.astype(int)))
+        untuned = set_scores(labels, (probabilities >= 0.5).astype(int))
+        scores.update({f"{name}_untuned": value for name, value in untuned.items()})
         return scores
