@@ -3,7 +3,9 @@ Run every benchmark, one module per figure, each in its own process (so each pea
 
     python -m benchmarks [--smoke] [--only training_step data_loader ...] [--output outputs/benchmarks.json]
 
-Prints each module's table, then a summary with the targets, and writes all JSON records to `--output`. The
+Prints each module's table, then a summary with the targets, and writes all JSON records to `--output` (default
+`outputs/benchmarks.json`, or `outputs/benchmarks-smoke.json` with `--smoke`, so the fast mode never overwrites the
+figures of a full run; targets apply to the full sizes only). The
 cross-figure target (loader rate >= 5 x the `mosei_sdk` training-step rate) is checked here. `mosei_prepare` (a
 65 h synthetic CMU-MOSEI, GBs of disk) is not part of the run; call it on its own.
 """
@@ -59,14 +61,15 @@ def main() -> dict:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--only", nargs="+", choices=FIGURES, default=list(FIGURES))
     parser.add_argument("--device")
-    parser.add_argument("--output", type=Path, default=Path("outputs/benchmarks.json"))
+    parser.add_argument("--output", type=Path, help="default: outputs/benchmarks.json (--smoke: benchmarks-smoke)")
     args = parser.parse_args()
+    args.output = args.output or Path("outputs", "benchmarks-smoke.json" if args.smoke else "benchmarks.json")
     records = {}
     with tempfile.TemporaryDirectory() as work:
         for name in args.only:
             records[name] = run_figure(name, args.smoke, Path(work), args.device)
     records["cross_figure"] = cross_figure_targets(records)
-    print("\nsummary")
+    print("\nsummary" + (" (smoke sizes: the targets apply to the full sizes only)" if args.smoke else ""))
     for name, record in records.items():
         targets = record.get("targets", {})
         memory = record.get("peak_rss_mb")

@@ -123,8 +123,17 @@ def sentence(generator: np.random.Generator) -> str:
     )
 
 
+DEMO_SAMPLING_RATE = 16000
+"""The rate of every demo WAV (espeak-ng speaks at 22.05 kHz): what the model's feature extractor expects, so the
+standard audio-classification pipeline, which takes a bare array as 16 kHz, scores them right."""
+
+
 def speak(text: str, voice: str, pitch: int, path: Path, speed: int = 165) -> Path:
-    """Synthesise `text` with espeak-ng into a WAV file (22.05 kHz)."""
+    """Synthesise `text` with espeak-ng into a 16 kHz WAV file (espeak-ng's 22.05 kHz resampled with soxr)."""
+    import soundfile
+
+    from modeling_mmembed.feature_extraction_mmembed import resample
+
     if shutil.which("espeak-ng") is None:
         raise RuntimeError(
             "espeak-ng is needed to synthesise the demo speech: install it with `apt-get install espeak-ng` "
@@ -133,6 +142,9 @@ def speak(text: str, voice: str, pitch: int, path: Path, speed: int = 165) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     command = ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(path), text]
     subprocess.run(command, check=True, capture_output=True)
+    samples, rate = soundfile.read(path, dtype="float32")
+    resampled = np.clip(resample(samples, rate, DEMO_SAMPLING_RATE), -1.0, 1.0)
+    soundfile.write(path, resampled, DEMO_SAMPLING_RATE, subtype="PCM_16")
     return path
 
 
@@ -395,7 +407,7 @@ def default_demo_root(seed: int = 0) -> Path:
     """Where the demo corpora are cached: `$MMEMBED_CACHE` or `~/.cache/mmembed`, per version and seed."""
     import os
 
-    return Path(os.environ.get("MMEMBED_CACHE", Path.home() / ".cache" / "mmembed")) / f"demo-v1-seed{seed}"
+    return Path(os.environ.get("MMEMBED_CACHE", Path.home() / ".cache" / "mmembed")) / f"demo-v2-seed{seed}"
 
 
 def generate_demo_corpora(root=None, seed: int = 0) -> dict:

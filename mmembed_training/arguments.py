@@ -3,6 +3,7 @@ command-line flags become them together with `transformers.TrainingArguments`.""
 
 import json
 import logging
+from argparse import RawTextHelpFormatter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from . import RESOURCES
 
 logger = logging.getLogger(__name__)
 
+
+USAGE = """One training stage of mmembed (or the scoring of a saved model), with transformers' TrainingArguments.
+
+  train.py                          the default run: the whole method on the built-in demo corpora
+  train.py demo [--size full|long|quick|smoke] [--seeds 0 1 2] [--output_dir outputs/demo]
+                                    the same with options (train.py demo --help)
+  train.py [CONFIG.yaml] --stage STAGE [flags]
+                                    one stage, from a config file and/or flags (flags win)
+"""
 
 STAGES = ("pretrain", "emotion", "sentiment", "evaluate")
 
@@ -76,7 +86,9 @@ def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
     read as `HfArgumentParser.parse_yaml_file` reads it (typed values: mappings such as `lr_scheduler_kwargs: {min_lr:
     1.0e-5}` and lists stay what they are); its values become the parser's defaults, so any flag given wins.
     """
-    parser = HfArgumentParser((RunArguments, TrainingArguments))
+    parser = HfArgumentParser(
+        (RunArguments, TrainingArguments), description=USAGE, formatter_class=RawTextHelpFormatter
+    )
     if not torch.accelerator.is_available():  # transformers refuses `--bf16` on a CPU-only machine without it
         parser.set_defaults(use_cpu=True)
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if not argv or argv[0] == "demo":
-        (demo,) = HfArgumentParser(DemoArguments).parse_args_into_dataclasses(args=argv[1:])
+        parser = HfArgumentParser(DemoArguments, prog="train.py demo", description=DemoArguments.__doc__)
+        (demo,) = parser.parse_args_into_dataclasses(args=argv[1:])
         return run_demo(demo)
     run, training = parse_arguments(argv)
     set_seed(training.seed)

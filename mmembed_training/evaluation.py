@@ -12,9 +12,11 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 from transformers import (
     TrainingArguments,
 )
+from transformers.utils import logging as hf_logging
 
 from modeling_mmembed import MMEmbedTokenizer
 from modeling_mmembed.metrics_mmembed import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
@@ -24,9 +26,11 @@ from .arguments import RunArguments
 logger = logging.getLogger(__name__)
 
 
-def batches(dataset, collator, batch_size: int, device):
+def batches(dataset, collator, batch_size: int, device, description: str | None = None):
+    """The collated batches of `dataset` on `device`; with a `description`, under a progress bar that then goes."""
     loader = DataLoader(dataset.with_format("numpy"), batch_size=batch_size, collate_fn=collator, shuffle=False)
-    for batch in loader:
+    shown = description is not None and hf_logging.is_progress_bar_enabled()
+    for batch in tqdm(loader, desc=description, leave=False, disable=not shown):
         yield {name: value.to(device) for name, value in batch.items()}
 
 
@@ -78,7 +82,8 @@ def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer
 
     def transcribe(shard, ctc_weight: float | None = None):
         hypotheses = []
-        for batch in batches(shard, collator, batch_size, model.device):
+        description = "scoring transcripts" + (" (decoder alone)" if ctc_weight == 0 else "")
+        for batch in batches(shard, collator, batch_size, model.device, description):
             labels = batch.pop("labels")
             batch.pop("speaker_labels")
             longest = int((labels != -100).sum(-1).max())
@@ -135,8 +140,7 @@ def stage_scorer(task: str, corpus, collator, batch_size: int, num_beams: int):
 
         def score(model, dataset):
             probabilities, labels = predict_emotions(model, dataset, collator, batch_size)
-            scores = emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
-            return {**scores, "samples": float(len(labels))}
+            return counted_emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
 
     else:
 
@@ -153,11 +157,15 @@ def emotion_evaluation(model, splits: dict, collator, batch_size: int, tune: boo
     if tune:
         model.config.thresholds = tune_thresholds(*validation)
     results = {"thresholds": list(model.config.thresholds)}
-    results["validation"] = emotion_scores(*validation, model.config.thresholds)
-    results["test"] = emotion_scores(
-        *predict_emotions(model, splits["test"], collator, batch_size), model.config.thresholds
-    )
+    results["validation"] = counted_emotion_scores(*validation, model.config.thresholds)
+    test = predict_emotions(model, splits["test"], collator, batch_size)
+    results["test"] = counted_emotion_scores(*test, model.config.thresholds)
     return results
+
+
+def counted_emotion_scores(probabilities: np.ndarray, labels: np.ndarray, thresholds) -> dict:
+    """`emotion_scores` with the number of examples scored (`samples`)."""
+    return {**emotion_scores(probabilities, labels, thresholds), "samples": float(len(labels))}
 
 
 def write_results(output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments) -> None:
@@ -165,11 +173,11 @@ def write_results(output_dir: Path, results: dict, run: RunArguments, training: 
     output_dir.mkdir(parents=True, exist_ok=True)
     record = {**results, "run_arguments": asdict(run), "seed": training.seed}
     (output_dir / "results.json").write_text(json.dumps(record, indent=1, default=str))
-    print(results_table(results))
+    print(results_table(results, Path(training.output_dir).name))
 
 
-def results_table(results: dict) -> str:
-    lines = [f"results of stage {results['stage']}"]
+def results_table(results: dict, run_name: str) -> str:
+    lines = [f"results of stage {results['stage']} ({run_name})"]
     for split in ("initial_validation", "validation", "test"):
         if isinstance(results.get(split), dict):
             shown = {name: value for name, value in results[split].items() if isinstance(value, float)}

@@ -11,6 +11,8 @@ from transformers import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from modeling_mmembed import MMEmbedConfig
+
 from . import RESOURCES
 from .arguments import RunArguments
 from .trainer import OutputFolder
@@ -47,8 +49,10 @@ DATASET_NAMES = {
 }
 
 
-def write_model_card(output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments) -> Path:
-    """`README.md` of the output folder, rendered from `model_card.md` with the run's actual results."""
+def write_model_card(
+    output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments, config: MMEmbedConfig
+) -> Path:
+    """`README.md` of the output folder, rendered from `model_card.md` with the run's results and model `config`."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     pipeline_tag, task_name, metrics = TASKS[run.stage]
@@ -94,13 +98,7 @@ def write_model_card(output_dir: Path, results: dict, run: RunArguments, trainin
             if emotion_like
             else f"Multi-task pre-training (ASR + person identification) on {dataset}."
         ),
-        usage=(
-            'emotion = pipeline("multimodal-emotion-recognition", model="MODEL", trust_remote_code=True)\n'
-            'emotion({"audio": "clip.wav", "visual": frames, "transcript": "words spoken"})'
-            if emotion_like
-            else 'asr = pipeline("automatic-speech-recognition", model="MODEL", trust_remote_code=True)\n'
-            'asr("clip.wav")["text"]'
-        ).replace("MODEL", card_data.model_name),
+        usage=usage_example(training.hub_model_id or str(training.output_dir), config),
         visual_input="FACET 4.2 / OpenFace 2 action units, 35 per frame by default",
         text_input="word vectors or characters, as the config says",
         intended_use=(
@@ -126,6 +124,41 @@ def write_model_card(output_dir: Path, results: dict, run: RunArguments, trainin
     path = output_dir / "README.md"
     card.save(str(path))
     return path
+
+
+AUDIO_EXAMPLE = 'audio = {"array": np.zeros(3 * 16000, dtype=np.float32), "sampling_rate": 16000}  # yours: 16 kHz'
+
+
+def usage_example(model_id: str, config: MMEmbedConfig) -> str:
+    """
+    The card's code block, runnable as written (from where training ran, or anywhere once pushed): stand-in inputs
+    of the model's own sizes, the standard pipeline of the card's `pipeline_tag`, then the multimodal one.
+    """
+    lines = ["import numpy as np", "from transformers import pipeline", "", AUDIO_EXAMPLE]
+    if "MMEmbedForPreTraining" in (config.architectures or []):
+        lines.append(f'asr = pipeline("automatic-speech-recognition", model="{model_id}", trust_remote_code=True)')
+        lines.append('print(asr(audio, generate_kwargs={"max_new_tokens": 20})["text"])')
+        return "\n".join(lines)
+    inputs = ['    "audio": audio["array"],']
+    if "visual" in config.modalities:
+        inputs.append(f'    "visual": np.zeros((90, {config.visual_feature_size}), dtype=np.float32),  # frames')
+    if "text" in config.modalities and config.text_feature_size is None:
+        inputs.append('    "transcript": "what a day",')
+    elif "text" in config.modalities:
+        inputs.append(
+            f'    "transcript": np.zeros((8, {config.text_feature_size}), dtype=np.float32),  # word vectors'
+        )
+    if config.problem_type == "regression":
+        lines.append("# Sentiment in [-3, 3] from every modality")
+    else:
+        lines.append("# Emotion from audio alone: the standard pipeline, one sigmoid score per emotion")
+        lines.append(
+            f'classifier = pipeline("audio-classification", model="{model_id}", trust_remote_code=True, top_k=None)'
+        )
+        lines.append("print(classifier(audio))")
+        lines.append("# From every modality, with the decisions of the thresholds tuned on validation")
+    lines.append(f'model = pipeline("multimodal-emotion-recognition", model="{model_id}", trust_remote_code=True)')
+    return "\n".join([*lines, "inputs = {", *inputs, "}", "print(model(inputs))"])
 
 
 def hub_base_model(model_name_or_path: str | None) -> str | None:

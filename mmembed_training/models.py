@@ -48,7 +48,44 @@ def build_model(run: RunArguments, task: str, train_split):
     if not run.reinit_input_layers:
         refuse_other_input_layers(run.model_name_or_path, saved, inputs)  # the corpus's sizes are what is requested
     differing = bool(input_layer_mismatches(saved, inputs))
-    return model_class.from_pretrained(run.model_name_or_path, **inputs, **head, ignore_mismatched_sizes=differing)
+    return load_checkpoint(model_class, run.model_name_or_path, **inputs, **head, ignore_mismatched_sizes=differing)
+
+
+def load_checkpoint(model_class, path: str, **kwargs):
+    """
+    `model_class.from_pretrained(path, **kwargs)` with transformers' load report (a table row per tensor: 80 rows
+    when an emotion model starts from a pre-training checkpoint) logged as one line of what it means: which parts
+    are newly initialised, re-initialised for another shape, or left unused.
+    """
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    report_logger.addFilter(without_load_report)
+    try:
+        model, info = model_class.from_pretrained(path, output_loading_info=True, **kwargs)
+    finally:
+        report_logger.removeFilter(without_load_report)
+    groups = {
+        "newly initialised": info["missing_keys"],
+        "re-initialised for another shape": [key for key, *_ in info["mismatched_keys"]],
+        "in the checkpoint but not used": info["unexpected_keys"],
+    }
+    parts = [f"{what}: {tensor_groups(keys)}" for what, keys in groups.items() if keys]
+    logger.info("Loaded %s from %s%s", model_class.__name__, path, "; " + "; ".join(parts) if parts else "")
+    return model
+
+
+def without_load_report(record: logging.LogRecord) -> bool:
+    """A logging filter that drops transformers' per-tensor load report (`... LOAD REPORT from: ...`)."""
+    return "LOAD REPORT" not in record.getMessage()
+
+
+def tensor_groups(keys) -> str:
+    """`text branch 25 tensors, classifier 4, ...`: state-dict keys counted by model part (a branch per modality)."""
+    counts = {}
+    for key in sorted(keys):
+        names = key.split(".")
+        part = f"{names[2]} branch" if names[0] == "mmembed" and len(names) > 3 else names[0]
+        counts[part] = counts.get(part, 0) + 1
+    return ", ".join(f"{part} {count} tensor{'s' * (count != 1)}" for part, count in counts.items())
 
 
 def mmembed_checkpoint_config(path: str) -> MMEmbedConfig:

@@ -16,13 +16,14 @@ from modeling_mmembed import (
     MMEmbedProcessor,
     MMEmbedTokenizer,
 )
-from modeling_mmembed.metrics_mmembed import emotion_scores, sentiment_scores
+from modeling_mmembed.metrics_mmembed import sentiment_scores
 from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 from .arguments import RunArguments
 from .data import check_labels, check_splits, load_corpus, with_lengths
 from .evaluation import (
     EVALUATION_SPLITS,
+    counted_emotion_scores,
     emotion_evaluation,
     predict_emotions,
     predict_sentiment,
@@ -102,7 +103,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
             processor.save_pretrained(str(folder))
             trainer.state.save_to_json(str(folder / "trainer_state.json"))  # the loss history, as `save_state()`
             write_results(folder, results, run, training)
-            write_model_card(folder, results, run, training)
+            write_model_card(folder, results, run, training, model.config)
 
         output.publish_final(write_final_files)
         if push:
@@ -145,7 +146,9 @@ def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
         check_splits(corpus, [run.eval_split])
         split = corpus[run.eval_split]
         if task == "emotion":
-            scores = emotion_scores(*predict_emotions(model, split, collator, batch_size), model.config.thresholds)
+            scores = counted_emotion_scores(
+                *predict_emotions(model, split, collator, batch_size), model.config.thresholds
+            )
         else:
             scores = sentiment_scores(*predict_sentiment(model, split, collator, batch_size))
     results = {"stage": "evaluate", "model": run.model_name_or_path, run.eval_split: scores}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    ProgressCallback,
     Trainer,
     TrainerState,
     TrainingArguments,
@@ -30,6 +31,8 @@ class MMEmbedTrainer(Trainer):
     def __init__(self, *args, score=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.score = score
+        if self.pop_callback(ProgressCallback) is not None:
+            self.add_callback(ProgressWithoutEvaluationTime)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
         model = self.accelerator.unwrap_model(self.model)
@@ -53,6 +56,18 @@ class MMEmbedTrainer(Trainer):
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
             return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
         return sampler
+
+
+class ProgressWithoutEvaluationTime(ProgressCallback):
+    """
+    transformers' training progress bar, with the time spent in an evaluation kept out of its rate: pre-training is
+    scored by beam search (about a minute), after which the bar would otherwise show an ETA of hours.
+    """
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        super().on_evaluate(args, state, control, **kwargs)
+        if self.training_bar is not None:
+            self.training_bar.unpause()
 
 
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
@@ -98,6 +113,11 @@ class OutputFolder:
     def newest_complete_checkpoint(self) -> str | None:
         complete = [path for path in self.checkpoints() if (path / self.STATE_FILE).is_file()]
         return str(complete[-1]) if complete else None
+
+    def remove_checkpoints(self) -> None:
+        """Delete every `checkpoint-N` folder once the final model is saved (runs that keep the final model only)."""
+        for path in self.checkpoints():
+            shutil.rmtree(path)
 
     def remove_incomplete(self) -> list[str]:
         """Delete what a killed run left half-written (checkpoints without their state, `tmp-final`); their names."""

@@ -16,7 +16,14 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
             || "$PY" -m pip install "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu
     fi
 fi
-"$PY" -m pip install -e ".[dev]"
+# The package with its dev extras, unless this environment already has them for this pyproject.toml (a stamp of it):
+# a re-run needs no network.
+STAMP="$VENV/.mmembed-pyproject.sha256"
+if ! { [ -f "$STAMP" ] && sha256sum --status -c "$STAMP" 2>/dev/null && "$PY" -m pip show -q mmembed 2>/dev/null; }
+then
+    "$PY" -m pip install -e ".[dev]"
+    sha256sum pyproject.toml >"$STAMP"
+fi
 # espeak-ng synthesises the built-in demo speech (data_scripts/demo_corpus.py).
 source scripts/system_packages.sh
 ensure_command espeak-ng espeak-ng || true

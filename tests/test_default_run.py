@@ -1,22 +1,61 @@
 """The default run (`python train.py`) at smoke size: the same code path with tiny budgets."""
 
 import json
+import logging
+import re
 
 import pytest
 
 from mmembed_training import cli, demo
 
 
+class Messages(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def smoke(demo_root, tmp_path_factory):
     output = tmp_path_factory.mktemp("default-run")
-    summary = cli.main(["demo", "--size", "smoke", "--seeds", "0", "1", "--demo_root", str(demo_root),
-                          "--output_dir", str(output)])  # fmt: skip
-    return summary, output
+    messages, training_logger = Messages(), logging.getLogger("mmembed_training")
+    training_logger.addHandler(messages)
+    training_logger.setLevel(logging.INFO)
+    try:
+        summary = cli.main(["demo", "--size", "smoke", "--seeds", "0", "1", "--demo_root", str(demo_root),
+                            "--output_dir", str(output)])  # fmt: skip
+    finally:
+        training_logger.removeHandler(messages)
+        training_logger.setLevel(logging.NOTSET)
+    return summary, output, messages.lines
+
+
+def test_the_log_announces_each_run_and_sums_up_each_load_in_one_line(smoke):
+    *_, lines = smoke
+    announced = [line for line in lines if line.startswith("[")]
+    assert len(announced) == 1 + 2 * 7 and announced[0] == "[1/15] pre-training (ASR + person id)"
+    assert "[7/15] raw corpus, pre-trained, audio+visual, seed 0" in announced
+    assert announced[-1] == "[15/15] raw corpus, pre-trained, audio+text, seed 1"
+    loads = [line for line in lines if line.startswith("Loaded MMEmbedForEmotionRecognition from")]
+    assert len(loads) == 2 * 5  # the pre-trained variants of each seed
+    assert all("newly initialised: classifier 4 tensors, text branch" in line for line in loads if "text" in line)
+
+
+def test_only_final_models_are_kept_and_smoke_targets_are_not_judged(smoke):
+    summary, output, _ = smoke
+    assert not list(output.rglob("checkpoint-*"))
+    assert all((folder / "model.safetensors").is_file() for folder in output.iterdir() if folder.is_dir())
+    assert summary["targets_judged"] is False
+    table = demo.demo_table(summary)
+    assert "targets: not judged at size smoke" in table and "NOT met" not in table
+    assert re.search(r"per seed 0: \d\.\d{3}, 1: \d\.\d{3}$", table.splitlines()[3])
 
 
 def test_results_json_has_every_figure_in_sane_ranges(smoke):
-    summary, output = smoke
+    summary, output, _ = smoke
     saved = json.loads((output / "results.json").read_text())
     assert saved == json.loads(json.dumps(summary))
     asr = saved["pretraining"]
@@ -41,7 +80,7 @@ def test_results_json_has_every_figure_in_sane_ranges(smoke):
 
 
 def test_the_saved_model_reloads_and_runs_in_a_pipeline(smoke):
-    summary, output = smoke
+    summary, output, _ = smoke
     checks = summary["checks"]
     assert checks["reloaded_class"] == "MMEmbedModel"
     assert len(checks["pipeline_scores"]) == 6

@@ -114,3 +114,25 @@ def test_mosei_demo_uses_standard_fold_ids(demo):
     _, _, _, mosei, _ = demo
     assert mosei.summary["videos_in_no_fold"] == 0
     assert all(np.isfinite(example).all() for example in mosei["train"].with_format("numpy")["input_features"][:5])
+
+
+def test_demo_wavs_are_16_khz_so_the_standard_pipeline_reads_a_bare_array_right(demo, tmp_path):
+    """transformers' audio-classification pipeline takes a bare array as 16 kHz: the demo WAVs must be that."""
+    import soundfile
+    from transformers import pipeline
+
+    from modeling_mmembed import MMEmbedConfig, MMEmbedFeatureExtractor, MMEmbedForEmotionRecognition
+
+    _, root, _, _, _ = demo
+    wavs = sorted((root / "speech").rglob("*.wav"))[:3] + sorted((root / "emotion").rglob("*.wav"))[:3]
+    assert len(wavs) == 6 and {soundfile.info(str(path)).samplerate for path in wavs} == {16000}
+    config = MMEmbedConfig.from_preset("tiny", text_feature_size=None)
+    MMEmbedForEmotionRecognition(config).save_pretrained(tmp_path)
+    MMEmbedFeatureExtractor().save_pretrained(tmp_path)
+    classifier = pipeline("audio-classification", model=str(tmp_path), top_k=None)
+    samples, _ = soundfile.read(wavs[-1], dtype="float32")
+    bare = {item["label"]: item["score"] for item in classifier(samples)}
+    model = MMEmbedForEmotionRecognition.from_pretrained(tmp_path).eval()
+    features = MMEmbedFeatureExtractor()(str(wavs[-1]), return_tensors="pt")  # read from the file at its own rate
+    expected = dict(zip(config.id2label.values(), model(**features).logits.sigmoid()[0].tolist(), strict=True))
+    assert bare == pytest.approx(expected, abs=1e-5)

@@ -3,6 +3,7 @@
 import fnmatch
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from huggingface_hub import ModelCard, ModelCardData
 from mmembed_training import arguments as train_arguments
 from mmembed_training import cli
 from mmembed_training import hub as card_and_upload
+from modeling_mmembed import MMEmbedConfig
 
 
 class RecordingHubApi:
@@ -111,12 +113,34 @@ def test_model_card_metadata_round_trips_and_matches_results(demo_root, tmp_path
     assert f"{results['test']['mean_weighted_accuracy']:.4f}" in card.text
 
 
+def card_code(card_text: str) -> str:
+    (code,) = re.findall(r"```python\n(.*?)```", card_text.split("## How to use")[1].split("##")[0], flags=re.DOTALL)
+    return code
+
+
+def test_the_card_s_example_runs_as_written_against_the_saved_folder(demo_root, tmp_path, monkeypatch, capsys):
+    output = tmp_path / "emotion"
+    results = quick_run(demo_root, output, "emotion")
+    card = ModelCard.load(output / "README.md")
+    code = card_code(card.text)
+    assert f'model="{output}"' in code and "frames" not in code.split("inputs = {")[0]
+    assert card.data.pipeline_tag == "audio-classification" and 'pipeline("audio-classification"' in code
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    exec(compile(code, "model card", "exec"), {"__name__": "__card__"})
+    printed = capsys.readouterr().out
+    assert printed.count("'label': 'happy'") == 2 and "'present'" in printed  # both pipelines ran
+    assert "features (FACET 4.2" in card.text  # input descriptions are prose, not code spans
+    table = card.text.split("## Results")[1].split("Training arguments")[0]
+    (samples,) = [line for line in table.splitlines() if line.startswith("| samples ")]
+    assert samples.count(".0000") == 3 and f"{results['test']['samples']:.4f}" in samples  # every split counted
+
+
 def test_mosei_card_declares_the_dataset_and_its_terms(demo_root, tmp_path):
     run, training = train_arguments.parse_arguments(
         ["--stage", "emotion", "--corpus", "mosei", "--output_dir", str(tmp_path)]
     )
     results = {"stage": "emotion", "test": {"mean_weighted_accuracy": 0.6, "mean_f1": 0.7, "mean_auc": None}}
-    card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training))
+    card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training, MMEmbedConfig()))
     assert card.data.datasets == ["CMU-MOSEI"] and card.data.license == "other"
     assert [result.metric_type for result in card.data.eval_results] == ["mean_weighted_accuracy", "mean_f1"]
 
@@ -127,7 +151,7 @@ def test_a_pickle_sentiment_card_reports_both_binary_conventions(tmp_path):
     )
     names = ["mae", "pearson_r", "acc7", "acc5", "acc2_negative_nonnegative", "acc2_negative_positive"]
     results = {"stage": "sentiment", "test": {name: 0.5 + index / 10 for index, name in enumerate(names)}}
-    card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training))
+    card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training, MMEmbedConfig()))
     assert card.data.datasets == ["CMU-MOSEI"] and card.data.license == "other"
     assert {result.metric_type: result.metric_value for result in card.data.eval_results} == results["test"]
 
@@ -161,7 +185,9 @@ def test_the_card_cites_the_paper_and_names_its_base_model(tmp_path):
     for start, base_model in cases.items():
         flags = ["--stage", "emotion", "--output_dir", str(tmp_path / "run")]
         run, training = train_arguments.parse_arguments(flags + (["--model_name_or_path", start] if start else []))
-        card = ModelCard.load(card_and_upload.write_model_card(tmp_path / "run", results, run, training))
+        card = ModelCard.load(
+            card_and_upload.write_model_card(tmp_path / "run", results, run, training, MMEmbedConfig())
+        )
         assert card.data.base_model == base_model, start
         assert "{10.21437/Interspeech.2020-1827}" in card.text and "{2009.05019}" in card.text
         if start == str(local):
