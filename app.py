@@ -7,8 +7,8 @@ The MMEmbed demo web app (Gradio): emotions, transcript and embedding of one cli
 Runs unchanged as a Hugging Face Space (`spaces/README.md`). Inputs: an audio file or a microphone recording
 (at most `MAX_AUDIO_SECONDS`), an optional transcript, optional visual features (an OpenFace 2 CSV or a
 `(frames, features)` `.npy`), and the model: an emotion model directory or Hub id. Default: the emotion model the
-default run saves (`outputs/demo/raw-pretrained-all-seed0`, its pre-training model `outputs/demo/pretrain` for the
-transcript); when the default run has not been made, a small model is trained on the spot from the demo corpora
+default run saves (`outputs/demo/raw-pretrained-all-seed0`, its pre-training model `outputs/demo/pretrain-seed0` for
+the transcript); when the default run has not been made, a small model is trained on the spot from the demo corpora
 (the default run's `quick` budget, under a minute on 2 CPU cores, shown with a progress bar) and kept in
 `outputs/app-demo`. A model typed in the page is used for emotions and embedding only (no transcript).
 Outputs: the emotion scores as bars with present/absent decisions, the transcript (when an ASR model is there),
@@ -97,7 +97,7 @@ class Models:
             return model, None
         if self.default[0]:
             return self.default
-        emotion, asr = self.demo_dir / "raw-pretrained-all-seed0", self.demo_dir / "pretrain"
+        emotion, asr = self.demo_dir / "raw-pretrained-all-seed0", self.demo_dir / "pretrain-seed0"
         if not (emotion / "config.json").is_file():
             emotion, asr = self.quick_dir / "emotion", self.quick_dir / "pretrain"
             if not (emotion / "config.json").is_file():

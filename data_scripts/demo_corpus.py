@@ -1,59 +1,60 @@
 """
-The built-in demo corpora the default run uses, generated locally and deterministically (seeded):
+The built-in demo corpora the default run uses, generated locally and deterministically from a seed:
 
-1. `make_speech_corpus`: speech synthesised by espeak-ng (8 voices x 60 utterances by default) from a sentence
-   generator, in the pre-training manifest format, with per-speaker visual frames that carry the speaker's identity
-   only weakly (noisy), so person identification must use the audio too.
-2. `make_emotion_corpus` / `load_demo_emotion`: a small raw emotion corpus (WAV + transcript + per-frame visual
-   `.npy` + labels) in the scarce-label regime, loaded with the same columns as
+1. `make_speech_corpus`: pre-training speech synthesised by espeak-ng (8 voices x 60 utterances by default) from a
+   sentence generator, in the pre-training manifest format, with visual frames that carry no speaker identity (so
+   person identification needs the audio).
+2. `make_emotion_corpus` / `load_demo_emotion`: a raw emotion corpus (WAV + transcript + per-frame visual `.npy` +
+   labels) spoken by 12 other voices (none of them speaks in the speech corpus), split by voice (test voices are
+   unseen in training, as CMU-MOSEI's folds keep videos apart), loaded with the columns of
    `load_mosei(audio="wav", text="tokens")`.
 3. `make_mosei_demo`: a CMU-MOSEI-format set written as real `.csd` files (COVAREP-like 74-d at 100 Hz, FACET-like
    35-d at 30 Hz, GloVe-like 300-d per word, labels), video ids from the standard folds, read by `load_mosei`.
 
-Which modality carries which emotion (`EMOTION_CUES`), in both emotion corpora:
-
-| emotion  | carried by                       | cue                                                             |
-|----------|----------------------------------|-----------------------------------------------------------------|
-| happy    | audio only                       | raised pitch (raw: pitch +40; MOSEI-format: COVAREP dims 0-3)   |
-| surprise | audio only                       | louder voice (raw: x3 gain; MOSEI-format: COVAREP dims 4-7 up)  |
-| sad      | text only                        | a sad word in the transcript ("it felt lonely ...")            |
-| anger    | visual only                      | visual dims 0-4 raised                                          |
-| fear     | visual only                      | visual dims 5-9 raised                                          |
-| disgust  | text and visual together (XOR)   | a disgust word XOR visual dims 10-14 raised: neither alone tells |
-
-So a model using all modalities must beat any subset. `shuffled_labels=True` permutes the labels across examples as
-a control (nothing is then learnable).
+Both emotion corpora render the same per-utterance cue plans (`demo_cues`): every emotion is carried by order,
+timing, words in context or audio-visual co-occurrence, and no pooled per-utterance feature tells any of them apart.
+Visual frames come at 25 per second, the rate of the audio encoder's states (100 Hz fbank subsampled 4x) and of
+LRS3/VoxCeleb2 video. The speech is synthetic (espeak-ng) and the visual features are generated: the corpora show
+that the method learns such cues, not how it does on emotional human speech (CMU-MOSEI is that test).
+`shuffled_labels=True` permutes the labels across examples as a control (nothing is then learnable).
 """
 
 import hashlib
+import io
 import json
+import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from modeling_mmembed.configuration_mmembed import EMOTIONS
-
 from .csd import regular_intervals, write_csd
+from .demo_cues import (
+    CUE_SHIFT,
+    EMOTION_CUES,
+    CuePlan,
+    draw_plan,
+    event_profile,
+    event_window,
+    intensities,
+    sentiment_of,
+)
 from .mosei import segment_features, standard_folds
 from .pretraining_corpus import write_manifest
 
-EMOTION_CUES = {
-    "happy": ("audio",),
-    "surprise": ("audio",),
-    "sad": ("text",),
-    "anger": ("visual",),
-    "fear": ("visual",),
-    "disgust": ("text", "visual"),
-}
-VISUAL_CUE_DIMS = {"anger": slice(0, 5), "fear": slice(5, 10), "disgust": slice(10, 15)}
-COVAREP_CUE_DIMS = {"happy": slice(0, 4), "surprise": slice(4, 8)}
-VISUAL_SIZE, VISUAL_RATE = 35, 30
-CUE_SHIFT = 1.5
+VISUAL_SIZE = 35
+VISUAL_RATE = 25
+"""Visual frames per second in the raw corpora: the audio encoder's state rate (100 Hz fbank subsampled 4x)."""
+FACET_RATE = 30
+"""Visual frames per second in the CMU-MOSEI-format demo, as FACET 4.2 in CMU-MOSEI."""
+PITCH_STEP, RATE_STEP = 20, 45
+"""How far pitch (espeak-ng's 0-99 scale) and speaking rate (words per minute) move from one part to the next."""
+BURST_GAIN = 4.0
 
-SPEAKER_VOICES = (  # espeak-ng voice, base pitch (0-99)
+SPEAKER_VOICES = (  # espeak-ng voice, base pitch (0-99): the pre-training corpus
     ("en-us+m1", 40),
     ("en-us+f2", 70),
     ("en-gb+m3", 35),
@@ -62,6 +63,20 @@ SPEAKER_VOICES = (  # espeak-ng voice, base pitch (0-99)
     ("en-gb-scotland+f1", 65),
     ("en-029+m2", 45),
     ("en-gb-x-rp+f3", 60),
+)
+EMOTION_VOICES = (  # the emotion corpus: other voices (named variants instead of m*/f*), other accents
+    ("en-us+adam", 45),
+    ("en-gb+Alicia", 66),
+    ("en-029+Andy", 44),
+    ("en-gb-scotland+Annie", 70),
+    ("en-gb-x-rp+david", 40),
+    ("en-us-nyc+linda", 68),
+    ("en-gb-x-gbclan+max", 50),
+    ("en-gb+belinda", 72),
+    ("en-us+john", 42),
+    ("en-gb-x-gbcwmd+edward", 48),
+    ("en-029+Andrea", 64),
+    ("en-us+Michael", 52),
 )
 
 ADJECTIVES = (
@@ -106,21 +121,28 @@ PLACES = (
     "at midnight",
     "in the spring",
 )
-NEUTRAL_WORDS = "calm ordinary normal steady plain usual simple typical regular common".split()
-SAD_WORDS = "lonely miserable gloomy heartbroken".split()
-DISGUST_WORDS = "disgusting gross".split()
 
 
 def sentence(generator: np.random.Generator) -> str:
     """A sentence from the template `the ADJ NOUN VERB the ADJ NOUN ADVERB PLACE`."""
+    return f"{sentence_part(generator)} {place_part(generator)}"
 
-    def pick(words):
-        return words[int(generator.integers(len(words)))]
 
+def pick(generator: np.random.Generator, words):
+    return words[int(generator.integers(len(words)))]
+
+
+def sentence_part(generator: np.random.Generator) -> str:
+    """`the ADJ NOUN VERB the ADJ NOUN`."""
     return (
-        f"the {pick(ADJECTIVES)} {pick(NOUNS)} {pick(VERBS)} the {pick(ADJECTIVES)} {pick(NOUNS)} "
-        f"{pick(ADVERBS)} {pick(PLACES)}"
+        f"the {pick(generator, ADJECTIVES)} {pick(generator, NOUNS)} {pick(generator, VERBS)} the "
+        f"{pick(generator, ADJECTIVES)} {pick(generator, NOUNS)}"
     )
+
+
+def place_part(generator: np.random.Generator) -> str:
+    """`ADVERB PLACE`."""
+    return f"{pick(generator, ADVERBS)} {pick(generator, PLACES)}"
 
 
 DEMO_SAMPLING_RATE = 16000
@@ -128,8 +150,8 @@ DEMO_SAMPLING_RATE = 16000
 standard audio-classification pipeline, which takes a bare array as 16 kHz, scores them right."""
 
 
-def speak(text: str, voice: str, pitch: int, path: Path, speed: int = 165) -> Path:
-    """Synthesise `text` with espeak-ng into a 16 kHz WAV file (espeak-ng's 22.05 kHz resampled with soxr)."""
+def synthesize(text: str, voice: str, pitch: int, speed: int = 165) -> np.ndarray:
+    """`text` spoken by espeak-ng's `voice` at `pitch` (0-99) and `speed` (words per minute), as 16 kHz samples."""
     import soundfile
 
     from modeling_mmembed.feature_extraction_mmembed import resample
@@ -139,25 +161,10 @@ def speak(text: str, voice: str, pitch: int, path: Path, speed: int = 165) -> Pa
             "espeak-ng is needed to synthesise the demo speech: install it with `apt-get install espeak-ng` "
             "(scripts/setup.sh does this where it can) or your system's package manager."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    command = ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "-w", str(path), text]
-    subprocess.run(command, check=True, capture_output=True)
-    samples, rate = soundfile.read(path, dtype="float32")
-    resampled = np.clip(resample(samples, rate, DEMO_SAMPLING_RATE), -1.0, 1.0)
-    soundfile.write(path, resampled, DEMO_SAMPLING_RATE, subtype="PCM_16")
-    return path
-
-
-def visual_frames(
-    generator: np.random.Generator, seconds: float, identity: np.ndarray | None = None, cues=()
-) -> np.ndarray:
-    """`(frames, 35)` float32 at 30 Hz: noise, plus a weak identity offset, plus `CUE_SHIFT` on each cue's dims."""
-    frames = generator.standard_normal((max(1, int(seconds * VISUAL_RATE)), VISUAL_SIZE)).astype(np.float32)
-    if identity is not None:
-        frames += identity
-    for emotion in cues:
-        frames[:, VISUAL_CUE_DIMS[emotion]] += CUE_SHIFT
-    return frames
+    command = ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text]
+    spoken = subprocess.run(command, check=True, capture_output=True).stdout
+    samples, rate = soundfile.read(io.BytesIO(spoken), dtype="float32")
+    return np.clip(resample(samples, rate, DEMO_SAMPLING_RATE), -1.0, 1.0)
 
 
 def wav_seconds(path: Path) -> float:
@@ -167,106 +174,148 @@ def wav_seconds(path: Path) -> float:
     return info.frames / info.samplerate
 
 
-def make_speech_corpus(
-    directory, seed: int = 0, num_speakers: int = 8, utterances_per_speaker: int = 60, identity_strength: float = 0.3
-) -> Path:
+def write_wav(samples: np.ndarray, path: Path) -> Path:
+    import soundfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, samples, DEMO_SAMPLING_RATE, subtype="PCM_16")
+    return path
+
+
+def noise_frames(generator: np.random.Generator, seconds: float, rate: float = VISUAL_RATE) -> np.ndarray:
+    """`(frames, 35)` float32 frames of N(0, 1) noise, `rate` per second."""
+    return generator.standard_normal((max(1, int(seconds * rate)), VISUAL_SIZE)).astype(np.float32)
+
+
+def make_speech_corpus(directory, seed: int = 0, num_speakers: int = 8, utterances_per_speaker: int = 60) -> Path:
     """
-    The demo pre-training corpus: `num_speakers` espeak-ng voices, each sentence spoken by two speakers (so the
-    held-out-sentence split matters), visual frames with a weak (`identity_strength` x N(0, 1)) speaker offset.
+    The demo pre-training corpus: `num_speakers` espeak-ng voices (`SPEAKER_VOICES`), each sentence spoken by two
+    speakers (so the held-out-sentence splits matter), visual frames of noise that carry no speaker identity.
     Returns the manifest path.
     """
     if not 2 <= num_speakers <= len(SPEAKER_VOICES):
         raise ValueError(f"num_speakers must be between 2 and {len(SPEAKER_VOICES)}, got {num_speakers}.")
     directory = Path(directory)
     generator = np.random.default_rng(seed)
-    identities = [
-        identity_strength * generator.standard_normal(VISUAL_SIZE).astype(np.float32) for _ in SPEAKER_VOICES
-    ]
     sentences = [sentence(generator) for _ in range(num_speakers * utterances_per_speaker // 2)]
+    utterances = [  # (index, speaker, text): each sentence by two speakers
+        (index, speaker, text)
+        for index, text in enumerate(sentences)
+        for speaker in (index % num_speakers, (index % num_speakers + 1 + index // num_speakers % (num_speakers - 1))
+                        % num_speakers)
+    ]  # fmt: skip
+    spoken = in_parallel(lambda item: synthesize(item[2], *SPEAKER_VOICES[item[1]]), utterances)
     rows = []
-    for index, text in enumerate(sentences):
-        first = index % num_speakers
-        for speaker in (first, (first + 1 + index // num_speakers % (num_speakers - 1)) % num_speakers):
-            voice, pitch = SPEAKER_VOICES[speaker]
-            utterance_id = f"speaker{speaker}/utt{index:04d}"
-            audio = speak(text, voice, pitch, directory / "audio" / f"{utterance_id}.wav")
-            visual = directory / "visual" / f"{utterance_id}.npy"
-            visual.parent.mkdir(parents=True, exist_ok=True)
-            np.save(visual, visual_frames(generator, wav_seconds(audio), identities[speaker]))
-            rows.append(
-                {
-                    "id": utterance_id,
-                    "audio": str(audio.relative_to(directory)),
-                    "speaker": f"speaker{speaker}",
-                    "transcript": text,
-                    "visual": str(visual.relative_to(directory)),
-                }
-            )
-    return write_manifest(rows, directory / "manifest.jsonl")
-
-
-def emotion_cues(generator: np.random.Generator) -> tuple[dict[str, bool], dict[str, bool]]:
-    """Per emotion whether it is present, and per (emotion, modality) cue whether it is shown."""
-    present = {emotion: bool(generator.random() < 0.35) for emotion in ("happy", "surprise", "sad", "anger", "fear")}
-    shown = {"disgust_text": bool(generator.random() < 0.5), "disgust_visual": bool(generator.random() < 0.5)}
-    present["disgust"] = shown["disgust_text"] != shown["disgust_visual"]
-    return present, shown
-
-
-def cue_words(generator: np.random.Generator, present: dict, shown: dict) -> list[str]:
-    """The two tail words of an emotion transcript: a sad word or a neutral one, a disgust word or a neutral one."""
-    first = SAD_WORDS if present["sad"] else NEUTRAL_WORDS
-    second = DISGUST_WORDS if shown["disgust_text"] else NEUTRAL_WORDS
-    return [first[int(generator.integers(len(first)))], second[int(generator.integers(len(second)))]]
-
-
-def intensities(generator: np.random.Generator, present: dict) -> list[float]:
-    """Annotator-style intensities: a multiple of 1/3 in [1/3, 3] where present, 0 where absent."""
-    return [float(generator.integers(1, 10)) / 3 if present[emotion] else 0.0 for emotion in EMOTIONS]
-
-
-def sentiment_of(values: list[float]) -> float:
-    happy, sad, anger, surprise, disgust, fear = values
-    return float(np.clip(happy + 0.5 * surprise - sad - anger - 0.5 * (fear + disgust), -3.0, 3.0))
-
-
-def make_emotion_corpus(directory, seed: int = 0, num_utterances: int = 300) -> Path:
-    """The raw demo emotion corpus (see the module docstring for its cues); returns its `labels.jsonl`."""
-    import soundfile
-
-    directory = Path(directory)
-    generator = np.random.default_rng(seed + 1)
-    rows = []
-    for index in range(num_utterances):
-        present, shown = emotion_cues(generator)
-        voice, pitch = SPEAKER_VOICES[index % 4]
-        words = cue_words(generator, present, shown)
-        transcript = f"{sentence(generator)} and it felt {words[0]} and {words[1]}"
-        utterance_id = f"emo{index:04d}"
-        audio = directory / "wav" / f"{utterance_id}.wav"
-        speak(transcript, voice, pitch + (40 if present["happy"] else 0), audio)
-        if present["surprise"]:
-            samples, rate = soundfile.read(audio, dtype="float32")
-            soundfile.write(audio, np.clip(3.0 * samples, -1.0, 1.0), rate, subtype="PCM_16")
-        cues = [emotion for emotion in ("anger", "fear") if present[emotion]] + (
-            ["disgust"] if shown["disgust_visual"] else []
-        )
+    for (index, speaker, text), samples in zip(utterances, spoken, strict=True):
+        utterance_id = f"speaker{speaker}/utt{index:04d}"
+        audio = write_wav(samples, directory / "audio" / f"{utterance_id}.wav")
         visual = directory / "visual" / f"{utterance_id}.npy"
         visual.parent.mkdir(parents=True, exist_ok=True)
-        np.save(visual, visual_frames(generator, wav_seconds(audio), cues=cues))
-        values = intensities(generator, present)
+        np.save(visual, noise_frames(generator, len(samples) / DEMO_SAMPLING_RATE))
         rows.append(
             {
                 "id": utterance_id,
                 "audio": str(audio.relative_to(directory)),
+                "speaker": f"speaker{speaker}",
+                "transcript": text,
                 "visual": str(visual.relative_to(directory)),
-                "transcript": transcript,
+            }
+        )
+    return write_manifest(rows, directory / "manifest.jsonl")
+
+
+def in_parallel(function, items: list) -> list:
+    """`[function(item) for item in items]` on a thread per CPU core (espeak-ng runs as a subprocess per call)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(function, items))
+
+
+def spoken_parts(plan: CuePlan, texts: dict, voice: str, base_pitch: int) -> tuple[np.ndarray, list[tuple]]:
+    """
+    The utterance's audio (its parts in the plan's order, each at the pitch and rate its slot gets, 0.15 s apart) with
+    the loudness burst applied, and each slot's `(start, end)` in seconds.
+    """
+    pause = np.zeros(int(0.15 * DEMO_SAMPLING_RATE), dtype=np.float32)
+    pieces, bounds, time = [], [], 0.0
+    for slot, part in enumerate(plan.order):
+        step = slot - 1
+        pitch = base_pitch + PITCH_STEP * step * plan.pitch_direction
+        spoken = synthesize(texts[part], voice, pitch, speed=165 + RATE_STEP * step * plan.rate_direction)
+        pieces += [spoken, pause]
+        bounds.append((time, time + len(spoken) / DEMO_SAMPLING_RATE))
+        time += (len(spoken) + len(pause)) / DEMO_SAMPLING_RATE
+    samples = np.concatenate(pieces)
+    burst = event_window(bounds[plan.burst_slot], DEMO_SAMPLING_RATE, len(samples))
+    samples[burst] = np.clip(BURST_GAIN * samples[burst], -1.0, 1.0)
+    return samples, bounds
+
+
+def shown_frames(generator: np.random.Generator, plan: CuePlan, bounds: list[tuple], seconds: float, rate: float):
+    """Noise frames at `rate` per second with each of the plan's facial actions in the middle of its part."""
+    frames = noise_frames(generator, seconds, rate)
+    add_facial_actions(frames, plan, bounds, rate)
+    return frames
+
+
+def add_facial_actions(frames: np.ndarray, plan: CuePlan, bounds: list[tuple], rate: float) -> None:
+    """Add each of the plan's facial actions to `frames` (`rate` per second) in the middle of its part."""
+    for slot, events in plan.visual_events().items():
+        window = event_window(bounds[slot], rate, len(frames))
+        for columns, shape in events:
+            frames[window, columns] += event_profile(shape, window.stop - window.start)[:, None]
+
+
+def make_emotion_corpus(directory, seed: int = 0, utterances_per_voice: int = 110) -> Path:
+    """The raw demo emotion corpus (cues: `demo_cues`), spoken by `EMOTION_VOICES`; returns its `labels.jsonl`."""
+    directory = Path(directory)
+    generator = np.random.default_rng(seed + 1)
+    scripts = []  # (plan, texts, voice, base pitch) of each utterance, drawn in order, then spoken in parallel
+    for index in range(utterances_per_voice * len(EMOTION_VOICES)):
+        plan = draw_plan(generator)
+        texts = {"sentence": sentence_part(generator), "place": place_part(generator), "tail": plan.tail}
+        scripts.append((plan, texts, *EMOTION_VOICES[index % len(EMOTION_VOICES)]))
+    rows = []
+    for index, ((plan, texts, voice, _), (samples, bounds)) in enumerate(
+        zip(scripts, in_parallel(lambda script: spoken_parts(*script), scripts), strict=True)
+    ):
+        utterance_id = f"emo{index:04d}"
+        audio = write_wav(samples, directory / "wav" / f"{utterance_id}.wav")
+        visual = directory / "visual" / f"{utterance_id}.npy"
+        visual.parent.mkdir(parents=True, exist_ok=True)
+        np.save(visual, shown_frames(generator, plan, bounds, len(samples) / DEMO_SAMPLING_RATE, VISUAL_RATE))
+        values = intensities(generator, plan.present)
+        rows.append(
+            {
+                "id": utterance_id,
+                "speaker": voice,
+                "audio": str(audio.relative_to(directory)),
+                "visual": str(visual.relative_to(directory)),
+                "transcript": " ".join(texts[part] for part in plan.order),
                 "emotion_intensities": values,
                 "sentiment": sentiment_of(values),
-                "cues": shown,
+                "parts": [
+                    {"text": texts[part], "start": start, "end": end}
+                    for part, (start, end) in zip(plan.order, bounds, strict=True)
+                ],  # fmt: skip
             }
         )
     return write_manifest(rows, directory / "labels.jsonl")
+
+
+def voice_splits(rows: list[dict], seed: int) -> dict[str, list[int]]:
+    """
+    Row indices per split, whole voices at a time (train half of the voices, validation and test a quarter each):
+    the test voices are never heard in training, as CMU-MOSEI's folds keep videos apart.
+    """
+    voices = sorted({row["speaker"] for row in rows})
+    shuffled = [voices[index] for index in np.random.default_rng(seed).permutation(len(voices))]
+    quarter = max(1, len(voices) // 4)
+    split_of = {voice: "test" for voice in shuffled[:quarter]}
+    split_of.update({voice: "validation" for voice in shuffled[quarter : 2 * quarter]})
+    parts = {"train": [], "validation": [], "test": []}
+    for index, row in enumerate(rows):
+        parts[split_of.get(row["speaker"], "train")].append(index)
+    return parts
 
 
 def load_demo_emotion(
@@ -274,15 +323,17 @@ def load_demo_emotion(
     *,
     cache_dir=None,
     shuffled_labels: bool = False,
-    seed: int = 0,
+    seed: int | None = None,
     num_proc: int | None = None,
     feature_extractor=None,
 ):
     """
-    The raw demo emotion corpus as a `DatasetDict` (train 70% / validation 15% / test 15%) with the columns of
-    `load_mosei(audio="wav", text="tokens")`: fbank `input_features` (by `feature_extractor`, default
-    `MMEmbedFeatureExtractor()`; its settings kept as `feature_extractor_config`), `visual_features`,
-    `text_input_ids`, `words`, labels. `shuffled_labels=True` permutes the labels across utterances (the control).
+    The raw demo emotion corpus as a `DatasetDict` split by voice (`voice_splits`: train half the voices, validation
+    and test a quarter each, drawn by `seed`) with the columns of `load_mosei(audio="wav", text="tokens")`: fbank
+    `input_features` (by `feature_extractor`, default `MMEmbedFeatureExtractor()`; its settings kept as
+    `feature_extractor_config`), `visual_features`, `text_input_ids`, `words`, labels; `video_id` is the voice.
+    `shuffled_labels=True` permutes the labels across utterances (the control). `seed` draws the split and the
+    permutation (default: the seed the corpora were generated with).
     """
     import datasets
 
@@ -290,6 +341,9 @@ def load_demo_emotion(
     from .pretraining_corpus import read_manifest, source_files
 
     rows = read_manifest(Path(directory) / "labels.jsonl")
+    if seed is None:
+        report = Path(directory).parent / "done.json"
+        seed = json.loads(report.read_text()).get("seed", 0) if report.is_file() else 0
     if shuffled_labels:
         order = np.random.default_rng(seed).permutation(len(rows))
         labels = [(rows[index]["emotion_intensities"], rows[index]["sentiment"]) for index in order]
@@ -297,19 +351,12 @@ def load_demo_emotion(
             dict(row, emotion_intensities=values, sentiment=sentiment)
             for row, (values, sentiment) in zip(rows, labels, strict=True)
         ]
-    generator = np.random.default_rng(seed)
-    order = generator.permutation(len(rows))
-    cut_train, cut_validation = int(0.7 * len(rows)), int(0.85 * len(rows))
-    parts = {
-        "train": order[:cut_train],
-        "validation": order[cut_train:cut_validation],
-        "test": order[cut_validation:],
-    }
+    parts = voice_splits(rows, seed)
     extractor_config = feature_extractor_config(feature_extractor)
     features = segment_features(extractor_config["feature_size"], VISUAL_SIZE, text_tokens=True)
     splits = {}
     for name, indices in parts.items():
-        split_rows = [rows[index] for index in sorted(indices)]
+        split_rows = [rows[index] for index in indices]
         gen_kwargs = {"rows": split_rows, "extractor_config": extractor_config}
         files = source_files(split_rows)
         splits[name] = cached_split(_emotion_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
@@ -329,7 +376,7 @@ def _emotion_examples(rows: list[dict], extractor_config: dict):
         values = np.asarray(row["emotion_intensities"], dtype=np.float32)
         yield {
             "id": f"{row['id']}[0]",
-            "video_id": row["id"],
+            "video_id": row["speaker"],
             "segment_index": 0,
             "start": 0.0,
             "end": wav_seconds(Path(row["audio"])),
@@ -344,19 +391,46 @@ def _emotion_examples(rows: list[dict], extractor_config: dict):
 
 
 def glove_like(word: str, size: int = 300) -> np.ndarray:
-    """A fixed pseudo word vector: hash-seeded noise, plus a shared direction for sad and for disgust words."""
+    """A fixed pseudo word vector: hash-seeded noise (the same word, the same vector)."""
     seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
-    vector = np.random.default_rng(seed).standard_normal(size).astype(np.float32)
-    for words, direction_seed in ((SAD_WORDS, 1), (DISGUST_WORDS, 2)):
-        if word in words:
-            vector += 2.5 * np.random.default_rng(direction_seed).standard_normal(size).astype(np.float32)
-    return vector
+    return np.random.default_rng(seed).standard_normal(size).astype(np.float32)
 
 
-def make_mosei_demo(directory, seed: int = 0, videos: tuple[int, int, int] = (60, 15, 15), segments: int = 4) -> Path:
+COVAREP_CUE_DIMS = {"happy": slice(0, 4), "surprise": slice(4, 8), "burst": slice(8, 12)}
+"""The CMU-MOSEI-format demo's audio cues: contours of dims 0-3 (happy) and 4-7 (surprise), the burst on 8-11."""
+
+
+def mosei_segment(generator, plan: CuePlan, start: float, seconds: float, audio, visual, speaker: np.ndarray):
     """
-    A CMU-MOSEI-format demo set: `videos` (train, validation, test) videos from the standard folds, each with
-    `segments` labelled 4 s segments, written as the six `.csd` files `load_mosei` reads. Returns the folder.
+    Render one cue plan into a video's COVAREP-like `audio` (100 Hz) and FACET-like `visual` (30 Hz) streams over
+    `[start, start + seconds]`, its three parts a third each; returns the segment's words and their intervals. The
+    audio contours move each part's dims by a step from the video's own `speaker` offset (happy, surprise).
+    """
+    third = seconds / len(plan.order)
+    bounds = [(start + slot * third, start + (slot + 1) * third) for slot in range(len(plan.order))]
+    for slot, (begin, end) in enumerate(bounds):
+        rows = slice(int(round(begin * 100)), int(round(end * 100)))
+        audio[rows] += speaker
+        audio[rows, COVAREP_CUE_DIMS["happy"]] += CUE_SHIFT * (slot - 1) * plan.pitch_direction
+        audio[rows, COVAREP_CUE_DIMS["surprise"]] += CUE_SHIFT * (slot - 1) * plan.rate_direction
+    burst = event_window(bounds[plan.burst_slot], 100, len(audio))
+    audio[burst, COVAREP_CUE_DIMS["burst"]] += CUE_SHIFT
+    add_facial_actions(visual, plan, bounds, FACET_RATE)
+    texts = {"sentence": sentence_part(generator), "place": place_part(generator), "tail": plan.tail}
+    words, intervals = [], []
+    for (begin, end), part in zip(bounds, plan.order, strict=True):
+        part_words = texts[part].split()
+        step = (end - begin) / len(part_words)
+        words += part_words
+        intervals += [(begin + index * step, begin + (index + 1) * step) for index in range(len(part_words))]
+    return words, intervals
+
+
+def make_mosei_demo(directory, seed: int = 0, videos: tuple[int, int, int] = (120, 40, 80), segments: int = 4) -> Path:
+    """
+    A CMU-MOSEI-format demo set: `videos` (train, validation, test) videos from the standard folds (one speaker
+    each: a per-video offset of every audio dim), each with `segments` labelled 4 s segments rendering the cue plans
+    of `demo_cues`, written as the five `.csd` files `load_mosei` reads. Returns the folder.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -368,25 +442,16 @@ def make_mosei_demo(directory, seed: int = 0, videos: tuple[int, int, int] = (60
     for video_id in video_ids:
         length = segments * seconds
         audio = generator.standard_normal((int(length * 100), 74)).astype(np.float32)
-        visual = generator.standard_normal((int(length * VISUAL_RATE), VISUAL_SIZE)).astype(np.float32)
+        visual = generator.standard_normal((int(length * FACET_RATE), VISUAL_SIZE)).astype(np.float32)
+        speaker = generator.standard_normal(74).astype(np.float32)
         word_list, word_intervals, rows, bounds = [], [], [], []
         for segment in range(segments):
             start = segment * seconds
-            present, shown = emotion_cues(generator)
-            for emotion, dims in COVAREP_CUE_DIMS.items():
-                if present[emotion]:
-                    audio[int(start * 100) : int((start + seconds) * 100), dims] += CUE_SHIFT
-            for emotion in ("anger", "fear", "disgust"):
-                if present[emotion] if emotion != "disgust" else shown["disgust_visual"]:
-                    visual[
-                        int(start * VISUAL_RATE) : int((start + seconds) * VISUAL_RATE), VISUAL_CUE_DIMS[emotion]
-                    ] += CUE_SHIFT
-            segment_words = sentence(generator).split()[:7] + cue_words(generator, present, shown) + ["sp"]
-            step = seconds / len(segment_words)
-            for position, word in enumerate(segment_words):
-                word_list.append(word)
-                word_intervals.append((start + position * step, start + (position + 1) * step))
-            values = intensities(generator, present)
+            plan = draw_plan(generator)
+            segment_words, intervals = mosei_segment(generator, plan, start, seconds, audio, visual, speaker)
+            word_list += segment_words
+            word_intervals += intervals
+            values = intensities(generator, plan.present)
             rows.append([sentiment_of(values), *values])
             bounds.append((start, start + seconds))
         labels[video_id] = (np.array(rows), np.array(bounds))
@@ -394,7 +459,7 @@ def make_mosei_demo(directory, seed: int = 0, videos: tuple[int, int, int] = (60
         words[video_id] = (np.array([[word.encode()] for word in word_list], dtype="S20"), intervals)
         glove[video_id] = (np.stack([glove_like(word) for word in word_list]), intervals)
         covarep[video_id] = (audio, regular_intervals(len(audio), 0.01))
-        facet[video_id] = (visual, regular_intervals(len(visual), 1 / VISUAL_RATE))
+        facet[video_id] = (visual, regular_intervals(len(visual), 1 / FACET_RATE))
     write_csd(directory / "CMU_MOSEI_Labels.csd", "All Labels", labels, compression=None)
     write_csd(directory / "CMU_MOSEI_TimestampedWords.csd", "words", words, compression=None)
     write_csd(directory / "CMU_MOSEI_COVAREP.csd", "COVAREP", covarep, compression=None)
@@ -403,19 +468,30 @@ def make_mosei_demo(directory, seed: int = 0, videos: tuple[int, int, int] = (60
     return directory
 
 
-def default_demo_root(seed: int = 0) -> Path:
-    """Where the demo corpora are cached: `$MMEMBED_CACHE` or `~/.cache/mmembed`, per version and seed."""
-    import os
+CORPUS_SIZES = {
+    "full": {"utterances_per_speaker": 60, "utterances_per_voice": 110, "mosei_videos": (120, 40, 80)},
+    "small": {"utterances_per_speaker": 60, "utterances_per_voice": 24, "mosei_videos": (24, 8, 8)},
+}
+"""`full`: what the default run trains on (emotion test: 3 voices x 110 = 330 utterances; CMU-MOSEI-format test: 80
+videos x 4 = 320 segments). `small`: smaller emotion corpora (288 utterances, 128 segments), for the smoke run, the
+app's on-the-spot model and the tests."""
 
-    return Path(os.environ.get("MMEMBED_CACHE", Path.home() / ".cache" / "mmembed")) / f"demo-v2-seed{seed}"
+
+def default_demo_root(seed: int = 0, size: str = "full") -> Path:
+    """Where the demo corpora are cached: `$MMEMBED_CACHE` or `~/.cache/mmembed`, per version, size and seed."""
+    base = Path(os.environ.get("MMEMBED_CACHE", Path.home() / ".cache" / "mmembed"))
+    return base / f"demo-v3-{size}-seed{seed}"
 
 
-def generate_demo_corpora(root=None, seed: int = 0) -> dict:
+def generate_demo_corpora(root=None, seed: int = 0, size: str = "full") -> dict:
     """
-    Generate the three demo corpora under `root` (once: a `done.json` marks a complete generation) and return their
-    paths, generation times and sizes.
+    Generate the three demo corpora (`CORPUS_SIZES[size]`, from `seed`) under `root` (once: a `done.json` marks a
+    complete generation) and return their paths, generation times and sizes.
     """
-    root = Path(root) if root is not None else default_demo_root(seed)
+    if size not in CORPUS_SIZES:
+        raise ValueError(f"size must be one of {sorted(CORPUS_SIZES)}, got {size!r}.")
+    sizes = CORPUS_SIZES[size]
+    root = Path(root) if root is not None else default_demo_root(seed, size)
     marker = root / "done.json"
     if marker.is_file():
         return json.loads(marker.read_text())
@@ -423,9 +499,12 @@ def generate_demo_corpora(root=None, seed: int = 0) -> dict:
         shutil.rmtree(root)
     report = {}
     for name, make in (
-        ("speech", lambda path: make_speech_corpus(path, seed)),
-        ("emotion", lambda path: make_emotion_corpus(path, seed)),
-        ("mosei", lambda path: make_mosei_demo(path, seed)),
+        (
+            "speech",
+            lambda path: make_speech_corpus(path, seed, utterances_per_speaker=sizes["utterances_per_speaker"]),
+        ),
+        ("emotion", lambda path: make_emotion_corpus(path, seed, utterances_per_voice=sizes["utterances_per_voice"])),
+        ("mosei", lambda path: make_mosei_demo(path, seed, videos=sizes["mosei_videos"])),
     ):
         start = time.perf_counter()
         path = make(root / name)
@@ -436,6 +515,7 @@ def generate_demo_corpora(root=None, seed: int = 0) -> dict:
             "megabytes": round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6, 1),
             "files": sum(1 for f in folder.rglob("*") if f.is_file()),
         }
+    report["seed"], report["size"] = seed, size
     marker.write_text(json.dumps(report, indent=1))
     return report
 

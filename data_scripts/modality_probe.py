@@ -1,35 +1,53 @@
 """
-Which modality carries which emotion: cross-validated probes on pooled per-example features.
+Which modality carries which emotion: probes and baselines on pooled per-example features.
 
     python -m data_scripts.modality_probe [--root DEMO_ROOT]      # the table for both demo emotion corpora
 
-For each emotion and each modality (and for the text+visual pair), the weighted accuracy (balanced accuracy, the
-MOSEI convention) of a probe trained on that modality's pooled features, by 5-fold cross-validation: logistic
-regression for single modalities, gradient-boosted trees for the pair (which can represent an XOR of two cues).
-Pooled features: audio mean and standard deviation over frames, visual mean, text mean word vector or, for token
-ids, word presence (words in at least 5 examples).
+Pooled features (`pooled_features`): each stream's mean and standard deviation over frames (audio, visual, text
+word vectors), and for text given as token ids the presence of each word seen in at least 5 training examples.
+`probe_table` gives, for each emotion and each modality set, the weighted accuracy (balanced accuracy, the MOSEI
+convention) of a probe on those features by 5-fold cross-validation: logistic regression for single modalities,
+gradient-boosted trees for a pair (which can represent an XOR of two cues). The demo corpora are built so that
+these stay at chance: their cues are in order, timing, context and co-occurrence (`demo_cues`).
 """
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from modeling_mmembed.configuration_mmembed import EMOTIONS
+from modeling_mmembed.metrics_mmembed import weighted_accuracy
 
 
-def pooled_features(dataset) -> dict[str, np.ndarray]:
-    """Per modality an `(examples, features)` matrix of pooled features of a MOSEI-style dataset split."""
+def stream_statistics(values) -> np.ndarray:
+    """`(examples, 2 * features)`: each example's per-feature mean and standard deviation over its frames."""
+    return np.stack(
+        [np.concatenate([x.mean(0), x.std(0)]) if len(x) else np.zeros(2 * x.shape[1]) for x in values]
+    ).astype(np.float32)
+
+
+def pooled_features(dataset, vocabulary=None) -> dict[str, np.ndarray]:
+    """
+    Per modality an `(examples, features)` matrix of pooled features of a MOSEI-style dataset split. For text given
+    as token ids, the words are counted with `vocabulary` (a fitted `CountVectorizer`; by default one fitted here):
+    fit it on the training split and pass it for the others.
+    """
     from sklearn.feature_extraction.text import CountVectorizer
 
     examples = dataset.with_format("numpy")
-    audio = np.stack([np.concatenate([x.mean(0), x.std(0)]) for x in examples["input_features"]])
-    visual = np.stack([x.mean(0) for x in examples["visual_features"]])
+    features = {
+        "audio": stream_statistics(examples["input_features"]),
+        "visual": stream_statistics(examples["visual_features"]),
+    }
     if "text_features" in dataset.column_names:
-        text = np.stack([x.mean(0) for x in examples["text_features"]])
+        features["text"] = stream_statistics(examples["text_features"])
     else:
         documents = [" ".join(words) for words in dataset["words"]]
-        text = CountVectorizer(binary=True, min_df=5).fit_transform(documents).toarray().astype(np.float32)
-    return {"audio": audio, "visual": visual, "text": text, "text+visual": np.concatenate([text, visual], axis=1)}
+        vocabulary = vocabulary or CountVectorizer(binary=True, min_df=5).fit(documents)
+        features["text"] = vocabulary.transform(documents).toarray().astype(np.float32)
+        features["vocabulary"] = vocabulary
+    return features
 
 
 def probe_weighted_accuracy(features: np.ndarray, labels: np.ndarray, nonlinear: bool, seed: int = 0) -> float:
@@ -55,6 +73,8 @@ def probe_weighted_accuracy(features: np.ndarray, labels: np.ndarray, nonlinear:
 def probe_table(dataset, seed: int = 0) -> dict[str, dict[str, float]]:
     """`{emotion: {modality: weighted accuracy}}` for audio, visual, text and the text+visual pair."""
     features = pooled_features(dataset)
+    features.pop("vocabulary", None)
+    features["text+visual"] = np.concatenate([features["text"], features["visual"]], axis=1)
     labels = np.asarray(dataset["emotion_labels"])
     return {
         emotion: {
@@ -63,6 +83,79 @@ def probe_table(dataset, seed: int = 0) -> dict[str, dict[str, float]]:
         }
         for index, emotion in enumerate(EMOTIONS)
     }
+
+
+def cue_rule_table(directory) -> dict[str, float]:
+    """
+    Per emotion the weighted accuracy of the rule `demo_cues` documents, applied to the raw emotion corpus's files
+    in `directory` (its WAVs, visual frames, transcripts and part times): the cues are where the documentation says,
+    in an order, a timing, a context or a co-occurrence that pooled features do not see.
+    """
+    import soundfile
+
+    from .demo_corpus import VISUAL_RATE
+    from .demo_cues import NEGATION, NEUTRAL_WORDS, VISUAL_CUE_DIMS
+    from .pretraining_corpus import read_manifest
+
+    rows = read_manifest(Path(directory) / "labels.jsonl")
+    decided = {emotion: [] for emotion in EMOTIONS}
+    for row in rows:
+        samples, rate = soundfile.read(row["audio"], dtype="float32")
+        frames, parts = np.load(row["visual"]), row["parts"]
+        pitch = [part_pitch(samples[int(part["start"] * rate) : int(part["end"] * rate)], rate) for part in parts]
+        speed = [len(part["text"]) / (part["end"] - part["start"]) for part in parts]
+        ends = [part["end"] for part in parts]
+        loudest = part_index(ends, np.argmax(np.convolve(samples**2, np.ones(rate // 10), "same")) / rate)
+        peak = {
+            name: part_index(ends, np.argmax(smoothed(frames[:, dims].mean(1))) / VISUAL_RATE)
+            for name, dims in VISUAL_CUE_DIMS.items()
+        }
+        tail = next(index for index, part in enumerate(parts) if part["text"].startswith("and it was"))
+        decided["happy"].append(pitch[-1] > pitch[0])
+        decided["surprise"].append(speed[-1] > speed[0])
+        decided["sad"].append(any(f"{NEGATION} {word}" in parts[tail]["text"] for word in NEUTRAL_WORDS))
+        decided["anger"].append(peak["anger"] == loudest)
+        decided["fear"].append(builds_up(frames[:, VISUAL_CUE_DIMS["fear"]].mean(1)))
+        decided["disgust"].append(peak["disgust"] == tail)
+    labels = np.asarray([row["emotion_intensities"] for row in rows]) > 0
+    return {
+        emotion: weighted_accuracy(labels[:, index], np.asarray(decided[emotion]))
+        for index, emotion in enumerate(EMOTIONS)
+    }
+
+
+def smoothed(values: np.ndarray, width: int = 5) -> np.ndarray:
+    return np.convolve(values, np.ones(width) / width, "same")
+
+
+def builds_up(values: np.ndarray) -> bool:
+    """Whether the strongest event in a noisy track builds up (its peak after its middle) rather than fades."""
+    track = smoothed(values)
+    peak, half = int(np.argmax(track)), 0.5 * track.max()
+    start, stop = peak, peak
+    while start > 0 and track[start - 1] > half:
+        start -= 1
+    while stop < len(track) - 1 and track[stop + 1] > half:
+        stop += 1
+    return peak > (start + stop) / 2
+
+
+def part_index(ends: list[float], seconds: float) -> int:
+    """The part (0-2) that a time falls in, from the parts' end times."""
+    return min(int(np.searchsorted(ends, seconds)), len(ends) - 1)
+
+
+def part_pitch(samples: np.ndarray, rate: int) -> float:
+    """The median fundamental frequency (Hz) of a stretch of speech, from the autocorrelation of 40 ms frames."""
+    size, lags = int(0.04 * rate), np.arange(int(rate / 400), int(rate / 60))
+    estimates = []
+    for start in range(0, len(samples) - size, size):
+        frame = samples[start : start + size] - samples[start : start + size].mean()
+        if np.sqrt(np.mean(frame**2)) < 0.02:  # silence
+            continue
+        correlation = np.correlate(frame, frame, "full")[size - 1 :]
+        estimates.append(rate / lags[np.argmax(correlation[lags])])
+    return float(np.median(estimates)) if estimates else 0.0
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:

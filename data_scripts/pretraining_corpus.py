@@ -8,11 +8,13 @@ optionally `visual` (a `(frames, features)` `.npy` or an OpenFace 2 CSV) and `te
     from data_scripts.pretraining_corpus import build_pretraining_corpus, manifest_from_tree
     manifest_from_tree("vox2/dev/aac", "transcripts.tsv", "manifest.jsonl")      # <speaker>/<video>/<utt>.<ext>
     corpus = build_pretraining_corpus("manifest.jsonl", cache_dir="cache", num_proc=2)
-    corpus["train"], corpus["validation_speaker"], corpus["validation_sentence"], corpus.skipped
+    corpus["train"], corpus["validation_sentence"], corpus["test_sentence"], corpus.skipped
 
-Splits: `validation_sentence` holds every utterance of a held-out set of sentences (normalised transcripts), so ASR is
-measured on sentences the decoder never saw; `validation_speaker` holds held-out utterances of speakers that remain in
-`train` (for person-id accuracy); `train` the rest. Bad rows are skipped and reported by row id (`skipped`), or raise
+Splits: `validation_sentence` and `test_sentence` each hold every utterance of a held-out set of sentences (normalised
+transcripts), so ASR is measured on sentences the decoder never saw; `validation_speaker` and `test_speaker` hold
+held-out utterances of speakers that remain in `train` (for person-id accuracy); `train` the rest. Training chooses
+its checkpoint on the validation splits; the test splits are scored once, at the end. Bad rows are skipped and
+reported by row id (`skipped`), or raise
 with `strict=True`. The Arrow cache is keyed on the rows and on the size, modification and inode-change time of every
 audio and visual file (`cache_fingerprint`): a file replaced in place rebuilds the split.
 """
@@ -34,7 +36,7 @@ from .cache_fingerprint import cached_split, feature_extractor_config
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".m4a", ".mp4")
-SPLIT_NAMES = ("train", "validation_speaker", "validation_sentence")
+SPLIT_NAMES = ("train", "validation_speaker", "validation_sentence", "test_speaker", "test_sentence")
 
 
 def read_manifest(path) -> list:
@@ -211,25 +213,32 @@ def assign_splits(
     rows: list[dict], heldout_sentence_fraction: float, heldout_utterance_fraction: float, seed: int
 ) -> dict[str, list[dict]]:
     """
-    Held-out sentences first (every utterance of them), then per speaker a fraction of the remaining utterances, always
-    leaving each speaker at least one training utterance.
+    Held-out sentences first (every utterance of them; `heldout_sentence_fraction` of the sentences for validation and
+    as many others for test), then per speaker `heldout_utterance_fraction` of the remaining utterances for validation
+    and as many for test, always leaving each speaker at least one training utterance.
     """
     generator = random.Random(seed)
     sentences = sorted({normalize_transcript(row["transcript"]) for row in rows})
-    heldout_sentences = set(generator.sample(sentences, round(len(sentences) * heldout_sentence_fraction)))
+    count = round(len(sentences) * heldout_sentence_fraction)
+    drawn = generator.sample(sentences, min(2 * count, len(sentences)))
+    sentence_split = {sentence: "validation_sentence" for sentence in drawn[:count]}
+    sentence_split.update({sentence: "test_sentence" for sentence in drawn[count:]})
     splits = {name: [] for name in SPLIT_NAMES}
     by_speaker: dict[str, list[dict]] = {}
     for row in rows:
-        if normalize_transcript(row["transcript"]) in heldout_sentences:
-            splits["validation_sentence"].append(row)
+        held_out = sentence_split.get(normalize_transcript(row["transcript"]))
+        if held_out:
+            splits[held_out].append(row)
         else:
             by_speaker.setdefault(row["speaker"], []).append(row)
     for speaker in sorted(by_speaker):
         utterances = by_speaker[speaker]
-        count = min(round(len(utterances) * heldout_utterance_fraction), len(utterances) - 1)
-        chosen = set(generator.sample(range(len(utterances)), max(count, 0)))
+        count = min(round(len(utterances) * heldout_utterance_fraction), (len(utterances) - 1) // 2)
+        order = generator.sample(range(len(utterances)), len(utterances))
+        held_out = {index: "validation_speaker" for index in order[:count]}
+        held_out.update({index: "test_speaker" for index in order[count : 2 * count]})
         for index, row in enumerate(utterances):
-            splits["validation_speaker" if index in chosen else "train"].append(row)
+            splits[held_out.get(index, "train")].append(row)
     return splits
 
 
@@ -316,7 +325,8 @@ def build_pretraining_corpus(
     feature_extractor=None,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """
-    The pre-training `DatasetDict` (splits `train`, `validation_speaker`, `validation_sentence`) with columns `id`,
+    The pre-training `DatasetDict` (splits `train`, `validation_speaker`, `validation_sentence`, `test_speaker`,
+    `test_sentence`) with columns `id`,
     `input_features` (fbank, `feature_dtype`), `speaker_labels` (`ClassLabel` of the speaker names),
     `labels` (transcript characters + eos), `transcript` (normalised), and `visual_features` / `text_input_ids`
     when the manifest has them (empty for rows without). `streaming=True` returns an `IterableDatasetDict` over

@@ -73,11 +73,14 @@ def predict_sentiment(model, dataset, collator, batch_size: int) -> tuple[np.nda
 
 
 @torch.no_grad()
-def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer, num_beams: int) -> dict:
+def pretraining_scores(
+    model, splits: dict, collator, batch_size: int, tokenizer, num_beams: int, split: str = "validation"
+) -> dict:
     """
     CER/WER of `generate()` (`num_beams`; joint CTC/attention decoding with the model's `generation_config.ctc_weight`)
-    on held-out sentences, and with the decoder alone (`cer_decoder_only`, `wer_decoder_only`) when that weight is not
-    0; person-id accuracy with all modalities and with audio only.
+    on the held-out sentences of `split` (`validation` or `test`: `{split}_sentence`), and with the decoder alone
+    (`cer_decoder_only`, `wer_decoder_only`) when that weight is not 0; person-id accuracy with all modalities and with
+    audio only on the held-out utterances of seen speakers (`{split}_speaker`).
     """
 
     def transcribe(shard, ctc_weight: float | None = None):
@@ -104,13 +107,13 @@ def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer
             predictions["audio"].append(model(**audio_only).speaker_logits.argmax(-1).cpu().numpy())
         return np.concatenate(truth), np.concatenate(predictions["all"]), np.concatenate(predictions["audio"])
 
-    references, hypotheses = gathered(transcribe, splits["validation_sentence"])
+    references, hypotheses = gathered(transcribe, splits[f"{split}_sentence"])
     scores = asr_scores(list(references), list(hypotheses))
     if getattr(model.generation_config, "ctc_weight", 0.0):
-        references, hypotheses = gathered(partial(transcribe, ctc_weight=0.0), splits["validation_sentence"])
+        references, hypotheses = gathered(partial(transcribe, ctc_weight=0.0), splits[f"{split}_sentence"])
         decoder_only = asr_scores(list(references), list(hypotheses))
         scores.update({f"{name}_decoder_only": value for name, value in decoder_only.items()})
-    truth, with_all, audio_only = gathered(identify, splits["validation_speaker"])
+    truth, with_all, audio_only = gathered(identify, splits[f"{split}_speaker"])
     scores["speaker_accuracy"] = accuracy(truth, with_all)
     scores["speaker_accuracy_audio_only"] = accuracy(truth, audio_only)
     scores["samples"] = float(len(references) + len(truth))
@@ -118,7 +121,7 @@ def pretraining_scores(model, splits: dict, collator, batch_size: int, tokenizer
 
 
 EVALUATION_SPLITS = {
-    "pretrain": ["validation_sentence", "validation_speaker"],
+    "pretrain": ["validation_sentence", "validation_speaker", "test_sentence", "test_speaker"],
     "emotion": ["validation", "test"],
     "sentiment": ["validation", "test"],
 }
@@ -158,8 +161,13 @@ def emotion_evaluation(model, splits: dict, collator, batch_size: int, tune: boo
         model.config.thresholds = tune_thresholds(*validation)
     results = {"thresholds": list(model.config.thresholds)}
     results["validation"] = counted_emotion_scores(*validation, model.config.thresholds)
-    test = predict_emotions(model, splits["test"], collator, batch_size)
-    results["test"] = counted_emotion_scores(*test, model.config.thresholds)
+    probabilities, labels = predict_emotions(model, splits["test"], collator, batch_size)
+    results["test"] = counted_emotion_scores(probabilities, labels, model.config.thresholds)
+    results["test_predictions"] = {  # for paired comparisons of systems on the same test examples
+        "ids": list(splits["test"]["id"]),
+        "probabilities": np.round(probabilities, 6).tolist(),
+        "labels": labels.tolist(),
+    }
     return results
 
 

@@ -92,8 +92,11 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         results.update(emotion_evaluation(model, corpus, collator, batch_size, run.tune_thresholds))
     elif task == "sentiment":
         results.update(validation=score(model, corpus["validation"]), test=score(model, corpus["test"]))
-    else:
-        results["validation"] = score(model, None)  # held-out sentences and speakers; pre-training has no test
+    else:  # held-out sentences and utterances: the validation splits chose the checkpoint, the test splits score it
+        results["validation"] = score(model, None)
+        results["test"] = pretraining_scores(
+            model, corpus, collator, batch_size, MMEmbedTokenizer(), run.num_beams, split="test"
+        )
 
     # 4. Save (atomically), card, push
     if trainer.is_world_process_zero():
@@ -140,8 +143,9 @@ def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
     collator = MMEmbedDataCollator(task, model.config.modalities)
     batch_size = training.per_device_eval_batch_size
     if task == "pretrain":
-        check_splits(corpus, ["validation_sentence", "validation_speaker"])
-        scores = pretraining_scores(model, corpus, collator, batch_size, MMEmbedTokenizer(), run.num_beams)
+        split = "test" if run.eval_split == "test" else "validation"
+        check_splits(corpus, [f"{split}_sentence", f"{split}_speaker"])
+        scores = pretraining_scores(model, corpus, collator, batch_size, MMEmbedTokenizer(), run.num_beams, split)
     else:
         check_splits(corpus, [run.eval_split])
         split = corpus[run.eval_split]

@@ -87,6 +87,54 @@ def multilabel_scores(labels: np.ndarray, decisions: np.ndarray) -> dict:
     }
 
 
+def mean_weighted_accuracy_of_rows(labels: np.ndarray, decisions: np.ndarray) -> np.ndarray:
+    """
+    Mean weighted accuracy over the labels of each row of `(resamples, examples, labels)` boolean `labels` and
+    `decisions` -> `(resamples,)`, with `weighted_accuracy`'s convention where a label has one class only.
+    """
+    positives, negatives = labels.sum(1), (~labels).sum(1)
+    true_positive_rate = (decisions & labels).sum(1) / np.maximum(positives, 1)
+    true_negative_rate = (~decisions & ~labels).sum(1) / np.maximum(negatives, 1)
+    both = (true_positive_rate + true_negative_rate) / 2
+    accuracy = np.where(positives == 0, true_negative_rate, np.where(negatives == 0, true_positive_rate, both))
+    return accuracy.mean(-1)
+
+
+def paired_bootstrap(
+    labels, first, second, groups=None, resamples: int = 2000, seed: int = 0, confidence: float = 0.95
+) -> dict:
+    """
+    The difference in mean weighted accuracy between two systems' binary `first` and `second` decisions on the same
+    examples (`(examples, labels)` each, against binary `labels`), with a paired bootstrap interval: examples are
+    resampled with replacement, the same draw for both systems. With `groups` (one id per example, e.g. the corpus
+    seed each came from) the resampling stays within each group and the figure is the mean over groups.
+    Returns `difference`, `low`, `high` and `resamples`.
+    """
+    labels, first, second = (np.asarray(array).astype(bool) for array in (labels, first, second))
+    groups = np.zeros(len(labels), dtype=int) if groups is None else np.asarray(groups)
+    generator = np.random.default_rng(seed)
+    observed, draws = [], []
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        picks = members[generator.integers(len(members), size=(resamples, len(members)))]
+        observed.append(
+            mean_weighted_accuracy_of_rows(labels[members][None], first[members][None])[0]
+            - mean_weighted_accuracy_of_rows(labels[members][None], second[members][None])[0]
+        )
+        draws.append(
+            mean_weighted_accuracy_of_rows(labels[picks], first[picks])
+            - mean_weighted_accuracy_of_rows(labels[picks], second[picks])
+        )
+    differences = np.mean(draws, axis=0)
+    tail = (1 - confidence) / 2 * 100
+    return {
+        "difference": float(np.mean(observed)),
+        "low": float(np.percentile(differences, tail)),
+        "high": float(np.percentile(differences, 100 - tail)),
+        "resamples": resamples,
+    }
+
+
 def tune_thresholds(probabilities: np.ndarray, labels: np.ndarray, candidates: int = 101) -> list[float]:
     """
     Per emotion, the threshold with the best weighted accuracy on these (validation) predictions, searched over
@@ -153,6 +201,7 @@ __all__ = [
     "asr_scores",
     "emotion_scores",
     "multilabel_scores",
+    "paired_bootstrap",
     "sentiment_scores",
     "tune_thresholds",
     "weighted_accuracy",

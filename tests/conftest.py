@@ -85,9 +85,9 @@ def config() -> MMEmbedConfig:
 
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory):
-    """The default demo corpora, generated once per test session (about 10 s)."""
+    """The small demo corpora (`CORPUS_SIZES["small"]`), generated once per test session (about 30 s)."""
     from data_scripts.demo_corpus import generate_demo_corpora
 
     root = tmp_path_factory.mktemp("demo-corpora")
-    generate_demo_corpora(root, seed=0)
+    generate_demo_corpora(root, seed=0, size="small")
     return root

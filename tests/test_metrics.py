@@ -113,3 +113,38 @@ def test_evaluate_module_is_self_contained(tmp_path):
     from .remote_code import run_without_installed_package
 
     assert run_without_installed_package(METRIC_WITHOUT_THE_PACKAGE, [METRIC_MODULE], tmp_path) == "1.0"
+
+
+def test_row_wise_weighted_accuracy_matches_emotion_scores_including_one_class_labels():
+    from modeling_mmembed.metrics_mmembed import mean_weighted_accuracy_of_rows
+
+    rng = np.random.default_rng(1)
+    labels = rng.random((40, 6)) < 0.4
+    labels[:, 4] = False  # one class only
+    decisions = rng.random((40, 6)) < 0.5
+    expected = emotion_scores(decisions.astype(float), labels, [0.5] * 6)["mean_weighted_accuracy"]
+    assert mean_weighted_accuracy_of_rows(labels[None], decisions[None])[0] == pytest.approx(expected)
+
+
+def test_paired_bootstrap_interval_is_paired_and_separates_a_better_system():
+    from modeling_mmembed.metrics_mmembed import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    labels = rng.random((300, 6)) < 0.4
+    good = np.where(rng.random((300, 6)) < 0.85, labels, ~labels)
+    worse = np.where(rng.random((300, 6)) < 0.65, labels, ~labels)
+    same = paired_bootstrap(labels, good, good)
+    assert same["difference"] == same["low"] == same["high"] == 0.0  # paired: the same draw for both systems
+    better = paired_bootstrap(labels, good, worse, resamples=500)
+    full = emotion_scores(good.astype(float), labels, [0.5] * 6)["mean_weighted_accuracy"]
+    full -= emotion_scores(worse.astype(float), labels, [0.5] * 6)["mean_weighted_accuracy"]
+    assert better["difference"] == pytest.approx(full) and 0 < better["low"] < full < better["high"]
+    noise = paired_bootstrap(labels, worse, np.where(rng.random((300, 6)) < 0.65, labels, ~labels), resamples=500)
+    assert noise["low"] < 0 < noise["high"]  # two systems of the same skill: the interval holds 0
+    groups = np.repeat([0, 1, 2], 100)  # per seed: resampled within each, the figure the mean over seeds
+    grouped = paired_bootstrap(labels, good, worse, groups=groups, resamples=500)
+    per_seed = [
+        paired_bootstrap(labels[groups == g], good[groups == g], worse[groups == g], resamples=10)["difference"]
+        for g in range(3)
+    ]
+    assert grouped["difference"] == pytest.approx(np.mean(per_seed)) and grouped["low"] > 0

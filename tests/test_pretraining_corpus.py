@@ -54,12 +54,15 @@ def test_columns_and_values(corpus, manifest):
 
 def test_held_out_sentences_are_unseen_and_held_out_speakers_are_seen(corpus):
     sentences = {split: set(corpus[split]["transcript"]) for split in corpus}
-    assert sentences["validation_sentence"] and not sentences["validation_sentence"] & sentences["train"]
-    assert not sentences["validation_sentence"] & sentences["validation_speaker"]
+    for held_out in ("validation_sentence", "test_sentence"):
+        others = set().union(*(sentences[split] for split in corpus if split != held_out))
+        assert sentences[held_out] and not sentences[held_out] & others, held_out
+        assert len(corpus[held_out]) == 2 * 4  # 20% of 20 sentences, each spoken twice
     speakers = {split: set(corpus[split]["speaker_labels"]) for split in corpus}
-    assert speakers["validation_speaker"] and speakers["validation_speaker"] <= speakers["train"]
+    for held_out in ("validation_speaker", "test_speaker"):
+        assert speakers[held_out] and speakers[held_out] <= speakers["train"], held_out
+    assert not set(corpus["validation_speaker"]["id"]) & set(corpus["test_speaker"]["id"])
     assert sum(len(corpus[split]) for split in corpus) == 40
-    assert len(corpus["validation_sentence"]) == 2 * 4  # 20% of 20 sentences, each spoken twice
 
 
 def test_streaming_yields_the_same_examples(manifest, corpus):

@@ -95,18 +95,36 @@ def test_config_file_and_command_line_parsing(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def emotion_run(demo_root, tmp_path_factory):
+def learnable(tmp_path_factory):
+    """A CMU-MOSEI-format folder whose emotions are mean shifts a tiny model learns in seconds."""
+    from .learnable_corpus import write_learnable_corpus
+
+    return write_learnable_corpus(tmp_path_factory.mktemp("learnable") / "mosei")
+
+
+def learnable_arguments(stage: str, corpus, output, *extra: str) -> list[str]:
+    """train.py arguments of a stage on the learnable corpus (its dataset cache beside it)."""
+    return ["--stage", stage, "--corpus", "mosei", "--data_dir", str(corpus), "--output_dir", str(output),
+            "--dataset_cache_dir", str(Path(corpus).parent / "cache"), *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def emotion_run(learnable, tmp_path_factory):
     output = tmp_path_factory.mktemp("emotion-run")
-    arguments = stage_arguments(
-        "emotion", "demo", str(demo_root), str(output), "--num_train_epochs", "8", *QUICK, cache=str(output / "cache")
-    )
-    return cli.main(arguments), output
+    return cli.main(learnable_arguments("emotion", learnable, output, "--num_train_epochs", "8", *QUICK)), output
+
+
+def training_losses(output: Path) -> list[float]:
+    """The training losses a run logged (its final folder's `trainer_state.json`)."""
+    history = json.loads((output / "trainer_state.json").read_text())["log_history"]
+    return [entry["loss"] for entry in history if "loss" in entry]
 
 
 def test_emotion_stage_improves_and_saves_everything(emotion_run):
     results, output = emotion_run
     assert results["validation"]["mean_weighted_accuracy"] > results["initial_validation"]["mean_weighted_accuracy"]
     assert results["validation"]["mean_auc"] > results["initial_validation"]["mean_auc"] + 0.05
+    assert len(training_losses(output)) >= 8 and np.isfinite(training_losses(output)).all()
     saved = json.loads((output / "results.json").read_text())
     assert saved["test"]["mean_weighted_accuracy"] == pytest.approx(results["test"]["mean_weighted_accuracy"])
     model = MMEmbedForEmotionRecognition.from_pretrained(output)
@@ -114,18 +132,9 @@ def test_emotion_stage_improves_and_saves_everything(emotion_run):
     assert (output / "processor_config.json").is_file() and (output / "handler.py").is_file()
 
 
-def test_evaluate_stage_scores_the_saved_model_with_its_thresholds(emotion_run, demo_root, tmp_path):
+def test_evaluate_stage_scores_the_saved_model_with_its_thresholds(emotion_run, learnable, tmp_path):
     results, output = emotion_run
-    arguments = stage_arguments(
-        "evaluate",
-        "demo",
-        str(demo_root),
-        str(tmp_path),
-        "--model_name_or_path",
-        str(output),
-        cache=str(output / "cache"),
-    )
-    evaluated = cli.main(arguments)
+    evaluated = cli.main(learnable_arguments("evaluate", learnable, tmp_path, "--model_name_or_path", str(output)))
     assert evaluated["test"]["mean_weighted_accuracy"] == pytest.approx(results["test"]["mean_weighted_accuracy"])
 
 
@@ -140,21 +149,9 @@ def test_pretrain_stage_improves_cer(demo_root, tmp_path):
     assert {"wer", "speaker_accuracy", "speaker_accuracy_audio_only"} <= results["validation"].keys()
 
 
-def test_sentiment_stage_improves_mae_with_an_ablation(demo_root, tmp_path):
-    arguments = stage_arguments(
-        "sentiment",
-        "demo-mosei",
-        str(demo_root),
-        str(tmp_path),
-        "--modalities",
-        "audio",
-        "text",
-        "--num_train_epochs",
-        "3",
-        *QUICK,
-        cache=str(tmp_path / "cache"),
-    )
-    results = cli.main(arguments)
+def test_sentiment_stage_improves_mae_with_an_ablation(learnable, tmp_path):
+    flags = ["--modalities", "audio", "text", "--num_train_epochs", "8", *QUICK, "--learning_rate", "0.003"]
+    results = cli.main(learnable_arguments("sentiment", learnable, tmp_path, *flags))
     assert results["validation"]["mae"] < results["initial_validation"]["mae"]
     assert MMEmbedConfig.from_pretrained(tmp_path).modalities == ["audio", "text"]
 
@@ -179,20 +176,23 @@ def test_sentiment_on_a_feature_pickle_end_to_end_and_emotion_refused(tmp_path):
 
 
 def test_thresholds_are_tuned_on_validation_before_test_is_read(monkeypatch):
-    splits = {"validation": "VALIDATION", "test": "TEST"}
+    splits = {name: datasets.Dataset.from_dict({"id": [f"{name}{index}" for index in range(40)]})
+              for name in ("validation", "test")}  # fmt: skip
     model = MMEmbedForEmotionRecognition(MMEmbedConfig.from_preset("tiny"))
     calls = []
     rng = np.random.default_rng(0)
 
     def fake_predict(model, split, collator, batch_size):
-        calls.append((split, list(model.config.thresholds)))
+        calls.append((split["id"][0], list(model.config.thresholds)))
         return rng.random((40, 6)), (rng.random((40, 6)) > 0.5).astype(int)
 
     monkeypatch.setattr(evaluation, "predict_emotions", fake_predict)
     results = evaluation.emotion_evaluation(model, splits, collator=None, batch_size=8, tune=True)
-    assert [split for split, _ in calls] == ["VALIDATION", "TEST"]
+    assert [split for split, _ in calls] == ["validation0", "test0"]
     assert calls[0][1] == [0.5] * 6  # validation predicted before tuning
     assert calls[1][1] == results["thresholds"] != [0.5] * 6  # test scored with the tuned thresholds only
+    predictions = results["test_predictions"]  # kept for paired comparisons, in the split's order
+    assert predictions["ids"] == splits["test"]["id"] and np.shape(predictions["probabilities"]) == (40, 6)
 
 
 def test_collator_pads_each_modality_with_its_mask():
@@ -236,10 +236,10 @@ def test_collator_pads_each_modality_with_its_mask():
 
 
 def test_corpus_that_does_not_fit_the_checkpoint_stops_before_training(emotion_run, demo_root, tmp_path):
-    _, output = emotion_run  # trained on fbank (80) with token ids; demo-mosei has COVAREP (74) and GloVe
+    _, output = emotion_run  # trained on COVAREP (74) and GloVe; the raw demo corpus has fbank (80) and token ids
     arguments = stage_arguments(
         "emotion",
-        "demo-mosei",
+        "demo",
         str(demo_root),
         str(tmp_path),
         "--model_name_or_path",
@@ -249,7 +249,7 @@ def test_corpus_that_does_not_fit_the_checkpoint_stops_before_training(emotion_r
         *QUICK,
         cache=str(tmp_path / "cache"),
     )
-    with pytest.raises(ValueError, match=r"audio_feature_size: checkpoint 80, requested 74.*--reinit_input_layers"):
+    with pytest.raises(ValueError, match=r"audio_feature_size: checkpoint 74, requested 80.*--reinit_input_layers"):
         cli.main(arguments)
     assert not (tmp_path / "results.json").exists()
     results = cli.main([*arguments, "--reinit_input_layers", "true"])
@@ -331,13 +331,12 @@ def test_the_processor_saved_with_the_model_is_the_one_that_featurised_its_corpu
     assert (saved.global_mean, saved.global_std) == (10.0, 5.0)
 
 
-def test_a_bf16_compiled_run_trains_on_cpu(demo_root, tmp_path):
+def test_a_bf16_compiled_run_trains_on_cpu(learnable, tmp_path):
     """`--bf16` on a CPU-only machine (autocast; losses in fp32) and `--torch_compile` through `Trainer`."""
     output = tmp_path / "bf16"
     flags = [*QUICK, "--bf16", "true", "--torch_compile", "true", "--torch_compile_backend", "aot_eager",
              "--num_train_epochs", "4", "--logging_steps", "4"]  # fmt: skip
-    results = cli.main(stage_arguments("emotion", "demo", demo_root, output, *flags, cache=tmp_path / "cache"))
-    history = json.loads((output / "trainer_state.json").read_text())["log_history"]  # the whole run's
-    losses = [entry["loss"] for entry in history if "loss" in entry]
-    assert len(losses) >= 10 and all(np.isfinite(losses)), losses
+    results = cli.main(learnable_arguments("emotion", learnable, output, *flags))
+    losses = training_losses(output)  # the whole run's, from the final folder (the kept checkpoint is the best one)
+    assert len(losses) >= 10 and np.isfinite(losses).all(), losses
     assert results["validation"]["mean_auc"] > results["initial_validation"]["mean_auc"] + 0.05
