@@ -1,7 +1,7 @@
 """
 Which modality carries which emotion: probes and baselines on pooled per-example features.
 
-    python -m data_scripts.modality_probe [--root DEMO_ROOT]      # the table for both demo emotion corpora
+    python -m data_scripts.modality_probe [--root DEMO_ROOT]      # the cue rules and probe tables of the demo corpora
 
 Pooled features (`pooled_features`): each stream's mean and standard deviation over frames (audio, visual, text
 word vectors), and for text given as token ids the presence of each word seen in at least 5 training examples.
@@ -177,6 +177,9 @@ def main() -> None:
     report = generate_demo_corpora(args.root, seed=args.seed)
     raw = load_demo_emotion(report["emotion"]["path"].rsplit("/", 1)[0], seed=args.seed)
     mosei = load_mosei(report["mosei"]["path"])
+    rules = cue_rule_table(report["emotion"]["path"].rsplit("/", 1)[0])
+    print("raw emotion corpus: weighted accuracy of each documented cue rule, read from the files")
+    print("  ".join(f"{emotion} {value:.2f}" for emotion, value in rules.items()))
     for name, corpus in (("raw emotion corpus", raw), ("CMU-MOSEI-format demo", mosei)):
         data = __import__("datasets").concatenate_datasets([corpus[split] for split in corpus])
         print(f"{name} ({len(data)} examples): weighted accuracy of per-modality probes")

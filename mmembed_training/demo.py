@@ -168,8 +168,16 @@ def demo_training(output_dir: Path, seed: int, epochs: int, budget: dict, task: 
 
 
 def demo_pretraining(root: str, preset: str) -> RunArguments:
-    """The demo's pre-training stage: ASR (with a CTC share) + person id on the demo speech corpus."""
-    return RunArguments(stage="pretrain", corpus="demo", demo_root=root, preset=preset, ctc_loss_weight=0.3)
+    """
+    The demo's pre-training stage: ASR (with a CTC share) + person id on the demo speech corpus, from its audio. The
+    corpus's visual frames are noise by design (no speaker identity in them), and attending to a stream that carries
+    nothing costs the audio stream dearly (seed 0, 40 epochs: test CER 0.49 with the noise frames, 0.11 without);
+    the emotion runs then start their visual and text branches fresh. On audio-visual speech with real faces
+    (VoxCeleb2, LRS3), pre-train on every modality.
+    """
+    return RunArguments(
+        stage="pretrain", corpus="demo", demo_root=root, preset=preset, ctc_loss_weight=0.3, modalities=["audio"]
+    )
 
 
 def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: int = 0, progress=None) -> dict:

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from mmembed_training import cli, demo
+from modeling_mmembed import MMEmbedConfig
 
 
 class Messages(logging.Handler):
@@ -110,6 +111,9 @@ def test_the_saved_model_reloads_and_runs_in_a_pipeline(smoke):
     }
     assert (output / "raw-pretrained-all-seed0" / "model.safetensors").is_file()
     assert (output / "pretrain-seed0" / "generation_config.json").is_file()
+    # pre-training reads the demo speech's audio only (its frames are noise); the emotion model adds visual and text
+    assert MMEmbedConfig.from_pretrained(output / "pretrain-seed0").modalities == ["audio"]
+    assert MMEmbedConfig.from_pretrained(output / "raw-pretrained-all-seed0").modalities == ["audio", "visual", "text"]
 
 
 def test_pretraining_is_scored_as_often_as_its_budget_says(tmp_path):
