@@ -175,16 +175,17 @@ def main() -> None:
     from .mosei import load_mosei
 
     report = generate_demo_corpora(args.root, seed=args.seed)
-    raw = load_demo_emotion(report["emotion"]["path"].rsplit("/", 1)[0], seed=args.seed)
+    emotion_dir = str(Path(report["emotion"]["path"]).parent)
+    raw = load_demo_emotion(emotion_dir, seed=args.seed)
     mosei = load_mosei(report["mosei"]["path"])
-    rules = cue_rule_table(report["emotion"]["path"].rsplit("/", 1)[0])
+    rules = cue_rule_table(emotion_dir)
     print("raw emotion corpus: weighted accuracy of each documented cue rule, read from the files")
     print("  ".join(f"{emotion} {value:.2f}" for emotion, value in rules.items()))
     for name, corpus in (("raw emotion corpus", raw), ("CMU-MOSEI-format demo", mosei)):
         data = __import__("datasets").concatenate_datasets([corpus[split] for split in corpus])
         print(f"{name} ({len(data)} examples): weighted accuracy of per-modality probes")
         print(format_table(probe_table(data, seed=args.seed)))
-    shuffled = load_demo_emotion(report["emotion"]["path"].rsplit("/", 1)[0], shuffled_labels=True, seed=args.seed)
+    shuffled = load_demo_emotion(emotion_dir, shuffled_labels=True, seed=args.seed)
     data = __import__("datasets").concatenate_datasets([shuffled[split] for split in shuffled])
     print("raw emotion corpus, shuffled-label control")
     print(format_table(probe_table(data, seed=args.seed)))
