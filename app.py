@@ -204,20 +204,23 @@ def read_audio(path: str | None) -> tuple[np.ndarray, int]:
 
 def read_visual(path: str | None):
     """
-    None, an OpenFace CSV path (read by the pipeline, at most `SERVING_LIMITS.max_visual_frames` rows), or the
-    `(frames, features)` array of a `.npy` file, memory-mapped so that its size is checked before it is read.
+    None, or the `(frames, features)` array of the uploaded OpenFace CSV (at most `SERVING_LIMITS.max_visual_frames`
+    rows are read) or `.npy` file (memory-mapped, so that its size is checked before it is read).
     """
+    from modeling_mmembed.openface_mmembed import read_openface_csv
+
     if not path:
         return None
     suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        return path
-    if suffix == ".npy":
-        try:
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as error:
-            raise InputProblem(f"Could not read the visual features {Path(path).name}: {error}") from None
-    raise InputProblem(f"Visual features must be an OpenFace 2 .csv or a .npy file; got {Path(path).name}.")
+    if suffix not in (".csv", ".npy"):
+        raise InputProblem(f"Visual features must be an OpenFace 2 .csv or a .npy file; got {Path(path).name}.")
+    try:
+        if suffix == ".csv":
+            # errors name the upload, not the server's temporary path
+            return read_openface_csv(path, max_frames=SERVING_LIMITS.max_visual_frames, name=Path(path).name)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputProblem(f"Could not read the visual features {Path(path).name}: {error}") from None
 
 
 def analyse(models: Models, audio: str | None, transcript: str, visual: str | None, model: str, progress=None):

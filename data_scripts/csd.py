@@ -16,6 +16,11 @@ from collections.abc import Iterator, Mapping
 import h5py
 import numpy as np
 
+MAX_DATASET_BYTES = 2**31
+"""One video's features or intervals (a 10-minute video's 709 OpenFace columns at 30 fps take 51 MB)."""
+MAX_COMPRESSION_RATIO = 1100
+"""deflate expands at most about 1032:1: a dataset declaring more than this over its stored bytes is forged."""
+
 
 class CsdError(ValueError):
     """A `.csd` file that does not follow the computational-sequence layout; the message names file and video."""
@@ -69,12 +74,19 @@ class ComputationalSequence(Mapping):
         for name in ("features", "intervals"):
             if name not in group:
                 raise CsdError(f"{self.path}: video {video_id!r} has no {name!r} dataset.")
+        for name in ("features", "intervals"):
+            self._check_declared_size(video_id, name, group[name])
         try:
             features, intervals = group["features"][()], group["intervals"][()]
         except OSError as error:  # a corrupted (e.g. gzip) chunk: h5py's message names neither file nor video
             raise CsdError(f"{self.path}: video {video_id!r} cannot be read ({error}).") from None
         if intervals.ndim != 2 or intervals.shape[1] != 2:
             raise CsdError(f"{self.path}: video {video_id!r} has intervals of shape {intervals.shape}, not (T, 2).")
+        if features.ndim not in (1, 2):
+            raise CsdError(
+                f"{self.path}: video {video_id!r} has features of shape {features.shape}; a computational sequence "
+                "holds one row per interval, (T, D)."
+            )
         if features.ndim == 1:
             features = features[:, None]
         if features.shape[0] != intervals.shape[0]:
@@ -83,6 +95,20 @@ class ComputationalSequence(Mapping):
                 "intervals."
             )
         return features, intervals.astype(np.float64, copy=False)
+
+    def _check_declared_size(self, video_id: str, name: str, dataset) -> None:
+        """
+        Refuse, before reading, a dataset whose declared size the file cannot hold: more than `MAX_DATASET_BYTES`, or
+        more than gzip's best ratio over the bytes it has stored (unwritten chunks read as fill values).
+        """
+        declared = dataset.size * dataset.dtype.itemsize
+        stored = dataset.id.get_storage_size()
+        if declared > MAX_DATASET_BYTES or declared > MAX_COMPRESSION_RATIO * stored + 65536:
+            raise CsdError(
+                f"{self.path}: video {video_id!r} declares {name} of shape {dataset.shape} ({declared} bytes) but "
+                f"stores {stored} bytes; at most {MAX_DATASET_BYTES} bytes and {MAX_COMPRESSION_RATIO}x compression "
+                "are read."
+            )
 
     def feature_size(self) -> int:
         """Width D of the feature rows (read from the first video's dataset shape, without reading data)."""

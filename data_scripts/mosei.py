@@ -198,7 +198,13 @@ def clean_stream(path: str, video_id: str, role: str, features: np.ndarray, widt
     other than the column's `width` (the file's first video) is a `CsdError` naming file and video.
     """
     if role == "words":
-        return np.array([value.decode("utf-8", errors="replace") for value in features[:, 0]], dtype=object)
+        words = features[:, 0]
+        if words.dtype.kind not in "SUO" or not all(isinstance(word, bytes | str) for word in words):
+            raise CsdError(
+                f"{path}: video {video_id!r} stores its words as {words.dtype}, not text; is this the words file?"
+            )
+        text = [word.decode("utf-8", errors="replace") if isinstance(word, bytes) else word for word in words]
+        return np.array(text, dtype=object)
     if features.shape[1] != width:
         raise CsdError(
             f"{path}: video {video_id!r} has {features.shape[1]} features per row, but the file's first video has "

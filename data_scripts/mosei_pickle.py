@@ -81,12 +81,28 @@ def pickle_layout(data, path) -> str:
     )
 
 
+MAX_FEATURE_WIDTH = 4096
+"""Features per frame a stream may have (BERT-large and OpenFace's 709 columns lie well below)."""
+
+
 def _array(part: dict, key: str, where: str, ndim: int | None = None) -> np.ndarray:
     if key not in part:
         raise MoseiPickleError(f"{where} has no {key!r} (keys: {sorted(map(str, part))}).")
-    value = np.asarray(part[key])
-    if ndim is not None and value.ndim != ndim:
-        raise MoseiPickleError(f"{where}[{key!r}] must have {ndim} dimensions; got shape {value.shape}.")
+    value = part[key]
+    if isinstance(value, list | tuple) and any(isinstance(item, list | tuple | np.ndarray) for item in value):
+        lengths = {len(item) if hasattr(item, "__len__") else None for item in value}
+        if len(lengths) > 1:  # numpy would say "inhomogeneous shape" without naming the key
+            raise MoseiPickleError(
+                f"{where}[{key!r}] is ragged: its entries have lengths {sorted(map(str, lengths))}."
+            )
+    try:
+        value = np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise MoseiPickleError(f"{where}[{key!r}] is not an array ({error}).") from None
+    if value.ndim == 0 or (ndim is not None and value.ndim != ndim):
+        raise MoseiPickleError(
+            f"{where}[{key!r}] must have {ndim or 'at least 1'} dimensions; got shape {value.shape}."
+        )
     return value
 
 
@@ -101,6 +117,11 @@ def split_arrays(part: dict, layout: str, where: str) -> dict:
         values = _array(part, key, where, ndim=3)
         if values.dtype.kind not in "fiu":
             raise MoseiPickleError(f"{where}[{key!r}] ({modality}) must hold numbers; got dtype {values.dtype}.")
+        if not 1 <= values.shape[2] <= MAX_FEATURE_WIDTH:
+            raise MoseiPickleError(
+                f"{where}[{key!r}] ({modality}) has {values.shape[2]} features per frame; expected 1 to "
+                f"{MAX_FEATURE_WIDTH}."
+            )
         streams[modality] = values
     labels = _array(part, LABEL_KEYS[layout], where)
     count = len(labels)
@@ -124,8 +145,13 @@ def split_arrays(part: dict, layout: str, where: str) -> dict:
         arrays["ids"] = [_text(value) for value in ids[:, 0]]
         arrays["times"] = [(_seconds(start), _seconds(end)) for start, end in ids[:, 1:]]
         return arrays
+    if ids.size != count:
+        raise MoseiPickleError(f"{where}['id'] must hold one id per segment, shape ({count},); got {ids.shape}.")
     arrays["ids"] = [_text(value) for value in ids.reshape(count)]
-    arrays["raw_text"] = [_text(value) for value in _array(part, "raw_text", where)]
+    raw_text = _array(part, "raw_text", where)
+    if raw_text.size != count:
+        raise MoseiPickleError(f"{where}['raw_text'] has {raw_text.size} transcripts for {count} segments.")
+    arrays["raw_text"] = [_text(value) for value in raw_text.reshape(count)]
     lengths = {}
     for modality, key in (("audio", "audio_lengths"), ("visual", "vision_lengths")):
         if key in part:  # unaligned files
@@ -192,7 +218,26 @@ def read_mosei_pickle(path: str, signature: str) -> tuple[str, dict]:
     check_published_hash(path)
     data = load_numpy_pickle(path)
     layout = pickle_layout(data, path)
-    return layout, {split: split_arrays(data[key], layout, f"{path} [{key!r}]") for split, key in SPLITS.items()}
+    splits = {split: split_arrays(data[key], layout, f"{path} [{key!r}]") for split, key in SPLITS.items()}
+    check_split_widths(splits, layout, path)
+    return layout, splits
+
+
+def check_split_widths(splits: dict, layout: str, path) -> None:
+    """Every split's streams have the train split's widths, and every split has a segment with a finite label."""
+    for split, arrays in splits.items():
+        for modality, values in arrays["streams"].items():
+            expected = splits["train"]["streams"][modality].shape[2]
+            if values.shape[2] != expected:
+                raise MoseiPickleError(
+                    f"{path} [{SPLITS[split]!r}][{STREAM_KEYS[modality]!r}] ({modality}) has {values.shape[2]} "
+                    f"features per frame, the train split {expected}: the splits come from different extractions."
+                )
+        if len(arrays["sentiment"]) and not np.isfinite(arrays["sentiment"]).any():
+            raise MoseiPickleError(
+                f"{path} [{SPLITS[split]!r}][{LABEL_KEYS[layout]!r}] holds no finite sentiment label: every "
+                "segment would be dropped."
+            )
 
 
 def segment_streams(arrays: dict, index: int, layout: str) -> dict:

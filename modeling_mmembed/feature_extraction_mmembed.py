@@ -112,11 +112,33 @@ def load_audio_file(
     with handle:
         rate = check_sampling_rate(handle.samplerate, f"the sampling rate of {name}")
         limit = decoding_limit(name, handle.frames / rate, rate, handle.channels, max_seconds, max_channels)
-        blocksize = max(1, DECODE_BLOCK_SAMPLES // handle.channels)
-        blocks = handle.blocks(blocksize, frames=-1 if limit is None else limit + 1, dtype="float32", always_2d=True)
-        samples = _concatenate([block.mean(axis=1) for block in blocks])
+        samples = _decode_blocks(handle, name, handle.frames if limit is None else min(handle.frames, limit + 1))
     refuse_over_limit(name, len(samples), limit, max_seconds)
+    if len(samples) < handle.frames:
+        raise ValueError(
+            f"{name} is cut off or damaged: its header declares {handle.frames} frames but it decodes to "
+            f"{len(samples)}; give the complete file."
+        )
     return samples, rate
+
+
+def _decode_blocks(handle, name: str, frames: int) -> np.ndarray:
+    """
+    Up to `frames` frames of an open soundfile, mixed to mono block by block. Reading stops where decoding does
+    (`SoundFile.blocks` would go on to the header's length, repeating its buffer); a decoder error names the file.
+    """
+    chunks, decoded = [], 0
+    blocksize = max(1, DECODE_BLOCK_SAMPLES // handle.channels)
+    try:
+        while decoded < frames:
+            block = handle.read(min(blocksize, frames - decoded), dtype="float32", always_2d=True)
+            if not len(block):
+                break
+            chunks.append(block.mean(axis=1))
+            decoded += len(block)
+    except RuntimeError as error:  # soundfile.LibsndfileError: a damaged stream
+        raise ValueError(f"Cannot decode audio file {name}: it is damaged or cut off ({error}).") from None
+    return _concatenate(chunks)
 
 
 def decoding_limit(name, seconds, rate, channels, max_seconds, max_channels) -> int | None:

@@ -7,7 +7,8 @@ Request (JSON):
 
     {"inputs": {"audio": "<base64 of a WAV/FLAC/OGG file>",
                 "sampling_rate": 16000,                 # optional: must match the file's header
-                "visual": [[...35 floats...], ...],     # optional: (frames, visual_feature_size)
+                "visual": [[...35 floats...], ...],     # optional: (frames, visual_feature_size), or the
+                                                        #   text of an OpenFace 2 CSV (never a path)
                 "transcript": "words spoken"}}          # optional: text (or (words, text_feature_size) vectors)
 
 `inputs` may also be the base64 string alone. Response: a list of `{"label", "score", "present"}`, one per emotion;
@@ -15,7 +16,9 @@ or, for a malformed request, `{"error": "<what is wrong>", "status": 400}`.
 
 Every input is bounded before it is decoded or converted (the pipeline's `SERVING_LIMITS`: 60 s of audio with at
 most 8 channels, read from the file header first; 3,600 visual frames; 1,800 transcript characters or 600 word
-vectors), and the base64 text itself by `MAX_AUDIO_BASE64_CHARACTERS`.
+vectors; OpenFace CSV text of at most `max_visual_csv_characters`), and the base64 text itself by
+`MAX_AUDIO_BASE64_CHARACTERS`. A request never names a file on the server: audio is file bytes, and a `visual`
+string is parsed as CSV text, never opened; errors name fields, rows and columns, never echo values.
 
 Trust: an endpoint runs this file and the checkpoint's own code files (`trust_remote_code=True` below loads them from
 this folder), so it trusts the checkpoint's owner, who wrote both.

@@ -1,9 +1,12 @@
 # Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
 """Per-frame visual features from OpenFace 2 `FeatureExtraction` CSV files."""
 
+import contextlib
 import csv
 import os
+import re
 import warnings
+from collections import Counter
 
 import numpy as np
 
@@ -35,57 +38,76 @@ def openface_columns(header: list[str], columns: str | list[str]) -> list[str]:
     return list(columns)
 
 
-def read_openface_header(path: str | os.PathLike) -> list[str]:
-    """The column names of an OpenFace 2 CSV; `ValueError` naming the file when it is not one."""
-    path = os.fspath(path)
+def _open_text(source, name: str | None = None):
+    """`(name for errors, text stream)` of a path or an already open text stream (e.g. `io.StringIO` of a request)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        return name or path, open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by the caller's `with`
+    return name or getattr(source, "name", "the visual CSV"), contextlib.nullcontext(source)
+
+
+def read_openface_header(source) -> list[str]:
+    """
+    The column names of an OpenFace 2 CSV (a path or a text stream, left after the header line); `ValueError` naming
+    the file when it is not one, or when a column name appears twice.
+    """
+    name, stream = _open_text(source)
+    with stream as handle:
+        return _header(handle, name)
+
+
+def _header(handle, name: str) -> list[str]:
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            header = [name.strip() for name in next(csv.reader(handle), [])]
+        header = [column.strip() for column in next(csv.reader([handle.readline()]), [])]
     except (UnicodeDecodeError, csv.Error) as error:
-        raise ValueError(f"{path} is not an OpenFace 2 CSV: it is not UTF-8 text ({error}).") from None
+        raise ValueError(f"{name} is not an OpenFace 2 CSV: it is not UTF-8 text ({error}).") from None
     if not header or header[0] != "frame":
-        raise ValueError(
-            f"{path} is not an OpenFace 2 video CSV: its header starts {header[:3]}, expected 'frame, face_id, ...'."
-        )
+        raise ValueError(f"{name} is not an OpenFace 2 video CSV: its header does not start 'frame, face_id, ...'.")
+    repeated = sorted(column for column, count in Counter(header).items() if count > 1)
+    if repeated:
+        raise ValueError(f"{name} names the columns {repeated[:8]} more than once: which one to read is ambiguous.")
     return header
 
 
 def read_openface_csv(
-    path: str | os.PathLike, columns: str | list[str] = "action_units", max_frames: int | None = None
+    source, columns: str | list[str] = "action_units", max_frames: int | None = None, name: str | None = None
 ) -> np.ndarray:
     """
     Read the per-frame features of an OpenFace 2 CSV (header `frame, face_id, timestamp, confidence, success, ...`,
-    comma-and-space separated) as a float32 array `(frames, len(columns))`. Frames where tracking failed keep their
-    row (OpenFace writes zeros), so the array stays aligned with the video's frame rate. With `max_frames`, at most
-    that many rows are read, and a file with more is refused.
+    comma-and-space separated) as a float32 array `(frames, len(columns))`. `source` is a path or a text stream
+    (`io.StringIO(csv_text)` for CSV text received in a request). Frames where tracking failed keep their row
+    (OpenFace writes zeros), so the array stays aligned with the video's frame rate. With `max_frames`, at most that
+    many rows are read, and a file with more is refused. Errors name the file (or `name`), row and column, never a
+    value.
     """
-    path = os.fspath(path)
-    header = read_openface_header(path)
-    wanted = openface_columns(header, columns)
-    missing = [name for name in wanted if name not in header]
-    if missing:
-        raise ValueError(f"{path} lacks the OpenFace columns {missing[:8]}{' ...' if len(missing) > 8 else ''}.")
-    try:
-        with warnings.catch_warnings():  # an empty table is reported below, with the file's name
-            warnings.simplefilter("ignore", UserWarning)
-            values = np.loadtxt(
-                path,
-                delimiter=",",
-                skiprows=1,
-                usecols=[header.index(name) for name in wanted],
-                dtype=np.float32,
-                ndmin=2,
-                max_rows=None if max_frames is None else max_frames + 1,
-                encoding="utf-8",
-            )
-    except ValueError as error:
-        raise ValueError(f"{path} holds a value that is not a number: {error}") from None
+    name, stream = _open_text(source, name)
+    with stream as handle:
+        header = _header(handle, name)
+        wanted = openface_columns(header, columns)
+        missing = [column for column in wanted if column not in header]
+        if missing:
+            raise ValueError(f"{name} lacks the OpenFace columns {missing[:8]}{' ...' if len(missing) > 8 else ''}.")
+        try:
+            with warnings.catch_warnings():  # an empty table is reported below, with the file's name
+                warnings.simplefilter("ignore", UserWarning)
+                values = np.loadtxt(
+                    handle,
+                    delimiter=",",
+                    usecols=[header.index(column) for column in wanted],
+                    dtype=np.float32,
+                    ndmin=2,
+                    max_rows=None if max_frames is None else max_frames + 1,
+                )
+        except (ValueError, UnicodeDecodeError) as error:
+            place = re.search(r"row (\d+), column (\d+)", str(error))
+            where = f" (data row {int(place[1]) + 1}, column {header[int(place[2]) - 1]!r})" if place else ""
+            raise ValueError(f"{name} holds a value that is not a number{where}.") from None
     if values.shape[0] == 0:
-        raise ValueError(f"{path} has a header but no frames.")
+        raise ValueError(f"{name} has a header but no frames.")
     if max_frames is not None and values.shape[0] > max_frames:
-        raise ValueError(f"{path} has more than {max_frames} frames; at most {max_frames} are accepted.")
+        raise ValueError(f"{name} has more than {max_frames} frames; at most {max_frames} are accepted.")
     if not np.isfinite(values).all():
-        raise ValueError(f"{path} holds {int((~np.isfinite(values)).sum())} NaN/inf values in {wanted}.")
+        raise ValueError(f"{name} holds {int((~np.isfinite(values)).sum())} NaN/inf values in {wanted}.")
     return values
 
 

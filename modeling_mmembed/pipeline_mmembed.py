@@ -37,6 +37,8 @@ class InputLimits:
     max_visual_frames: int = 60 * 60
     max_transcript_characters: int = 60 * 30
     max_text_words: int = 60 * 10
+    max_visual_csv_characters: int = 60 * 60 * 8192
+    """OpenFace CSV text sent in a request: every frame's row with all 709 columns takes about 5,000 characters."""
 
 
 SERVING_LIMITS = InputLimits()
@@ -113,7 +115,9 @@ class MMEmbedEmotionPipeline(Pipeline):
     and, for multi-label heads, `present` (score >= the config's per-class threshold). `batch_size`, `device` and
     `dtype` work as in every pipeline. Audio may also be the bytes of a file. `serving_limits=True` (or an
     [`InputLimits`]) bounds every input for untrusted requests ([`SERVING_LIMITS`]): audio length and channels from
-    the file header before decoding, visual frames and transcript length before they are converted.
+    the file header before decoding, visual frames and transcript length before they are converted; and, since a
+    request must never name a file on the server, audio is then bytes or samples (never a path) and a `visual` string
+    is the text of an OpenFace CSV (never a path).
     `torch_compile=True` (or a backend name) runs the model through `torch.compile` (opt-in: the first call of each
     new input shape compiles).
     """
@@ -151,7 +155,7 @@ class MMEmbedEmotionPipeline(Pipeline):
             )
         self._refuse_unused_inputs(inputs)
         audio, rate = self._audio_input(inputs["audio"], inputs.get("sampling_rate", sampling_rate), limits)
-        visual, transcript = inputs.get("visual"), inputs.get("transcript")
+        visual, transcript = inputs.get("visual"), self._text_input(inputs.get("transcript"))
         if limits is not None:
             visual = _bounded_visual(visual, visual_columns, limits)
             _refuse_long_transcript(transcript, limits)
@@ -159,7 +163,7 @@ class MMEmbedEmotionPipeline(Pipeline):
             audio=[audio],
             sampling_rate=rate,
             visual=[visual] if "visual" in self.model.config.modalities else None,
-            text=[self._text_input(transcript)] if "text" in self.model.config.modalities else None,
+            text=[transcript] if "text" in self.model.config.modalities else None,
             visual_columns=visual_columns,
             return_tensors="pt",
         )
@@ -176,6 +180,10 @@ class MMEmbedEmotionPipeline(Pipeline):
         Samples and rate of the audio input: a file path or the bytes of a file (read within `limits`; a given rate
         must match the file's header), or an array at `rate` (at most `limits.max_audio_seconds` long).
         """
+        if rate is not None:
+            rate = check_sampling_rate(rate)
+        if limits is not None and isinstance(audio, (str, os.PathLike)):
+            raise ValueError("audio must be the bytes of an audio file or its samples; a request names no files.")
         if isinstance(audio, (str, os.PathLike, bytes, bytearray)):
             source = io.BytesIO(audio) if isinstance(audio, (bytes, bytearray)) else audio
             max_seconds = None if limits is None else limits.max_audio_seconds
@@ -185,7 +193,9 @@ class MMEmbedEmotionPipeline(Pipeline):
                 raise ValueError(f"sampling_rate is {rate} but the audio file's header says {file_rate} Hz.")
             return samples, file_rate
         if limits is not None:
-            rate = check_sampling_rate(rate if rate is not None else self.processor.feature_extractor.sampling_rate)
+            rate = rate if rate is not None else self.processor.feature_extractor.sampling_rate
+            if not hasattr(audio, "__len__"):
+                raise ValueError(f"audio must be file bytes or an array of samples; got {type(audio).__name__}.")
             if len(audio) > limits.max_audio_seconds * rate:
                 raise ValueError(
                     f"audio lasts {len(audio) / rate:.1f} s; at most {limits.max_audio_seconds:g} s are accepted."
@@ -196,6 +206,12 @@ class MMEmbedEmotionPipeline(Pipeline):
         """The transcript in the form the model's text stream reads, or None."""
         if transcript is None:
             return None
+        if not isinstance(transcript, str) and not (
+            hasattr(transcript, "__len__") and hasattr(transcript, "__getitem__")
+        ):
+            raise ValueError(
+                f"transcript must be text or (words, features) word vectors; got {type(transcript).__name__}."
+            )
         if isinstance(transcript, str) and not self.model.config.text_uses_token_ids:
             raise ValueError(
                 "transcript was given as a string, but this model reads text as word vectors "
@@ -245,10 +261,24 @@ def absent_inputs(config, modality: str, batch_size: int = 1) -> dict[str, torch
 
 
 def _bounded_visual(visual, columns, limits: InputLimits):
-    """The visual input, refused when it has more frames than `limits` allow (an OpenFace CSV is read that far)."""
-    if isinstance(visual, (str, os.PathLike)):
-        return read_openface_csv(visual, columns, max_frames=limits.max_visual_frames)
-    if visual is not None and hasattr(visual, "__len__") and len(visual) > limits.max_visual_frames:
+    """
+    The visual input of a request, refused when it has more frames than `limits` allow: frames of numbers, or the
+    text of an OpenFace CSV (parsed that far). A request never names a file, so a string is never opened as a path.
+    """
+    if visual is None:
+        return None
+    if isinstance(visual, str):
+        if len(visual) > limits.max_visual_csv_characters:
+            raise ValueError(
+                f"visual CSV text has {len(visual)} characters; at most {limits.max_visual_csv_characters} are "
+                "accepted."
+            )
+        return read_openface_csv(io.StringIO(visual), columns, max_frames=limits.max_visual_frames)
+    if not hasattr(visual, "__len__") or isinstance(visual, (bytes, bytearray, dict, os.PathLike)):
+        raise ValueError(
+            f"visual must be (frames, features) numbers or OpenFace CSV text; got {type(visual).__name__}."
+        )
+    if len(visual) > limits.max_visual_frames:
         raise ValueError(f"visual has {len(visual)} frames; at most {limits.max_visual_frames} are accepted.")
     return visual
 

@@ -125,6 +125,41 @@ def test_bad_layouts_are_named(tmp_path, damage, message):
     assert str(path) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda data: data["test"].update(audio=np.zeros((3, 40, 12), np.float32)),
+            r"\['test'\]\['audio'\] \(audio\) has 12 features per frame, the train split 74",
+        ),
+        (
+            lambda data: data["train"].update(audio=np.zeros((6, 40, 0), np.float32)),
+            r"\['train'\]\['audio'\] \(audio\) has 0 features per frame; expected 1 to 4096",
+        ),
+        (lambda data: data["valid"].update(id=np.array("one id")), r"\['valid'\]\['id'\] must have at least 1"),
+        (lambda data: data["valid"].update(raw_text=np.array(["a", "b"])), r"'raw_text'\] has 2 transcripts for 3"),
+        (
+            lambda data: data["train"].update(audio_lengths=[[1, 2], [3]] + [1] * 4),
+            r"\['train'\]\['audio_lengths'\] is ragged",
+        ),
+        (
+            lambda data: data["train"].update(regression_labels=np.full(6, np.nan, np.float32)),
+            r"\['train'\]\['regression_labels'\] holds no finite sentiment label",
+        ),
+    ],
+)
+def test_mmsa_layout_mistakes_name_file_split_and_key_and_nothing_is_cached(tmp_path, damage, message):
+    path = tmp_path / "unaligned.pkl"
+    write_mmsa(path)
+    data = raw(path)
+    damage(data)
+    path.write_bytes(pickle.dumps(data))
+    with pytest.raises(MoseiPickleError, match=message) as caught:
+        load_mosei_pickle(path, cache_dir=tmp_path / "cache")
+    assert str(path) in str(caught.value)
+    assert not list((tmp_path / "cache").rglob("*.arrow")) and not list((tmp_path / "cache").rglob("*.json"))
+
+
 def test_an_mmsa_length_beyond_the_frames_names_the_segment(tmp_path):
     path = tmp_path / "unaligned.pkl"
     write_mmsa(path)

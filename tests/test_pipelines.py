@@ -302,6 +302,17 @@ def test_handler_answers_a_good_request(handler):
         ({"inputs": {"audio": "WAV_16K", "transcript": "a" * 1801}}, "transcript has 1801 characters; at most 1800"),
         ({"inputs": {"audio": "WAV_16K", "video": []}}, r"Unknown input fields \['video'\]"),
         ({"inputs": {"audio": "WAV_SHORT"}}, "shorter than one 400-sample"),
+        ({"inputs": {"audio": "FLAC_CUT"}}, r"Cannot decode audio file audio: it is damaged or cut off"),
+        ({"inputs": {"audio": "WAV_16K", "transcript": 5}}, "transcript must be text or .* word vectors; got int"),
+        (
+            {"inputs": {"audio": "WAV_16K", "sampling_rate": "16000"}},
+            "sampling_rate must be an integer number of Hz; got str '16000'",
+        ),
+        ({"inputs": {"audio": "WAV_16K", "visual": {"a": 1}}}, "visual must be .* numbers or OpenFace CSV text"),
+        (
+            {"inputs": {"audio": "WAV_16K", "visual": "frame, face_id, AU01_r\n1, 0, x\n"}},
+            r"the visual CSV lacks the OpenFace columns \['AU02_r'",
+        ),
     ],
 )
 def test_handler_rejects_malformed_payloads_with_json_errors(handler, payload, message):
@@ -315,6 +326,7 @@ def test_handler_rejects_malformed_payloads_with_json_errors(handler, payload, m
         "WAV_16_CHANNELS": wav_base64(np.zeros((1600, 16), dtype=np.float32)),
         "WAV_CUT": base64.b64encode(cut_off[: len(cut_off) // 2]).decode(),
         "WAV_SHORT": wav_base64(np.zeros(100, dtype=np.float32)),
+        "FLAC_CUT": base64.b64encode(flac_file(clips()[0])[:3000]).decode(),
     }
     if isinstance(payload, dict) and isinstance(payload.get("inputs"), dict):
         audio = payload["inputs"]["audio"]
@@ -323,6 +335,45 @@ def test_handler_rejects_malformed_payloads_with_json_errors(handler, payload, m
     assert response["status"] == 400
     assert re.search(message, response["error"]), response["error"]
     json.dumps(response)
+
+
+def flac_file(samples: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, RATE, format="FLAC")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("secret", ["one line of secret", "root:x:0:0:root:/root:/bin/bash\nsecond line"])
+def test_handler_never_reads_a_file_a_request_names(handler, tmp_path, secret):
+    module, endpoint = handler
+    server_file = tmp_path / "secret.csv"
+    server_file.write_text(secret)
+    openface = (tmp_path / "face.csv").as_posix()
+    (tmp_path / "face.csv").write_text("frame, face_id, timestamp, confidence, success\n" + "1, 0, 0.0, 0.9, 1\n")
+    answers = []
+    for path in (str(server_file), str(tmp_path / "missing.csv"), openface, "/etc/passwd"):
+        response = endpoint({"inputs": {"audio": wav_base64(clips()[0]), "visual": path}})
+        assert response["status"] == 400, response
+        assert secret.split("\n")[0] not in response["error"] and "root:" not in response["error"]
+        answers.append(response["error"])
+    assert len(set(answers)) == 1, answers  # existing, missing and readable files answer alike: no oracle
+    assert "is not an OpenFace 2 video CSV" in answers[0]
+
+
+def test_handler_scores_openface_csv_text_sent_in_the_request(handler):
+    module, endpoint = handler
+    rows = "".join(f"{i}, 0, {i / 30:.3f}, 0.9, 1, " + ", ".join(["0.5"] * 35) + "\n" for i in range(1, 31))
+    header = "frame, face_id, timestamp, confidence, success, " + ", ".join(
+        list(module_columns()["action_units"])
+    )
+    response = endpoint({"inputs": {"audio": wav_base64(clips()[0]), "visual": header + "\n" + rows}})
+    assert isinstance(response, list) and len(response) == 6, response
+
+
+def module_columns():
+    from modeling_mmembed.openface_mmembed import OPENFACE_COLUMN_GROUPS
+
+    return OPENFACE_COLUMN_GROUPS
 
 
 def flac_bomb() -> bytes:
