@@ -44,6 +44,27 @@ LOADED_MODELS = 4
 EMBEDDING_FILES_KEPT = 32
 """Embedding downloads kept on disk (Gradio serves its own copy; older files are removed)."""
 
+MAX_SERVED_PARAMETERS = 500_000_000
+"""A typed model's parameters (2 GB in float32); the config is checked against this before any weight is made."""
+MAX_SERVED_SIZES = {
+    "hidden_size": 4096,
+    "intermediate_size": 16384,
+    "num_attention_heads": 64,
+    "num_audio_layers": 48,
+    "num_cross_modal_layers": 48,
+    "decoder_layers": 48,
+    "audio_feature_size": 512,
+    "visual_feature_size": 4096,
+    "text_feature_size": 4096,
+    "text_vocab_size": 1_000_000,
+    "vocab_size": 1_000_000,
+    "num_speakers": 1_000_000,
+    "max_target_positions": 65_536,
+    "source_kernel_size": 64,
+    "audio_subsampling": 64,
+}
+"""Each size field of a typed model's config, bounded before the config is even built (the presets lie far below)."""
+
 PIPELINE_ARCHITECTURES = {
     "multimodal-emotion-recognition": "MMEmbedForEmotionRecognition",
     "automatic-speech-recognition": "MMEmbedForPreTraining",
@@ -132,8 +153,8 @@ def load_pipeline(task: str, model: str, device: str = "cpu"):
     from modeling_mmembed.pipeline_mmembed import MMEmbedEmotionPipeline, MMEmbedSpeechRecognitionPipeline
 
     architecture = PIPELINE_ARCHITECTURES[task]
-    check_mmembed_model(model, architecture)
     model_class = MMEmbedForEmotionRecognition if task == "multimodal-emotion-recognition" else MMEmbedForPreTraining
+    check_weights_fit_config(model, check_mmembed_model(model, architecture), model_class)
     try:
         network = model_class.from_pretrained(model, use_safetensors=True)
         processor = MMEmbedProcessor(
@@ -176,8 +197,118 @@ def read_config_json(model: str) -> dict:
     return config
 
 
-def check_mmembed_model(model: str, architecture: str) -> None:
-    """Refuse, with a message, a directory or Hub id that is not an mmembed model with the wanted head."""
+def model_file(model: str, name: str) -> Path | None:
+    """A file of a model folder or Hub repo (None when it has none); only a Hub id is downloaded, nothing else."""
+    if is_local(model):
+        path = Path(model, name)
+        return path if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(model, name))
+    except EntryNotFoundError:
+        return None
+    except Exception as error:  # noqa: BLE001 - offline, gated, unknown: all the same to the user
+        raise InputProblem(f"{model}: its {name} could not be fetched ({error}).") from None
+
+
+def weight_shapes(model: str) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape from the model's safetensors headers (the file's own length bounds them; no data read)."""
+    from safetensors import safe_open
+
+    index = model_file(model, "model.safetensors.index.json")
+    if index is not None:
+        try:
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise InputProblem(f"{model}: model.safetensors.index.json is not a weight index ({error}).") from None
+    else:
+        shards = ["model.safetensors"]
+    shapes = {}
+    for shard in shards:
+        path = model_file(model, shard) if "/" not in shard and shard.endswith(".safetensors") else None
+        if path is None:
+            raise InputProblem(f"{model} has no safetensors weights {shard!r} (only safetensors weights are served).")
+        try:
+            with safe_open(str(path), framework="pt") as weights:
+                shapes.update({key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()})
+        except Exception as error:  # noqa: BLE001 - safetensors raises its own error type for a bad header
+            raise InputProblem(f"{model}: {shard} is not a readable safetensors file ({error}).") from None
+    return shapes
+
+
+def extractor_mel_bins(model: str):
+    """
+    The feature extractor's `feature_size`, read as JSON from `preprocessor_config.json` or from the
+    `feature_extractor` entry of `processor_config.json` (None when neither has one).
+    """
+    for name, entry in (("preprocessor_config.json", None), ("processor_config.json", "feature_extractor")):
+        path = model_file(model, name)
+        if path is None:
+            continue
+        try:
+            settings = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise InputProblem(f"{model}: its {name} is not JSON ({error}).") from None
+        if isinstance(settings, dict) and entry is not None:
+            settings = settings.get(entry)
+        if isinstance(settings, dict) and "feature_size" in settings:
+            return settings["feature_size"]
+    return None
+
+
+def check_weights_fit_config(model: str, config: dict, model_class) -> None:
+    """
+    Refuse a model whose config would build something its weights do not hold, before anything is allocated: every
+    size field within `MAX_SERVED_SIZES`, at most `MAX_SERVED_PARAMETERS` (counted on a model skeleton without
+    storage), the feature extractor's mel bins equal to the model's audio input, and every parameter present in the
+    safetensors headers with its shape (no layer initialised at random, no weight left over).
+    """
+    import torch
+
+    from modeling_mmembed import MMEmbedConfig
+
+    for field, limit in MAX_SERVED_SIZES.items():
+        value = config.get(field)
+        if value is not None and (type(value) is not int or not 0 <= value <= limit):
+            raise InputProblem(f"{model}: its config sets {field}={value!r}; this app serves at most {limit}.")
+    mel_bins = extractor_mel_bins(model)
+    if mel_bins != config.get("audio_feature_size", 80):
+        raise InputProblem(
+            f"{model}: its feature extractor makes {mel_bins!r} mel bins per frame but the model reads "
+            f"{config.get('audio_feature_size', 80)!r}."
+        )
+    try:
+        with torch.device("meta"):
+            skeleton = model_class(MMEmbedConfig.from_dict(config))
+    except (ValueError, TypeError, KeyError) as error:
+        raise InputProblem(f"{model}: its config.json does not describe a valid mmembed model ({error}).") from None
+    parameters = sum(parameter.numel() for parameter in skeleton.parameters())
+    if parameters > MAX_SERVED_PARAMETERS:
+        raise InputProblem(
+            f"{model} has {parameters:,} parameters; this app serves at most {MAX_SERVED_PARAMETERS:,}."
+        )
+    tied = set(getattr(skeleton, "all_tied_weights_keys", None) or {})
+    expected = {key: tuple(value.shape) for key, value in skeleton.state_dict().items() if key not in tied}
+    stored = weight_shapes(model)
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected) - tied)
+    mismatched = [key for key in sorted(set(expected) & set(stored)) if expected[key] != stored[key]]
+    if missing or unexpected or mismatched:
+        details = [f"{len(missing)} weights missing (e.g. {missing[:2]})"] if missing else []
+        details += (
+            [f"{len(unexpected)} weights the config has no place for (e.g. {unexpected[:2]})"] if unexpected else []
+        )
+        details += [f"{key}: config {expected[key]}, file {stored[key]}" for key in mismatched[:3]]
+        raise InputProblem(f"{model}: its config and its weights disagree: {'; '.join(details)}.")
+
+
+def check_mmembed_model(model: str, architecture: str) -> dict:
+    """
+    The model's `config.json` as JSON; refuses, with a message, a directory or Hub id that is not an mmembed model
+    with the wanted head.
+    """
     config = read_config_json(model)
     if config.get("model_type") != "mmembed":
         raise InputProblem(
@@ -186,6 +317,7 @@ def check_mmembed_model(model: str, architecture: str) -> None:
     architectures = config.get("architectures") or []
     if architecture not in architectures:
         raise InputProblem(f"{model} is an mmembed model without the {architecture} head ({architectures}).")
+    return config
 
 
 def read_audio(path: str | None) -> tuple[np.ndarray, int]:

@@ -206,6 +206,9 @@ def _visual_width(path: str, visual_columns: str) -> int:
             f"visual file {path} must hold a numeric (frames, features) array with frames; got {frames.dtype} "
             f"{frames.shape}"
         )
+    nonfinite = int(np.count_nonzero(~np.isfinite(frames))) if frames.dtype.kind == "f" else 0
+    if nonfinite:
+        raise ValueError(f"visual file {path} holds {nonfinite} NaN/inf values")
     return frames.shape[1]
 
 

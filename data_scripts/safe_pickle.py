@@ -13,8 +13,8 @@ plain numeric or string arrays, so `RestrictedUnpickler` (the approach of torch'
   sets), with dict keys that are strings only (no hash-collision CPU bombs);
 - resolves no global to anything importable: the five numpy names a numpy pickle uses (`_reconstruct`, `dtype`,
   `scalar`, `_frombuffer`, and `ndarray` as `_reconstruct`'s marker), `_codecs.encode` (latin-1 only) and `bytes()`
-  (empty bytes) become stand-ins that validate every argument and build the result themselves; every other global is refused with
-  `UnsafePickleError` naming it, before anything is imported or called;
+  (empty bytes) become stand-ins that validate every argument and build the result themselves; every other global
+  is refused with `UnsafePickleError` naming it, before anything is imported or called;
 - builds a dtype only from a validated string of a plain kind (bool, integer, float, complex, bytes, str; object
   arrays only as a list of plain strings and numbers), never from a state's fields, offsets or flags;
 - builds an array only over a buffer whose length is exactly shape x itemsize, so no array is larger than the bytes

@@ -78,6 +78,11 @@ class RunArguments:
         for name in ("mosei_visual", "mosei_text"):
             if getattr(self, name) in ("none", "None", ""):
                 setattr(self, name, None)
+        if self.data_dir is not None and self.corpus in ("demo", "demo-mosei"):
+            raise ValueError(
+                f"--data_dir is not read with --corpus {self.corpus}: the demo corpora are generated (under "
+                "--demo_root). Drop --data_dir, or name the corpus it holds (--corpus mosei, mosei_pickle, manifest)."
+            )
 
 
 def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
@@ -95,6 +100,11 @@ def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
         parser.set_defaults(**config_file_values(config_path(argv[0]), parser))
         argv = argv[1:]
     run, training = parser.parse_args_into_dataclasses(args=list(argv))
+    if run.stage != "evaluate" and training.max_steps <= 0 and training.num_train_epochs <= 0:
+        raise ValueError(
+            f"--num_train_epochs is {training.num_train_epochs:g} and --max_steps is not set: nothing would be "
+            "trained, yet an untrained model would be saved. Give a positive --num_train_epochs or --max_steps."
+        )
     return run, training
 
 

@@ -63,6 +63,14 @@ Config fields that shape the input layers, with the modality whose layers they s
 when they agree for the modalities it has (a modality it lacks gets new layers whatever its size).
 """
 
+def _same_code(loaded, own) -> bool:
+    """Whether a loaded `auto_map`/`custom_pipelines` value names the package's own code (Hub remote code prefixes
+    `repo--` to module paths)."""
+    if isinstance(own, dict):
+        return isinstance(loaded, dict) and _same_code(loaded.get("impl"), own["impl"])
+    return isinstance(loaded, str) and loaded.split("--")[-1] == own
+
+
 AUTO_MAP = {
     "AutoConfig": "configuration_mmembed.MMEmbedConfig",
     "AutoModel": "modeling_mmembed.MMEmbedModel",
@@ -282,8 +290,30 @@ class MMEmbedConfig(PreTrainedConfig):
             self.label2id = {label: index for index, label in self.id2label.items()}
         super().__post_init__(**kwargs)
         self._fill_defaults()
-        self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
-        self.custom_pipelines = {**copy.deepcopy(CUSTOM_PIPELINES), **(getattr(self, "custom_pipelines", None) or {})}
+        self.auto_map = self._own_entries("auto_map", AUTO_MAP)
+        self.custom_pipelines = self._own_entries("custom_pipelines", CUSTOM_PIPELINES)
+
+    def _own_entries(self, name: str, own: dict) -> dict:
+        """
+        The package's own `auto_map` / `custom_pipelines`, whatever a loaded config said: an entry naming other code
+        (another repository's module, an extra class) is dropped with a warning, so re-saving never carries it on.
+        """
+        loaded = getattr(self, name, None) or {}
+        foreign = sorted(key for key, value in loaded.items() if key not in own or not _same_code(value, own[key]))
+        if foreign:
+            logger.warning("MMEmbedConfig: %s entries %s name code outside this package; dropped.", name, foreign)
+        return copy.deepcopy(own)
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs) -> "MMEmbedConfig":
+        """As `PreTrainedConfig.from_dict`, refusing another model type's config (transformers only warns)."""
+        model_type = config_dict.get("model_type", cls.model_type)
+        if model_type != cls.model_type:
+            raise ValueError(
+                f"This config has model_type {model_type!r}, not {cls.model_type!r}: it is another architecture's "
+                "config and cannot build an MMEmbed model."
+            )
+        return super().from_dict(config_dict, **kwargs)
 
     @property
     def num_labels(self) -> int | None:

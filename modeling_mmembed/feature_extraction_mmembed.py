@@ -69,6 +69,9 @@ PLAUSIBLE_SAMPLING_RATES = (4000, 192000)
 """Sampling rates (Hz) accepted for audio: from telephone speech (8 kHz) to studio recordings (192 kHz)."""
 
 DECODE_BLOCK_SAMPLES = 1 << 20
+MAX_MEL_BINS = 512
+"""Mel bins an extractor may have: a 25 ms window has 201 to 601 FFT bins at 16 to 48 kHz (a saved config asking for
+millions would allocate gigabytes of filters)."""
 """Samples (frames x channels) decoded at a time: files are mixed to mono block by block, never decoded whole."""
 
 
@@ -184,15 +187,24 @@ def _refuse_cut_off_wav(source, name: str) -> None:
 
 
 def _wav_data_sizes(stream) -> tuple[int | None, int]:
-    """(declared size of the `data` chunk or None, bytes after its header) of a RIFF/WAVE stream; (None, 0) else."""
+    """
+    (declared size of the `data` chunk or None, bytes after its header) of a RIFF/WAVE or RF64 stream (whose `ds64`
+    chunk holds the 64-bit size); (None, 0) for other files.
+    """
     header = stream.read(12)
-    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+    if len(header) < 12 or header[:4] not in (b"RIFF", b"RF64") or header[8:12] != b"WAVE":
         return None, 0
+    size64 = None
     while len(chunk := stream.read(8)) == 8:
         size = struct.unpack("<I", chunk[4:])[0]
+        if chunk[:4] == b"ds64" and size >= 16:
+            size64 = struct.unpack("<QQ", stream.read(16))[1]  # riffSize, dataSize
+            size -= 16
         if chunk[:4] == b"data":
             data_start = stream.tell()
             available = stream.seek(0, os.SEEK_END) - data_start
+            if size == 0xFFFFFFFF and size64 is not None:
+                return size64, available
             return (None if size in (0, 0xFFFFFFFF) else size), available  # 0 / 0xFFFFFFFF: streamed, unknown
         stream.seek(size + (size & 1), os.SEEK_CUR)
     return None, 0
@@ -318,6 +330,8 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         backend: str = "auto",
         **kwargs,
     ):
+        if type(feature_size) is not int or not 1 <= feature_size <= MAX_MEL_BINS:
+            raise ValueError(f"feature_size (mel bins) is an integer in [1, {MAX_MEL_BINS}]; got {feature_size!r}.")
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         sampling_rate = check_sampling_rate(sampling_rate)
         if backend not in ("auto", *BACKEND_SPEED_ORDER):

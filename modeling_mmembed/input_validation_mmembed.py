@@ -124,6 +124,11 @@ def validate_token_ids(name: str, token_ids, vocab_size: int, batch_size: int | 
         )
 
 
+MAX_FEATURE_MAGNITUDE = 1e6
+"""Input feature values beyond this are refused: real features (fbank, COVAREP, OpenFace, GloVe, BERT) lie far below,
+and squares of values near 1e19 overflow float32 in the first layer norm."""
+
+
 def _require_tensor(name: str, value) -> None:
     if not torch.is_tensor(value):
         raise ValueError(f"{name} must be a torch.Tensor; got {type(value).__name__} (wrap it in torch.tensor).")
@@ -151,14 +156,24 @@ def _validated_features(
         )
     if values.shape[1] == 0:
         raise ValueError(f"{name} ({modality}) has no frames (shape {tuple(values.shape)}).")
+    if not reads_values(values):
+        return values
     finite = torch.isfinite(values)
-    if reads_values(values) and not finite.all():
+    if not finite.all():
         bad = ~finite
         samples = bad.flatten(1).any(dim=1).nonzero().flatten().tolist()
         raise ValueError(
             f"{name} ({modality}) holds {int(bad.sum())} non-finite values (NaN/inf) in samples {samples}"
             + (f" once cast to the model's {dtype}" if cast else "")
             + "; replace them (CMU COVAREP uses NaN/-inf; 0 is the convention) before calling the model."
+        )
+    largest = values.abs().amax() if values.numel() else 0.0
+    if largest > MAX_FEATURE_MAGNITUDE:
+        samples = (values.abs() > MAX_FEATURE_MAGNITUDE).flatten(1).any(dim=1).nonzero().flatten().tolist()
+        raise ValueError(
+            f"{name} ({modality}) holds values up to {float(largest):.3g} in samples {samples}; at most "
+            f"{MAX_FEATURE_MAGNITUDE:g} in magnitude are accepted (larger ones overflow the first normalisation into "
+            "NaN): standardise the features."
         )
     return values
 

@@ -214,3 +214,71 @@ def test_the_page_in_headless_chromium_shows_six_bars_the_transcript_and_message
     assert report["transcript"].strip() and report["latency"].endswith(" ms")
     assert "is not an mmembed model" in report["problem"]
     assert screenshot.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A small emotion model saved with its processor, as `save_pretrained` writes it."""
+    from modeling_mmembed import (
+        MMEmbedConfig,
+        MMEmbedFeatureExtractor,
+        MMEmbedForEmotionRecognition,
+        MMEmbedProcessor,
+        MMEmbedTokenizer,
+    )
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    MMEmbedForEmotionRecognition(MMEmbedConfig.from_preset("tiny", audio_feature_size=80)).save_pretrained(folder)
+    MMEmbedProcessor(MMEmbedFeatureExtractor(feature_size=80), MMEmbedTokenizer()).save_pretrained(folder)
+    return folder
+
+
+def set_fields(file: str, nested: str | None = None, **fields):
+    """A change to a saved model folder: `fields` set in `file` (in its `nested` entry when given)."""
+
+    def change(folder):
+        settings = json.loads((folder / file).read_text())
+        (settings[nested] if nested else settings).update(fields)
+        (folder / file).write_text(json.dumps(settings))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (set_fields("config.json", num_audio_layers=5000), r"num_audio_layers=5000; this app serves at most 48"),
+        (set_fields("config.json", hidden_size=10**9), r"hidden_size=1000000000; this app serves at most 4096"),
+        (set_fields("config.json", num_audio_layers=3), r"config and its weights disagree: \d+ weights missing"),
+        (set_fields("config.json", intermediate_size=96), r"disagree: .*config \(96, \d+\), file \(\d+, \d+\)"),
+        (
+            set_fields("config.json", hidden_size=2048, intermediate_size=16384, num_audio_layers=48),
+            r"parameters; this app serves at most 500,000,000",
+        ),
+        (
+            set_fields("processor_config.json", "feature_extractor", feature_size=10**6),
+            r"makes 1000000 mel bins per frame but the model reads 80",
+        ),
+    ],
+)
+def test_a_served_model_s_config_is_checked_against_its_weights_before_building(
+    tiny_model_dir, tmp_path, change, message
+):
+    import time
+    import tracemalloc
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    change(folder)
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(app.InputProblem, match=message):
+        app.load_pipeline("multimodal-emotion-recognition", str(folder))
+    seconds, peak = time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert seconds < 10 and peak < 200 * 2**20, (seconds, peak)
+
+
+def test_a_served_model_whose_config_fits_its_weights_loads(tiny_model_dir):
+    emotion = app.load_pipeline("multimodal-emotion-recognition", str(tiny_model_dir))
+    assert len(emotion(np.zeros(16000, dtype=np.float32))) == 6

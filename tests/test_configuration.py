@@ -1,5 +1,7 @@
 """MMEmbedConfig: defaults that make the emotion head work bare, presets, validation and serialisation."""
 
+import json
+
 import pytest
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoConfig
@@ -101,3 +103,24 @@ def test_save_and_reload_round_trip(tmp_path):
     reloaded_fields = {key: value for key, value in reloaded.to_dict().items() if key != "_name_or_path"}
     assert reloaded_fields == {key: value for key, value in config.to_dict().items() if key != "_name_or_path"}
     assert reloaded.id2label[5] == "fear"
+
+
+def test_a_foreign_auto_map_entry_is_dropped_and_not_saved_again(tmp_path, caplog):
+    config = MMEmbedConfig.from_preset("tiny")
+    config.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved["auto_map"]["AutoModelForCausalLM"] = "someone_else--evil.Model"
+    saved["custom_pipelines"]["text-generation"] = {"impl": "evil.Pipeline", "pt": [], "tf": [], "type": "text"}
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with caplog.at_level("WARNING"):
+        reloaded = MMEmbedConfig.from_pretrained(tmp_path)
+    assert "AutoModelForCausalLM" not in reloaded.auto_map and "text-generation" not in reloaded.custom_pipelines
+    assert "name code outside this package; dropped" in caplog.text
+    reloaded.save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["auto_map"] == config.auto_map
+
+
+def test_another_architecture_s_config_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 768}))
+    with pytest.raises(ValueError, match="model_type 'bert', not 'mmembed'"):
+        MMEmbedConfig.from_pretrained(tmp_path)

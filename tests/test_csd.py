@@ -81,9 +81,24 @@ def no_intervals(handle):
     handle.create_group("COVAREP/data/81406")["features"] = np.zeros((5, 74))
 
 
+def three_dimensional(handle):
+    video = handle.create_group("COVAREP/data/81406")
+    video["features"] = np.zeros((5, 2, 74))
+    video["intervals"] = np.zeros((5, 2))
+
+
+def declared_but_not_stored(handle):
+    """A dataset of 10**9 rows whose chunks were never written: reading it would allocate 296 GB of fill values."""
+    video = handle.create_group("COVAREP/data/81406")
+    video.create_dataset("features", shape=(10**9, 74), dtype="f4", chunks=(1024, 74), compression="gzip")
+    video["intervals"] = np.zeros((10**9 // 10**9, 2))
+
+
 @pytest.mark.parametrize(
     ("build", "video_id", "message"),
     [
+        (three_dimensional, "81406", r"video '81406' has features of shape \(5, 2, 74\); .* \(T, D\)"),
+        (declared_but_not_stored, "81406", r"video '81406' declares features of shape \(1000000000, 74\) .* stores 0"),
         (lambda handle: None, None, "must have exactly one root group; found 0"),
         (two_roots, None, r"must have exactly one root group; found 2: \['a', 'b'\]"),
         (no_data, None, "has no 'data' group under its root group 'COVAREP'"),

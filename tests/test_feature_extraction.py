@@ -142,6 +142,32 @@ def test_a_cut_off_wav_file_is_refused_naming_the_file(tmp_path):
         load_audio_file(path)
 
 
+def test_a_file_that_decodes_to_less_than_its_header_declares_is_refused(tmp_path):
+    """A cut MP3 (libsndfile's frame count comes from its Xing header) and a damaged FLAC."""
+    mp3, flac = tmp_path / "cut.mp3", tmp_path / "cut.flac"
+    soundfile.write(mp3, speech_like(3.0), RATE, format="MP3")
+    mp3.write_bytes(mp3.read_bytes()[: mp3.stat().st_size // 3])
+    with pytest.raises(ValueError, match=r"cut\.mp3 is cut off or damaged: its header declares 48000 frames but it"):
+        load_audio_file(mp3)
+    soundfile.write(flac, speech_like(3.0), RATE, format="FLAC")
+    flac.write_bytes(flac.read_bytes()[: flac.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"Cannot decode audio file .*cut\.flac: it is damaged or cut off"):
+        load_audio_file(flac)
+
+
+def test_an_rf64_file_claiming_more_data_than_it_holds_is_refused(tmp_path):
+    import struct
+
+    path = tmp_path / "long.rf64"
+    soundfile.write(path, speech_like(0.1), RATE, format="RF64", subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    ds64 = data.index(b"ds64")
+    struct.pack_into("<QQQ", data, ds64 + 8, 2**41, 2**41, 2**40)  # RIFF size, data size, frames
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"long\.rf64 is cut off: its WAV header declares 2199023255552 bytes"):
+        load_audio_file(path)
+
+
 def test_untrusted_audio_is_bounded_from_its_header_before_decoding(tmp_path):
     import tracemalloc
 

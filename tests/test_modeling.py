@@ -242,6 +242,10 @@ def test_return_dict_false_gives_a_tuple():
             lambda b: b["input_features"].__setitem__((2, 0, 0), float("-inf")),
             r"input_features \(audio\) holds 1 non-finite values \(NaN/inf\) in samples \[2\]",
         ),
+        (
+            lambda b: b["input_features"].__setitem__((1, 3, 2), 1e30),
+            r"input_features \(audio\) holds values up to 1e\+30 in samples \[1\]; at most 1e\+06 in magnitude",
+        ),
         (lambda b: b["attention_mask"].__setitem__(1, 0), r"attention_mask \(audio\) is all zero for samples \[1\]"),
         (lambda b: b["attention_mask"].__setitem__((0, 0), 0), r"attention_mask \(audio\) must be right-padded"),
         (

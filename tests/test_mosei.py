@@ -236,6 +236,13 @@ def test_a_video_of_another_feature_width_is_refused_while_building(tmp_path):
     assert not list((tmp_path / "cache").rglob("*.arrow"))  # nothing half-built was cached
 
 
+def test_words_stored_as_numbers_name_file_and_video(tmp_path):
+    directory = write_fixture(tmp_path / "mosei")
+    replace_video(directory / "CMU_MOSEI_TimestampedWords.csd", "188343", np.zeros((16, 1)))
+    with pytest.raises(CsdError, match=r"TimestampedWords\.csd: video '188343' stores its words as float64, not text"):
+        load_mosei(directory, visual=None, text="words", cache_dir=tmp_path / "cache")
+
+
 def test_a_labels_file_of_the_wrong_width_names_file_and_video(tmp_path):
     directory = write_fixture(tmp_path / "mosei")
     replace_video(directory / "CMU_MOSEI_Labels.csd", "188343", np.zeros((1, 6)))

@@ -118,6 +118,7 @@ def test_bad_rows_are_skipped_and_reported_or_refused(manifest, tmp_path):
     np.save(tmp_path / "pickled.npy", np.array([{"frames": 1}], dtype=object), allow_pickle=True)
     np.save(tmp_path / "flat.npy", np.zeros(35, dtype=np.float32))
     np.save(tmp_path / "narrow.npy", np.zeros((30, 12), dtype=np.float32))
+    np.save(tmp_path / "nan.npy", np.where(np.eye(30, 35) > 0, np.nan, 0).astype(np.float32))
     bad = [
         dict(good[0], id="missing-audio", audio=str(tmp_path / "nowhere.wav")),
         dict(good[0], id="unreadable-audio", audio=str(tmp_path / "broken.wav")),
@@ -131,6 +132,7 @@ def test_bad_rows_are_skipped_and_reported_or_refused(manifest, tmp_path):
         dict(good[0], id="pickled-visual", visual=str(tmp_path / "pickled.npy")),
         dict(good[0], id="flat-visual", visual=str(tmp_path / "flat.npy")),
         dict(good[0], id="narrow-visual", visual=str(tmp_path / "narrow.npy")),
+        dict(good[0], id="nan-visual", visual=str(tmp_path / "nan.npy")),
         dict(good[1]),  # a repeated id
         ["a", "list"],
     ]
@@ -152,13 +154,14 @@ def test_bad_rows_are_skipped_and_reported_or_refused(manifest, tmp_path):
         "pickled-visual": "is not a plain numeric .npy array",
         "flat-visual": "must hold a numeric (frames, features) array with frames; got float32 (35,)",
         "narrow-visual": "has 12 features per frame; the corpus has 35",
+        "nan-visual": "nan.npy holds 30 NaN/inf values",
         good[1]["id"]: "duplicate id (first in row 1, which is kept)",
-        "row 17": "not a JSON object but a list",
+        "row 18": "not a JSON object but a list",
     }
     assert list(reasons) == list(expected)
     for row_id, reason in expected.items():
         assert reason in reasons[row_id], (row_id, reasons[row_id])
-    with pytest.raises(ValueError, match=r"14 bad rows: missing-audio: missing audio file .*unreadable-audio"):
+    with pytest.raises(ValueError, match=r"15 bad rows: missing-audio: missing audio file .*unreadable-audio"):
         build_pretraining_corpus(path, strict=True)
 
 

@@ -53,6 +53,19 @@ def stage_arguments(stage: str, corpus: str, demo_root, output, *extra: str, cac
     ]
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--num_train_epochs", "0"], "--num_train_epochs is 0 and --max_steps is not set: nothing would be trained"),
+        (["--num_train_epochs", "-1"], "--num_train_epochs is -1 and --max_steps is not set"),
+        (["--corpus", "demo", "--data_dir", "my_corpus"], "--data_dir is not read with --corpus demo"),
+    ],
+)
+def test_runs_that_would_silently_do_nothing_are_refused(flags, message):
+    with pytest.raises(ValueError, match=message):
+        train_arguments.parse_arguments(["--stage", "emotion", "--output_dir", "unused", *flags])
+
+
 def test_config_file_and_command_line_parsing(tmp_path):
     run, training = train_arguments.parse_arguments([str(REPO / "configs" / "demo.yaml"), "--num_train_epochs", "2"])
     assert (run.stage, run.corpus, run.preset) == ("emotion", "demo", "tiny")
