@@ -262,8 +262,8 @@ def check_weights_fit_config(model: str, config: dict, model_class) -> None:
     """
     Refuse a model whose config would build something its weights do not hold, before anything is allocated: every
     size field within `MAX_SERVED_SIZES`, at most `MAX_SERVED_PARAMETERS` (counted on a model skeleton without
-    storage), the feature extractor's mel bins equal to the model's audio input, and every parameter present in the
-    safetensors headers with its shape (no layer initialised at random, no weight left over).
+    storage), every parameter present in the safetensors headers with its shape (no layer initialised at random, no
+    weight left over), and the feature extractor's mel bins equal to the model's audio input.
     """
     import torch
 
@@ -273,12 +273,6 @@ def check_weights_fit_config(model: str, config: dict, model_class) -> None:
         value = config.get(field)
         if value is not None and (type(value) is not int or not 0 <= value <= limit):
             raise InputProblem(f"{model}: its config sets {field}={value!r}; this app serves at most {limit}.")
-    mel_bins = extractor_mel_bins(model)
-    if mel_bins != config.get("audio_feature_size", 80):
-        raise InputProblem(
-            f"{model}: its feature extractor makes {mel_bins!r} mel bins per frame but the model reads "
-            f"{config.get('audio_feature_size', 80)!r}."
-        )
     try:
         with torch.device("meta"):
             skeleton = model_class(MMEmbedConfig.from_dict(config))
@@ -302,6 +296,12 @@ def check_weights_fit_config(model: str, config: dict, model_class) -> None:
         )
         details += [f"{key}: config {expected[key]}, file {stored[key]}" for key in mismatched[:3]]
         raise InputProblem(f"{model}: its config and its weights disagree: {'; '.join(details)}.")
+    mel_bins = extractor_mel_bins(model)
+    if mel_bins != config.get("audio_feature_size", 80):
+        raise InputProblem(
+            f"{model}: its feature extractor makes {mel_bins!r} mel bins per frame but the model reads "
+            f"{config.get('audio_feature_size', 80)!r}."
+        )
 
 
 def check_mmembed_model(model: str, architecture: str) -> dict:

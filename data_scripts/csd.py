@@ -9,6 +9,7 @@ Reading and writing CMU Multimodal SDK "computational sequence" (`.csd`) files: 
 A multi-gigabyte file is never read whole: `seq[video_id]` reads that video's two datasets.
 """
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -49,37 +50,60 @@ class ComputationalSequence(Mapping):
             self._file = h5py.File(self.path, "r")
         except OSError as error:
             raise CsdError(f"{self.path} is not a readable HDF5 .csd file ({error}).") from error
-        roots = list(self._file.keys())
-        if len(roots) != 1:
+        try:
+            self._open_root()
+        except BaseException:
             self._file.close()
+            raise
+
+    def _open_root(self) -> None:
+        with self._damaged("its root group"):
+            roots = list(self._file.keys())
+        if len(roots) != 1:
             raise CsdError(f"{self.path} must have exactly one root group; found {len(roots)}: {roots[:5]}.")
         self.name = roots[0]
-        root = self._file[self.name]
-        if "data" not in root or not isinstance(root["data"], h5py.Group):
-            self._file.close()
-            raise CsdError(f"{self.path} has no 'data' group under its root group {self.name!r}.")
-        self._data = root["data"]
-        metadata = root.get("metadata")
-        self.metadata = {key: decode_metadata_value(metadata[key][()]) for key in metadata} if metadata else {}
+        with self._damaged("its root group"):
+            root = self._file[self.name]
+            if not isinstance(root, h5py.Group) or "data" not in root or not isinstance(root["data"], h5py.Group):
+                raise CsdError(f"{self.path} has no 'data' group under its root group {self.name!r}.")
+            self._data = root["data"]
+        with self._damaged("its metadata"):
+            metadata = root.get("metadata")
+            self.metadata = {key: decode_metadata_value(metadata[key][()]) for key in metadata} if metadata else {}
+
+    @contextlib.contextmanager
+    def _damaged(self, part: str, video_id: str | None = None):
+        """HDF5 errors of a damaged file (h5py raises OSError, RuntimeError, KeyError...) as a `CsdError` naming it."""
+        try:
+            yield
+        except CsdError:
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as error:
+            where = f"video {video_id!r}" if video_id is not None else part
+            raise CsdError(f"{self.path}: {where} cannot be read; the file is damaged ({error}).") from None
 
     def video_ids(self) -> list[str]:
         """Every video id in the file, in the file's order."""
-        return list(self._data.keys())
+        with self._damaged("its video list"):
+            return list(self._data.keys())
 
     def __getitem__(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
         """`(features (T, D), intervals (T, 2) float64)` of one video, checked for shape agreement."""
-        if video_id not in self._data:
+        if video_id not in self:
             raise KeyError(f"{self.path} has no video {video_id!r}.")
-        group = self._data[video_id]
-        for name in ("features", "intervals"):
-            if name not in group:
-                raise CsdError(f"{self.path}: video {video_id!r} has no {name!r} dataset.")
-        for name in ("features", "intervals"):
-            self._check_declared_size(video_id, name, group[name])
-        try:
+        with self._damaged("", video_id):  # a corrupted (e.g. gzip) chunk: h5py's message names neither file nor video
+            group = self._data[video_id]
+            for name in ("features", "intervals"):
+                if not isinstance(group, h5py.Group) or not isinstance(group.get(name), h5py.Dataset):
+                    raise CsdError(f"{self.path}: video {video_id!r} has no {name!r} dataset.")
+            for name in ("features", "intervals"):
+                self._check_declared_size(video_id, name, group[name])
             features, intervals = group["features"][()], group["intervals"][()]
-        except OSError as error:  # a corrupted (e.g. gzip) chunk: h5py's message names neither file nor video
-            raise CsdError(f"{self.path}: video {video_id!r} cannot be read ({error}).") from None
+        if features.dtype.kind not in "biufSUO" or intervals.dtype.kind not in "biuf":
+            raise CsdError(
+                f"{self.path}: video {video_id!r} holds features of dtype {features.dtype} and intervals of dtype "
+                f"{intervals.dtype}; expected numbers (or text for words) and numbers."
+            )
         if intervals.ndim != 2 or intervals.shape[1] != 2:
             raise CsdError(f"{self.path}: video {video_id!r} has intervals of shape {intervals.shape}, not (T, 2).")
         if features.ndim not in (1, 2):
@@ -112,19 +136,22 @@ class ComputationalSequence(Mapping):
 
     def feature_size(self) -> int:
         """Width D of the feature rows (read from the first video's dataset shape, without reading data)."""
-        for video_id in self._data:
-            shape = self._data[video_id]["features"].shape
+        for video_id in self.video_ids():
+            with self._damaged("", video_id):
+                shape = self._data[video_id]["features"].shape
             return shape[1] if len(shape) > 1 else 1
         raise CsdError(f"{self.path} has no videos.")
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
+        return iter(self.video_ids())
 
     def __len__(self) -> int:
-        return len(self._data)
+        with self._damaged("its video list"):
+            return len(self._data)
 
     def __contains__(self, video_id) -> bool:
-        return video_id in self._data
+        with self._damaged("its video list"):
+            return video_id in self._data
 
     def close(self) -> None:
         self._file.close()

@@ -173,9 +173,10 @@ def split_arrays(part: dict, layout: str, where: str) -> dict:
 
 
 def _text(value) -> str:
+    """Text of an id or transcript entry; bytes decoded, characters UTF-8 cannot hold (lone surrogates) replaced."""
     if isinstance(value, bytes | np.bytes_):
         return value.decode("utf-8", errors="replace")
-    return str(value)
+    return str(value).encode("utf-8", errors="replace").decode("utf-8")
 
 
 def _seconds(value) -> float:
@@ -336,14 +337,19 @@ def load_mosei_pickle(path, *, drop_incomplete: bool = True, cache_dir=None) -> 
     counts = Counter()
     mosei = datasets.DatasetDict()
     for split in SPLITS:
-        mosei[split] = datasets.Dataset.from_generator(
-            pickle_segments,
-            features=features,
-            gen_kwargs={"path": str(path), "signature": key, "split": split, **options, "counts": counts},
-            cache_dir=None if cache_dir is None else str(cache_dir),
-            split=datasets.NamedSplit(split),
-            fingerprint=f"{key}-{split}",
-        )
+        try:
+            mosei[split] = datasets.Dataset.from_generator(
+                pickle_segments,
+                features=features,
+                gen_kwargs={"path": str(path), "signature": key, "split": split, **options, "counts": counts},
+                cache_dir=None if cache_dir is None else str(cache_dir),
+                split=datasets.NamedSplit(split),
+                fingerprint=f"{key}-{split}",
+            )
+        except datasets.exceptions.DatasetGenerationError as error:  # nothing of a failed split is cached
+            if isinstance(error.__cause__, ValueError):
+                raise error.__cause__ from None
+            raise MoseiPickleError(f"{path} [{split}]: its segments cannot be stored ({error.__cause__}).") from error
     read_mosei_pickle.cache_clear()  # the unpickled arrays: the Arrow files hold everything now
     if "summary" not in record:
         summary = dict(counts)

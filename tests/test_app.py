@@ -111,15 +111,26 @@ def test_bad_inputs_get_a_message_in_the_page(client, tmp_path, demo_root):
     (half_saved / "config.json").write_text(
         json.dumps({"model_type": "mmembed", "architectures": ["MMEmbedForEmotionRecognition"]})
     )
+    cut_flac = tmp_path / "cut.flac"
+    soundfile.write(cut_flac, soundfile.read(wav)[0], 16000)
+    cut_flac.write_bytes(cut_flac.read_bytes()[: cut_flac.stat().st_size // 2])
+    repeated_columns = tmp_path / "face.csv"
+    repeated_columns.write_text(
+        "frame, face_id, timestamp, confidence, success, AU01_r, AU01_r\n1, 0, 0, 1, 1, 0, 0\n"
+    )
     cases = {
         "Could not use the audio file broken.wav: Cannot read audio file broken.wav": {"audio": unreadable},
+        "Could not use the audio file cut.flac: Cannot decode audio file cut.flac: it is damaged or cut off": {
+            "audio": cut_flac
+        },
+        "face.csv names the columns ['AU01_r'] more than once": {"audio": wav, "visual": repeated_columns},
         "long.wav lasts 61.0 s (says its header); at most 60 s are accepted": {"audio": too_long},
         "bomb.flac lasts 300.0 s (says its header); at most 60 s are accepted": {"audio": bomb},
         "has 12 features per frame; the model expects 35": {"audio": wav, "visual": wrong_visual},
         "visual has 3601 frames; at most 3600 are accepted": {"audio": wav, "visual": many_frames},
         "Could not read the visual features pickled.npy": {"audio": wav, "visual": pickled},
         "is not an mmembed model": {"audio": wav, "model": str(not_mmembed)},
-        f"{half_saved} could not be loaded as an mmembed model": {"audio": wav, "model": str(half_saved)},
+        f"{half_saved} has no safetensors weights 'model.safetensors'": {"audio": wav, "model": str(half_saved)},
         "transcript has 1801 characters; at most 1800": {"audio": wav, "transcript": "a" * 1801},
         "Give an audio file or record from the microphone": {},
     }

@@ -164,6 +164,11 @@ def test_processor_reads_openface_csv_paths(processor):
         ),
         ("frame, face_id, timestamp, confidence, success, AU01_r\n", ["AU01_r"], "has a header but no frames"),
         (
+            "frame, face_id, timestamp, confidence, success, AU01_r, AU01_r\n1, 0, 0.0, 0.9, 1, 0.5, 0.7\n",
+            ["AU01_r"],
+            r"names the columns \['AU01_r'\] more than once",
+        ),
+        (
             "frame, face_id, timestamp, confidence, success, AU01_r\n" + "1, 0, 0.0, 0.9, 1, 0.5\n" * 4,
             ["AU01_r"],
             "has more than 3 frames; at most 3 are accepted",
