@@ -51,6 +51,13 @@ class RunArguments:
     demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are generated."})
     model_name_or_path: str | None = field(default=None, metadata={"help": "Checkpoint to start from (or evaluate)."})
     preset: str = field(default="tiny", metadata={"help": "Model preset when training from scratch."})
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Config fields over the preset or checkpoint, as in transformers' run_clm.py: "
+            "'num_source_layers=1,pooling=attention,learn_modality_weights=true'."
+        },
+    )
     modalities: list[str] | None = field(default=None, metadata={"help": "Subset used (ablations); default: all."})
     freeze_encoder: bool = field(default=False, metadata={"help": "Train the emotion/sentiment head only."})
     dropout: float | None = field(default=None, metadata={"help": "Set every dropout of a new or loaded model."})

@@ -40,6 +40,7 @@ def build_model(run: RunArguments, task: str, train_split):
         head["num_speakers"] = train_split.features["speaker_labels"].num_classes
     if run.align_to_words:
         head["audio_subsampling"] = 1  # one row per word: nothing to subsample
+    head.update(config_overrides(run.config_overrides))
     model_class = MMEmbedForPreTraining if task == "pretrain" else MMEmbedForEmotionRecognition
     inputs = {key: value for key, value in sizes.items() if key != "modalities"}
     if run.model_name_or_path is None:
@@ -49,6 +50,21 @@ def build_model(run: RunArguments, task: str, train_split):
         refuse_other_input_layers(run.model_name_or_path, saved, inputs)  # the corpus's sizes are what is requested
     differing = bool(input_layer_mismatches(saved, inputs))
     return load_checkpoint(model_class, run.model_name_or_path, **inputs, **head, ignore_mismatched_sizes=differing)
+
+
+def config_overrides(overrides: str | None) -> dict:
+    """
+    `--config_overrides` (`"num_source_layers=1,pooling=attention"`) as typed config fields, read the way
+    transformers' `PreTrainedConfig.update_from_string` reads them; an unknown field is refused by name.
+    """
+    if not overrides:
+        return {}
+    typed = MMEmbedConfig()
+    try:
+        typed.update_from_string(overrides)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"--config_overrides {overrides!r}: {error}") from None
+    return {name.split("=")[0].strip(): getattr(typed, name.split("=")[0].strip()) for name in overrides.split(",")}
 
 
 def load_checkpoint(model_class, path: str, **kwargs):

@@ -42,6 +42,8 @@ MODALITIES = tuple(MODALITY_INPUTS)
 """The modality names in canonical order. Audio is the query stream and always present."""
 
 DEFAULT_MODALITY_WEIGHTS = {"audio": 0.4, "visual": 0.4, "text": 0.2}
+SOURCE_POSITIONS = ("index", "aligned")
+POOLINGS = ("mean", "attention")
 
 EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 """The six CMU-MOSEI emotions in the CMU Multimodal SDK's label-column order."""
@@ -178,6 +180,29 @@ class MMEmbedConfig(PreTrainedConfig):
             Width of a temporal convolution over each projected visual and text stream before cross-modal attention
             (an odd number; 1 = no convolution). Above 1 the audio stream can attend to n-grams: character-level
             text then exposes words rather than single characters.
+        num_source_layers (`int`, defaults to 0):
+            Self-attention layers over each visual and text stream (its own frames only) before the audio stream
+            attends to it, as MulT's; 0 in the published method. Lets a source stream's order and context (a facial
+            action's time course, a negation) reach the fusion.
+        cross_modal_residual (`bool`, defaults to `True`):
+            Whether the first cross-modal layer adds what the audio queries attended to onto the audio states (the
+            published method), or a branch starts from the attended source alone (`False`): the visual and text
+            streams projected into the audio time axis, not a small correction to a copy of the audio branch.
+        source_positions (`str`, defaults to `"index"`):
+            Positions of the visual and text frames: `"index"` (frame index, the published method) or `"aligned"`
+            (spread over the sample's audio frames: frame `j` of `S` real frames sits at audio position `(j + 0.5) *
+            A / S - 0.5` for `A` real audio frames), so that streams at other rates line up in time with the audio
+            queries.
+        num_fusion_layers (`int`, defaults to 0):
+            Self-attention layers over the fused sequence after the weighted sum (0 in the published method); lets
+            the branches interact frame by frame (a cue that needs two streams at once).
+        pooling (`str`, defaults to `"mean"`):
+            How the fused sequence becomes the embedding: `"mean"` over the real frames (published), or `"attention"`
+            (each of `num_attention_heads` heads weights the frames for its share of the hidden size), for cues that
+            last a fraction of an utterance.
+        learn_modality_weights (`bool`, defaults to `False`):
+            Learn the branch weights (a softmax over logits initialised at `modality_weights`) instead of keeping
+            them fixed.
         modalities (`list[str]`, *optional*):
             The modalities this model uses: audio plus any of visual and text. Defaults to all three. Use a subset for
             ablations.
@@ -255,6 +280,12 @@ class MMEmbedConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     audio_subsampling: int = 4
     source_kernel_size: int = 1
+    num_source_layers: int = 0
+    cross_modal_residual: bool = True
+    source_positions: str = "index"
+    num_fusion_layers: int = 0
+    pooling: str = "mean"
+    learn_modality_weights: bool = False
     modalities: list[str] | None = None
     modality_weights: dict[str, float | int] | None = None
     thresholds: list[float | int] | None = None
@@ -406,6 +437,14 @@ class MMEmbedConfig(PreTrainedConfig):
             "hidden_act",
             f"unknown activation {self.hidden_act!r}; choose one of {', '.join(sorted(ACT2FN))}",
         )
+        for name in ("num_source_layers", "num_fusion_layers"):
+            _require(getattr(self, name) >= 0, name, f"must be a non-negative integer, got {getattr(self, name)}")
+        _require(
+            self.source_positions in SOURCE_POSITIONS,
+            "source_positions",
+            f"must be one of {SOURCE_POSITIONS}, got {self.source_positions!r}",
+        )
+        _require(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}, got {self.pooling!r}")
         _require(
             self.source_kernel_size >= 1 and self.source_kernel_size % 2 == 1,
             "source_kernel_size",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import GenerationMixin, LogitsProcessorList, PreTrainedModel
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
@@ -219,11 +220,28 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
 
 def sinusoidal_positions(length: int, hidden_size: int, device: torch.device, offset: int = 0) -> torch.Tensor:
     """Fixed sinusoidal table `(length, hidden_size)` (sines, cosines) for positions `offset` to `offset+length-1`."""
-    half = hidden_size // 2
-    inverse_frequency = torch.exp(-math.log(10000.0) * torch.arange(half, device=device, dtype=torch.float32) / half)
     positions = torch.arange(offset, offset + length, device=device, dtype=torch.float32)
-    angles = positions[:, None] * inverse_frequency[None, :]
+    return sinusoidal_embedding(positions, hidden_size)
+
+
+def sinusoidal_embedding(positions: torch.Tensor, hidden_size: int) -> torch.Tensor:
+    """Sines and cosines of (possibly fractional) `positions` `(...,)` -> `(..., hidden_size)`."""
+    half = hidden_size // 2
+    steps = torch.arange(half, device=positions.device, dtype=torch.float32)
+    angles = positions.float()[..., None] * torch.exp(-math.log(10000.0) * steps / half)
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def aligned_positions(source_mask: torch.Tensor, audio_mask: torch.Tensor) -> torch.Tensor:
+    """
+    Positions `(batch_size, source_length)` that spread each sample's real source frames (`source_mask`) evenly over
+    its real audio frames (`audio_mask`): frame `j` of `S` sits at `(j + 0.5) * A / S - 0.5`, so that a stream at
+    another rate lines up in time with the audio queries.
+    """
+    audio_frames = audio_mask.sum(dim=-1, keepdim=True).to(torch.float32)
+    source_frames = source_mask.sum(dim=-1, keepdim=True).to(torch.float32).clamp(min=1.0)
+    index = torch.arange(source_mask.shape[-1], device=source_mask.device, dtype=torch.float32)
+    return (index[None, :] + 0.5) * audio_frames / source_frames - 0.5
 
 
 def masked_mean(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -260,15 +278,21 @@ def token_count(labels: torch.Tensor, num_items_in_batch, device: torch.device) 
 
 
 class MMEmbedPositionalDropout(nn.Module):
-    """Adds sinusoidal positions (starting at `offset`) to `(batch, time, hidden)` states and applies dropout."""
+    """
+    Adds sinusoidal positions to `(batch, time, hidden)` states and applies dropout: frame indices starting at
+    `offset`, or the given `positions` `(batch, time)`.
+    """
 
     def __init__(self, config: MMEmbedConfig):
         super().__init__()
         self.dropout = nn.Dropout(config.hidden_dropout)
 
-    def forward(self, hidden_states: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        positions = sinusoidal_positions(hidden_states.shape[1], hidden_states.shape[2], hidden_states.device, offset)
-        return self.dropout(hidden_states + positions.to(hidden_states.dtype))
+    def forward(self, hidden_states: torch.Tensor, offset: int = 0, positions: torch.Tensor | None = None):
+        if positions is None:
+            table = sinusoidal_positions(hidden_states.shape[1], hidden_states.shape[2], hidden_states.device, offset)
+        else:
+            table = sinusoidal_embedding(positions, hidden_states.shape[2])
+        return self.dropout(hidden_states + table.to(hidden_states.dtype))
 
 
 class MMEmbedAudioSubsampler(nn.Module):
@@ -325,7 +349,7 @@ class MMEmbedSourceEmbedding(nn.Module):
     mask `(batch_size, length)` -> `(batch_size, length, hidden_size)`: a linear projection (or token embedding), a
     layer norm (so the content is on the scale of the sinusoidal positions added next, instead of drowned by them), a
     temporal convolution over the real frames when `config.source_kernel_size > 1` (padded frames enter it as zeros),
-    plus sinusoidal positions.
+    plus sinusoidal positions (frame indices, or `positions` `(batch_size, length)` when given).
     """
 
     def __init__(self, config: MMEmbedConfig, modality: str):
@@ -342,12 +366,14 @@ class MMEmbedSourceEmbedding(nn.Module):
             self.temporal_conv = nn.Conv1d(config.hidden_size, config.hidden_size, kernel, padding=kernel // 2)
         self.positions = MMEmbedPositionalDropout(config)
 
-    def forward(self, values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, values: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         hidden_states = self.layer_norm(self.input_layer(values))
         if self.temporal_conv is not None:
             hidden_states = hidden_states * attention_mask[..., None].to(hidden_states.dtype)
             hidden_states = self.temporal_conv(hidden_states.transpose(1, 2)).transpose(1, 2)
-        return self.positions(hidden_states)
+        return self.positions(hidden_states, positions=positions)
 
 
 def eager_attention_forward(
@@ -516,6 +542,7 @@ class MMEmbedCrossModalLayer(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         source_states: torch.Tensor,
         source_attention_mask: torch.Tensor | None = None,
+        add_to_queries: bool = True,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         attended, _ = self.cross_attn(
@@ -524,7 +551,8 @@ class MMEmbedCrossModalLayer(GradientCheckpointingLayer):
             attention_mask=source_attention_mask,
             **kwargs,
         )
-        return self.feed_forward(hidden_states + self.dropout(attended))
+        attended = self.dropout(attended)
+        return self.feed_forward(hidden_states + attended if add_to_queries else attended)
 
 
 class MMEmbedDecoderLayer(GradientCheckpointingLayer):
@@ -577,12 +605,22 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_attention_backend = True
     _can_record_outputs = {
-        "hidden_states": OutputRecorder(MMEmbedEncoderLayer, num_hidden_layers_key="num_audio_layers"),
+        "hidden_states": OutputRecorder(
+            MMEmbedEncoderLayer, layer_name="audio_layers", num_hidden_layers_key="num_audio_layers"
+        ),
         "attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="audio_layers"),
         "cross_attentions": OutputRecorder(MMEmbedAttention, index=1, layer_name="cross_modal_encoders"),
     }
     is_encoder_decoder_model = False
     """Written into `config.is_encoder_decoder` by `post_init`: only the seq2seq pre-training model is one."""
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if (
+            isinstance(module, MMEmbedModel) and module.modality_logits is not None
+        ):  # the configured weights, as logits
+            weights = [module.config.modality_weights[modality] for modality in module.config.modalities]
+            init.copy_(module.modality_logits, torch.tensor(weights).log())
 
     def post_init(self):
         # a head's own post_init runs after those of its sub-models (which share the config), so it has the last word
@@ -644,6 +682,48 @@ def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwar
     refuse_other_input_layers(pretrained_model_name_or_path, saved, wanted)
 
 
+class MMEmbedAttentionPooling(nn.Module):
+    """
+    `(batch_size, length, hidden_size)` states and their mask `(batch_size, length)` -> `(batch_size, hidden_size)`:
+    each of `num_attention_heads` heads scores the frames and averages its share of the hidden size with the softmax
+    of its scores over the real frames.
+    """
+
+    def __init__(self, config: MMEmbedConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.score = nn.Linear(config.hidden_size, self.num_heads)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        batch_size, length, hidden_size = hidden_states.shape
+        scores = (
+            self.score(hidden_states).float().masked_fill(~attention_mask[..., None], torch.finfo(torch.float32).min)
+        )
+        weights = scores.softmax(dim=1).to(hidden_states.dtype)  # (batch_size, length, heads)
+        heads = hidden_states.view(batch_size, length, self.num_heads, hidden_size // self.num_heads)
+        return torch.einsum("blh,blhd->bhd", weights, heads).reshape(batch_size, hidden_size)
+
+
+class MMEmbedSelfAttentionStack(nn.Module):
+    """
+    `num_layers` pre-norm self-attention layers and a final layer norm over one sequence `(batch_size, length,
+    hidden_size)` with its mask `(batch_size, length)`: a source stream's own context, or the fused sequence.
+    """
+
+    def __init__(self, config: MMEmbedConfig, num_layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList(MMEmbedEncoderLayer(config) for _ in range(num_layers))
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor, config: MMEmbedConfig, **kwargs
+    ) -> torch.Tensor:
+        mask = create_bidirectional_mask(config=config, inputs_embeds=hidden_states, attention_mask=attention_mask)
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, mask, **kwargs)
+        return self.layer_norm(hidden_states)
+
+
 class MMEmbedCrossModalEncoder(nn.Module):
     """
     Fuses one source modality into the audio stream: `(batch_size, audio_length, hidden_size)` x `(batch_size,
@@ -654,6 +734,7 @@ class MMEmbedCrossModalEncoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(MMEmbedCrossModalLayer(config) for _ in range(config.num_cross_modal_layers))
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.cross_modal_residual = config.cross_modal_residual
 
     def forward(
         self,
@@ -663,8 +744,9 @@ class MMEmbedCrossModalEncoder(nn.Module):
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         hidden_states = audio_states
-        for layer in self.layers:
-            hidden_states = layer(hidden_states, source_states, source_attention_mask, **kwargs)
+        for index, layer in enumerate(self.layers):
+            add_to_queries = self.cross_modal_residual or index > 0  # else the branch starts from the source alone
+            hidden_states = layer(hidden_states, source_states, source_attention_mask, add_to_queries, **kwargs)
         return self.layer_norm(hidden_states)
 
 
@@ -761,6 +843,21 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         self.cross_modal_encoders = nn.ModuleDict(
             {modality: MMEmbedCrossModalEncoder(config) for modality in config.source_modalities}
         )
+        self.source_encoders = None
+        if config.num_source_layers:
+            self.source_encoders = nn.ModuleDict(
+                {
+                    modality: MMEmbedSelfAttentionStack(config, config.num_source_layers)
+                    for modality in config.source_modalities
+                }
+            )
+        self.fusion_encoder = (
+            MMEmbedSelfAttentionStack(config, config.num_fusion_layers) if config.num_fusion_layers else None
+        )
+        self.pooler = MMEmbedAttentionPooling(config) if config.pooling == "attention" else None
+        self.modality_logits = None
+        if config.learn_modality_weights:
+            self.modality_logits = nn.Parameter(torch.zeros(len(config.modalities)))
         self.post_init()
 
     @capture_outputs(tie_last_hidden_states=False)
@@ -793,12 +890,19 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         branches = {"audio": audio_states}
         presence = {"audio": torch.ones_like(audio_mask[:, 0])}
         for modality, source in inputs.items():
-            branches[modality], presence[modality] = self.fuse_source(modality, audio_states, source, **kwargs)
+            branches[modality], presence[modality] = self.fuse_source(
+                modality, audio_states, audio_mask, source, **kwargs
+            )
 
         fused, weights = self.weighted_sum(branches, presence, audio_mask)
+        if self.fusion_encoder is not None:
+            fused = self.fusion_encoder(fused, audio_mask, self.config, **kwargs) * audio_mask[..., None].to(
+                fused.dtype
+            )
+        pooled = masked_mean(fused, audio_mask) if self.pooler is None else self.pooler(fused, audio_mask)
         return MMEmbedModelOutput(
             last_hidden_state=fused,
-            pooler_output=masked_mean(fused, audio_mask),
+            pooler_output=pooled,
             audio_hidden_state=audio_states,
             visual_hidden_state=branches.get("visual"),
             text_hidden_state=branches.get("text"),
@@ -854,16 +958,27 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         return self.audio_layer_norm(hidden_states), audio_mask
 
     def fuse_source(
-        self, modality: str, audio_states: torch.Tensor, source: ModalityInput, **kwargs: Unpack[TransformersKwargs]
+        self,
+        modality: str,
+        audio_states: torch.Tensor,
+        audio_mask: torch.Tensor,
+        source: ModalityInput,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
         The `modality`-fused branch `(batch_size, audio_length, hidden_size)` and which samples have that modality
-        `(batch_size,)` (bool). Samples without it attend to all their (ignored) frames so that no attention row is
-        empty; their branch gets weight 0.
+        `(batch_size,)` (bool); `audio_mask` `(batch_size, audio_length)` places the source frames in time when
+        `config.source_positions` is `"aligned"`. Samples without it attend to all their (ignored) frames so that no
+        attention row is empty; their branch gets weight 0.
         """
         present = source.attention_mask.any(dim=-1)
         attendable = source.attention_mask | ~present[:, None]
-        source_states = self.source_embeddings[modality](source.values, source.attention_mask)
+        positions = None
+        if self.config.source_positions == "aligned":
+            positions = aligned_positions(source.attention_mask, audio_mask)
+        source_states = self.source_embeddings[modality](source.values, source.attention_mask, positions)
+        if self.source_encoders is not None:
+            source_states = self.source_encoders[modality](source_states, attendable, self.config, **kwargs)
         cross_attention_mask = create_bidirectional_mask(
             config=self.config,
             inputs_embeds=audio_states,
@@ -882,11 +997,15 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         configured weight where the sample has that modality (`presence`, `(batch_size,)` bool), renormalised to sum to
         1.
         """
-        configured = torch.tensor(
-            [self.config.modality_weights[modality] for modality in branches],
-            device=audio_mask.device,
-            dtype=self.dtype,
-        )
+        if self.modality_logits is None:
+            configured = torch.tensor(
+                [self.config.modality_weights[modality] for modality in branches],
+                device=audio_mask.device,
+                dtype=self.dtype,
+            )
+        else:  # learned: exp of the logits, renormalised below (a softmax over the sample's modalities)
+            indices = [self.config.modalities.index(modality) for modality in branches]
+            configured = self.modality_logits[indices].exp().to(self.dtype)
         weights = configured * torch.stack([presence[modality] for modality in branches], dim=-1).to(configured.dtype)
         weights = weights / weights.sum(dim=-1, keepdim=True)
         fused = sum(weights[:, index, None, None] * branch for index, branch in enumerate(branches.values()))

@@ -24,11 +24,33 @@ def drop_modality(batch: dict, modality: str) -> dict:
     return {key: value for key, value in batch.items() if not key.startswith(prefix)}
 
 
-@pytest.mark.parametrize("source_kernel_size", [1, 5])
+EXTENSIONS = {
+    "paper": {},
+    "source kernel 5": {"source_kernel_size": 5},
+    "source self-attention": {"num_source_layers": 2},
+    "branches from the source alone": {"cross_modal_residual": False, "num_cross_modal_layers": 2},
+    "aligned positions": {"source_positions": "aligned"},
+    "fusion self-attention": {"num_fusion_layers": 1},
+    "attention pooling": {"pooling": "attention"},
+    "learned branch weights": {"learn_modality_weights": True},
+    "all": {
+        "cross_modal_residual": False,
+        "source_kernel_size": 5,
+        "num_source_layers": 1,
+        "source_positions": "aligned",
+        "num_fusion_layers": 1,
+        "pooling": "attention",
+        "learn_modality_weights": True,
+    },
+}
+"""The published method and each extension of it (config fields), alone and together."""
+
+
+@pytest.mark.parametrize("extension", list(EXTENSIONS))
 @pytest.mark.parametrize("padded_modality", ["audio", "visual", "text"])
-def test_padding_invariance(padded_modality, source_kernel_size):
+def test_padding_invariance(padded_modality, extension):
     """A sample alone equals the same sample inside a batch whose padding holds random non-zero values."""
-    model = emotion_model(source_kernel_size=source_kernel_size)
+    model = emotion_model(**EXTENSIONS[extension])
     lengths = {m: ([max(LENGTHS[m])] * 3 if m != padded_modality else LENGTHS[m]) for m in LENGTHS}
     batch = padded_batch(lengths)
     with torch.no_grad():
@@ -50,9 +72,10 @@ def test_subsampled_mask_counts_real_frames():
     assert torch.all(output.last_hidden_state[padded] == 0)
 
 
+@pytest.mark.parametrize("extension", ["paper", "all"])
 @pytest.mark.parametrize("missing", ["visual", "text"])
-def test_missing_modality_per_sample_equals_run_without_it(missing):
-    model = emotion_model()
+def test_missing_modality_per_sample_equals_run_without_it(missing, extension):
+    model = emotion_model(**EXTENSIONS[extension])
     batch = padded_batch(LENGTHS)
     mask_name = f"{missing}_attention_mask"
     batch[mask_name][1] = 0
@@ -66,6 +89,71 @@ def test_missing_modality_per_sample_equals_run_without_it(missing):
     assert batched.modality_weights[1, index] == 0
     assert batched.modality_weights[0, index] > 0
     torch.testing.assert_close(batched.modality_weights.sum(-1), torch.ones(3))
+
+
+def test_aligned_positions_spread_each_source_over_its_sample_s_audio():
+    from modeling_mmembed.modeling_mmembed import aligned_positions
+
+    audio = torch.tensor([[1] * 100 + [0] * 20, [1] * 50 + [0] * 70]).bool()
+    visual = torch.tensor([[1] * 120 + [0] * 5, [1] * 25 + [0] * 100]).bool()
+    positions = aligned_positions(visual, audio)
+    assert positions.shape == (2, 125)
+    torch.testing.assert_close(positions[0, :120], (torch.arange(120) + 0.5) * 100 / 120 - 0.5)  # 30 Hz onto 25 Hz
+    torch.testing.assert_close(positions[1, :25], torch.arange(25) * 2.0 + 0.5)  # 25 frames over 50
+    assert positions[0, 0] > -0.5 and positions[0, 119] < 99.5  # within the audio frames
+
+
+def test_aligned_positions_put_a_source_event_at_the_audio_time_it_happens():
+    """With aligned positions, the visual frames an audio frame attends to most are the ones at its own time."""
+    model = emotion_model(source_positions="aligned", attn_implementation="eager")
+    source = model.mmembed.source_embeddings["visual"]
+    mask = torch.ones(1, 30, dtype=torch.bool)
+    from modeling_mmembed.modeling_mmembed import aligned_positions, sinusoidal_positions
+
+    with torch.no_grad():
+        positions = aligned_positions(mask, torch.ones(1, 25, dtype=torch.bool))
+        placed = source.positions.dropout(sinusoidal_positions(25, 32, positions.device))  # audio positions 0..24
+        keys = source.positions(torch.zeros(1, 30, 32), positions=positions)  # source positions only
+    nearest = (placed @ keys[0].T).argmax(dim=-1)  # the source frame whose position code is closest
+    assert (nearest.float() - torch.arange(25) * 30 / 25).abs().max() <= 1.5
+
+
+def test_a_branch_from_the_source_alone_carries_the_source_not_a_copy_of_the_audio():
+    """Replacing the visual frames moves the embedding far more when the branch does not start from the audio."""
+    batch = padded_batch(LENGTHS)
+    changed = dict(batch, visual_features=torch.randn_like(batch["visual_features"]))
+    moved = {}
+    for residual in (True, False):
+        torch.manual_seed(0)
+        model = MMEmbedForEmotionRecognition(tiny_config(cross_modal_residual=residual)).eval()
+        with torch.no_grad():
+            before, after = model.mmembed(**batch).pooler_output, model.mmembed(**changed).pooler_output
+        moved[residual] = ((after - before).norm(dim=-1) / before.norm(dim=-1)).mean().item()
+    assert moved[False] > 10 * moved[True], moved
+
+
+def test_learned_branch_weights_start_at_the_configured_weights_and_train():
+    model = MMEmbedForEmotionRecognition(tiny_config(learn_modality_weights=True))
+    logits = model.mmembed.modality_logits
+    torch.testing.assert_close(logits.exp(), torch.tensor([0.4, 0.4, 0.2]))
+    output = model(**padded_batch(LENGTHS), labels=torch.ones(3, 6))
+    output.loss.backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    torch.testing.assert_close(
+        model.mmembed(**padded_batch(LENGTHS)).modality_weights[0], torch.tensor([0.4, 0.4, 0.2])
+    )
+
+
+@pytest.mark.parametrize("extension", ["all"])
+def test_extended_models_save_and_load_with_identical_outputs(extension, tmp_path):
+    model = emotion_model(**EXTENSIONS[extension])
+    model.save_pretrained(tmp_path)
+    reloaded = MMEmbedForEmotionRecognition.from_pretrained(tmp_path).eval()
+    for name, value in EXTENSIONS[extension].items():
+        assert getattr(reloaded.config, name) == value
+    batch = padded_batch(LENGTHS)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits)
 
 
 def test_missing_modality_for_whole_batch_equals_zero_masks():

@@ -162,11 +162,26 @@ def test_pretrain_stage_improves_cer(demo_root, tmp_path):
     assert {"wer", "speaker_accuracy", "speaker_accuracy_audio_only"} <= results["validation"].keys()
 
 
-def test_sentiment_stage_improves_mae_with_an_ablation(learnable, tmp_path):
+def test_sentiment_stage_improves_mae_with_an_ablation_and_config_overrides(learnable, tmp_path):
     flags = ["--modalities", "audio", "text", "--num_train_epochs", "8", *QUICK, "--learning_rate", "0.003"]
+    flags += ["--config_overrides", "num_source_layers=1,pooling=attention,learn_modality_weights=true"]
     results = cli.main(learnable_arguments("sentiment", learnable, tmp_path, *flags))
     assert results["validation"]["mae"] < results["initial_validation"]["mae"]
-    assert MMEmbedConfig.from_pretrained(tmp_path).modalities == ["audio", "text"]
+    saved = MMEmbedConfig.from_pretrained(tmp_path)
+    assert saved.modalities == ["audio", "text"]
+    assert (saved.num_source_layers, saved.pooling, saved.learn_modality_weights) == (1, "attention", True)
+
+
+def test_config_overrides_are_typed_and_unknown_fields_named():
+    from mmembed_training.models import config_overrides
+
+    assert config_overrides("num_fusion_layers=2,source_positions=aligned,learn_modality_weights=true") == {
+        "num_fusion_layers": 2,
+        "source_positions": "aligned",
+        "learn_modality_weights": True,
+    }
+    with pytest.raises(ValueError, match="--config_overrides 'num_layerz=2': key num_layerz isn't in the original"):
+        config_overrides("num_layerz=2")
 
 
 def test_sentiment_on_a_feature_pickle_end_to_end_and_emotion_refused(tmp_path):
