@@ -101,6 +101,7 @@ def write_model_card(
         usage=usage_example(training.hub_model_id or str(training.output_dir), config),
         visual_input="FACET 4.2 / OpenFace 2 action units, 35 per frame by default",
         text_input="word vectors or characters, as the config says",
+        method=method_description(config),
         intended_use=(
             "Research on multimodal affect recognition and on the transfer of multi-task speech embeddings; "
             "aggregate analysis of expressed emotion in recordings whose speakers agreed to such analysis. Not for "
@@ -124,6 +125,15 @@ def write_model_card(
     path = output_dir / "README.md"
     card.save(str(path))
     return path
+
+
+def method_description(config: MMEmbedConfig) -> str:
+    """The card's sentence on the method: as published, or which extensions (config fields) this checkpoint uses."""
+    extensions = config.method_extensions
+    if not extensions:
+        return "The method as published (the `paper` preset's fusion, pooling and fixed branch weights)."
+    listed = ", ".join(f"`{name}={value}`" for name, value in extensions.items())
+    return f"The published method with these extensions (config fields; the `paper` preset has none): {listed}."
 
 
 AUDIO_EXAMPLE = 'audio = {"array": np.zeros(3 * 16000, dtype=np.float32), "sampling_rate": 16000}  # yours: 16 kHz'

@@ -107,7 +107,21 @@ BASE_PRESET = {
     "decoder_layers": 4,
 }
 
+PUBLISHED_METHOD = {
+    "num_source_layers": 0,
+    "cross_modal_residual": True,
+    "source_positions": "index",
+    "num_fusion_layers": 0,
+    "pooling": "mean",
+    "learn_modality_weights": False,
+}
+"""The method as published: the audio stream attends to the visual and text streams as they come (no self-attention
+over them, frame-index positions), each branch is the audio stream plus what it attended to, fixed 0.4/0.4/0.2
+weights, the embedding the mean over time. Every other value of these fields is an extension
+(`MMEmbedConfig.method_extensions`)."""
+
 PRESETS = {
+    "paper": {**BASE_PRESET, **PUBLISHED_METHOD, "modality_weights": {"audio": 0.4, "visual": 0.4, "text": 0.2}},
     "base": BASE_PRESET,
     "tiny": {
         "hidden_size": 32,
@@ -130,7 +144,8 @@ PRESETS = {
     },
     "mosei_sdk": {**BASE_PRESET, "audio_feature_size": 74, "visual_feature_size": 35, "text_feature_size": 300},
 }
-"""Named configurations. `mosei_sdk` matches the CMU SDK features: COVAREP (74, 100 Hz), FACET 4.2 (35), GloVe 300."""
+"""Named configurations. `paper`: the method as published, every field that an extension changes stated explicitly.
+`mosei_sdk` matches the CMU SDK features: COVAREP (74, 100 Hz), FACET 4.2 (35), GloVe 300."""
 
 
 @strict
@@ -382,6 +397,11 @@ class MMEmbedConfig(PreTrainedConfig):
         if name not in PRESETS:
             raise ValueError(f"Unknown MMEmbed preset {name!r}; choose one of {sorted(PRESETS)}.")
         return cls(**{**PRESETS[name], **overrides})
+
+    @property
+    def method_extensions(self) -> dict:
+        """The fields where this config departs from the published method (`PUBLISHED_METHOD`), with their values."""
+        return {name: getattr(self, name) for name, value in PUBLISHED_METHOD.items() if getattr(self, name) != value}
 
     @property
     def source_modalities(self) -> list[str]:

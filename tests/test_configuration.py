@@ -124,3 +124,15 @@ def test_another_architecture_s_config_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 768}))
     with pytest.raises(ValueError, match="model_type 'bert', not 'mmembed'"):
         MMEmbedConfig.from_pretrained(tmp_path)
+
+
+def test_the_paper_preset_is_the_published_method_and_extensions_are_named():
+    from modeling_mmembed.configuration_mmembed import PUBLISHED_METHOD
+
+    paper = MMEmbedConfig.from_preset("paper")
+    assert paper.method_extensions == {} and MMEmbedConfig().method_extensions == {}
+    assert {name: getattr(paper, name) for name in PUBLISHED_METHOD} == PUBLISHED_METHOD
+    assert paper.modality_weights == {"audio": 0.4, "visual": 0.4, "text": 0.2}
+    assert (paper.asr_loss_weight, paper.speaker_loss_weight) == (0.8, 0.2)
+    extended = MMEmbedConfig.from_preset("paper", num_source_layers=1, source_positions="aligned")
+    assert extended.method_extensions == {"num_source_layers": 1, "source_positions": "aligned"}

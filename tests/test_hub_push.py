@@ -143,6 +143,20 @@ def test_mosei_card_declares_the_dataset_and_its_terms(demo_root, tmp_path):
     card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training, MMEmbedConfig()))
     assert card.data.datasets == ["CMU-MOSEI"] and card.data.license == "other"
     assert [result.metric_type for result in card.data.eval_results] == ["mean_weighted_accuracy", "mean_f1"]
+    assert "Method: The method as published" in card.text
+
+
+def test_the_card_names_the_extensions_a_checkpoint_uses(tmp_path):
+    run, training = train_arguments.parse_arguments(
+        ["--stage", "emotion", "--corpus", "mosei", "--output_dir", str(tmp_path)]
+    )
+    results = {"stage": "emotion", "test": {"mean_weighted_accuracy": 0.6, "mean_f1": 0.7, "mean_auc": None}}
+    config = MMEmbedConfig.from_preset("paper", cross_modal_residual=False, pooling="attention")
+    card = ModelCard.load(card_and_upload.write_model_card(tmp_path, results, run, training, config))
+    assert (
+        "with these extensions (config fields; the `paper` preset has none): `cross_modal_residual=False`, "
+        "`pooling=attention`." in card.text
+    )
 
 
 def test_a_pickle_sentiment_card_reports_both_binary_conventions(tmp_path):
