@@ -111,6 +111,7 @@ PUBLISHED_METHOD = {
     "num_source_layers": 0,
     "cross_modal_residual": True,
     "source_positions": "index",
+    "cross_modal_locality": 0.0,
     "num_fusion_layers": 0,
     "pooling": "mean",
     "learn_modality_weights": False,
@@ -208,6 +209,11 @@ class MMEmbedConfig(PreTrainedConfig):
             (spread over the sample's audio frames: frame `j` of `S` real frames sits at audio position `(j + 0.5) *
             A / S - 0.5` for `A` real audio frames), so that streams at other rates line up in time with the audio
             queries.
+        cross_modal_locality (`float`, defaults to 0.0):
+            A bias of `-cross_modal_locality` per audio frame of distance between an audio query and a source frame in
+            cross-modal attention (ALiBi-like; 0 in the published method): each audio frame attends mostly to the
+            source frames at its own time, so that cues in two streams at once (a burst with a facial action) meet.
+            Meant with `source_positions="aligned"`.
         num_fusion_layers (`int`, defaults to 0):
             Self-attention layers over the fused sequence after the weighted sum (0 in the published method); lets
             the branches interact frame by frame (a cue that needs two streams at once).
@@ -298,6 +304,7 @@ class MMEmbedConfig(PreTrainedConfig):
     num_source_layers: int = 0
     cross_modal_residual: bool = True
     source_positions: str = "index"
+    cross_modal_locality: float | int = 0.0
     num_fusion_layers: int = 0
     pooling: str = "mean"
     learn_modality_weights: bool = False
@@ -465,6 +472,11 @@ class MMEmbedConfig(PreTrainedConfig):
             f"must be one of {SOURCE_POSITIONS}, got {self.source_positions!r}",
         )
         _require(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}, got {self.pooling!r}")
+        _require(
+            math.isfinite(self.cross_modal_locality) and self.cross_modal_locality >= 0,
+            "cross_modal_locality",
+            f"must be a finite non-negative number, got {self.cross_modal_locality}",
+        )
         _require(
             self.source_kernel_size >= 1 and self.source_kernel_size % 2 == 1,
             "source_kernel_size",

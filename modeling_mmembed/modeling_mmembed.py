@@ -277,6 +277,24 @@ def token_count(labels: torch.Tensor, num_items_in_batch, device: torch.device) 
     return torch.as_tensor(count, device=device, dtype=torch.float32).clamp(min=1.0)
 
 
+def locality_bias(
+    source_positions: torch.Tensor | None, attendable: torch.Tensor, audio_states: torch.Tensor, slope: float
+) -> torch.Tensor:
+    """
+    An additive cross-attention mask `(batch_size, 1, audio_length, source_length)`: `-slope` times the distance, in
+    audio frames, between each audio frame and each source frame (at `source_positions` `(batch_size,
+    source_length)`, or at its index), and the dtype's minimum where a source frame is not `attendable`.
+    """
+    batch_size, audio_length = audio_states.shape[:2]
+    if source_positions is None:
+        source_positions = torch.arange(attendable.shape[-1], device=attendable.device, dtype=torch.float32)
+        source_positions = source_positions.expand(batch_size, -1)
+    audio_positions = torch.arange(audio_length, device=attendable.device, dtype=torch.float32)
+    bias = -slope * (audio_positions[None, :, None] - source_positions[:, None, :]).abs()
+    bias = bias.masked_fill(~attendable[:, None, :], torch.finfo(torch.float32).min)
+    return bias[:, None].to(audio_states.dtype)
+
+
 class MMEmbedPositionalDropout(nn.Module):
     """
     Adds sinusoidal positions to `(batch, time, hidden)` states and applies dropout: frame indices starting at
@@ -979,12 +997,15 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         source_states = self.source_embeddings[modality](source.values, source.attention_mask, positions)
         if self.source_encoders is not None:
             source_states = self.source_encoders[modality](source_states, attendable, self.config, **kwargs)
-        cross_attention_mask = create_bidirectional_mask(
-            config=self.config,
-            inputs_embeds=audio_states,
-            attention_mask=attendable,
-            encoder_hidden_states=source_states,
-        )
+        if self.config.cross_modal_locality > 0:
+            cross_attention_mask = locality_bias(positions, attendable, audio_states, self.config.cross_modal_locality)
+        else:
+            cross_attention_mask = create_bidirectional_mask(
+                config=self.config,
+                inputs_embeds=audio_states,
+                attention_mask=attendable,
+                encoder_hidden_states=source_states,
+            )
         branch = self.cross_modal_encoders[modality](audio_states, source_states, cross_attention_mask, **kwargs)
         return branch, present
 

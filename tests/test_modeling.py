@@ -30,6 +30,7 @@ EXTENSIONS = {
     "source self-attention": {"num_source_layers": 2},
     "branches from the source alone": {"cross_modal_residual": False, "num_cross_modal_layers": 2},
     "aligned positions": {"source_positions": "aligned"},
+    "time-local cross-attention": {"cross_modal_locality": 0.5, "source_positions": "aligned"},
     "fusion self-attention": {"num_fusion_layers": 1},
     "attention pooling": {"pooling": "attention"},
     "learned branch weights": {"learn_modality_weights": True},
@@ -38,6 +39,7 @@ EXTENSIONS = {
         "source_kernel_size": 5,
         "num_source_layers": 1,
         "source_positions": "aligned",
+        "cross_modal_locality": 0.5,
         "num_fusion_layers": 1,
         "pooling": "attention",
         "learn_modality_weights": True,
@@ -130,6 +132,18 @@ def test_a_branch_from_the_source_alone_carries_the_source_not_a_copy_of_the_aud
             before, after = model.mmembed(**batch).pooler_output, model.mmembed(**changed).pooler_output
         moved[residual] = ((after - before).norm(dim=-1) / before.norm(dim=-1)).mean().item()
     assert moved[False] > 10 * moved[True], moved
+
+
+def test_time_local_cross_attention_looks_at_the_source_frames_of_the_same_time():
+    model = emotion_model(cross_modal_locality=3.0, source_positions="aligned", attn_implementation="eager")
+    batch = padded_batch({"audio": [80, 80, 80], "visual": [30, 30, 30], "text": [5, 5, 5]})  # 20 audio frames
+    with torch.no_grad():
+        attentions = model.mmembed(**batch, output_attentions=True).cross_attentions
+    visual = attentions[0]  # the visual encoder's layer: (batch, heads, 20 audio frames, 30 visual frames)
+    assert visual.shape[-2:] == (20, 30)
+    looked_at = visual.mean(dim=1).argmax(dim=-1).float()  # per audio frame, the visual frame attended most
+    expected = (torch.arange(20) + 0.5) * 30 / 20 - 0.5
+    assert (looked_at - expected).abs().max() <= 1.5  # the nearest frame, within rounding and content noise
 
 
 def test_learned_branch_weights_start_at_the_configured_weights_and_train():
