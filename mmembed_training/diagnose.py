@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from transformers import HfArgumentParser, TrainerCallback, TrainingArguments, set_seed
 
+from data_scripts.demo_cues import EMOTION_CUES
 from modeling_mmembed import EMOTIONS
 from modeling_mmembed.modeling_mmembed import aligned_positions, sinusoidal_embedding
 from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
@@ -40,24 +41,11 @@ from .trainer import MMEmbedTrainer, configure_training
 logger = logging.getLogger(__name__)
 
 CUE_STREAMS = {
-    "demo": {
-        "happy": ("audio",),
-        "surprise": ("audio",),
-        "sad": ("text",),
-        "anger": ("audio", "visual"),
-        "fear": ("visual",),
-        "disgust": ("audio", "visual"),
-    },
-    "demo-mosei": {  # no speech in COVAREP-like audio: the tail's words are in the text stream only
-        "happy": ("audio",),
-        "surprise": ("audio",),
-        "sad": ("text",),
-        "anger": ("audio", "visual"),
-        "fear": ("visual",),
-        "disgust": ("text", "visual"),
-    },
+    "demo": dict(EMOTION_CUES),
+    # no speech in the COVAREP-like audio: negation and the tail's timing are in the text stream only
+    "demo-mosei": {**EMOTION_CUES, "sad": ("text",), "disgust": ("text", "visual")},
 }
-"""The streams each emotion's cue is in, per demo corpus (`demo_cues.EMOTION_CUES`, for the raw corpus)."""
+"""The streams each emotion's cue is in, per demo corpus."""
 STREAM_COLUMNS = {"audio": "input_features", "visual": "visual_features", "text": "text_features"}
 
 
