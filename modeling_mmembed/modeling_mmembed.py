@@ -730,13 +730,14 @@ class MMEmbedSelfAttentionStack(nn.Module):
 
     def __init__(self, config: MMEmbedConfig, num_layers: int):
         super().__init__()
+        self.config = config
         self.layers = nn.ModuleList(MMEmbedEncoderLayer(config) for _ in range(num_layers))
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(
-        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor, config: MMEmbedConfig, **kwargs
-    ) -> torch.Tensor:
-        mask = create_bidirectional_mask(config=config, inputs_embeds=hidden_states, attention_mask=attention_mask)
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor, **kwargs) -> torch.Tensor:
+        mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+        )
         for layer in self.layers:
             hidden_states = layer(hidden_states, mask, **kwargs)
         return self.layer_norm(hidden_states)
@@ -914,9 +915,7 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
 
         fused, weights = self.weighted_sum(branches, presence, audio_mask)
         if self.fusion_encoder is not None:
-            fused = self.fusion_encoder(fused, audio_mask, self.config, **kwargs) * audio_mask[..., None].to(
-                fused.dtype
-            )
+            fused = self.fusion_encoder(fused, audio_mask, **kwargs) * audio_mask[..., None].to(fused.dtype)
         pooled = masked_mean(fused, audio_mask) if self.pooler is None else self.pooler(fused, audio_mask)
         return MMEmbedModelOutput(
             last_hidden_state=fused,
@@ -996,7 +995,7 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
             positions = aligned_positions(source.attention_mask, audio_mask)
         source_states = self.source_embeddings[modality](source.values, source.attention_mask, positions)
         if self.source_encoders is not None:
-            source_states = self.source_encoders[modality](source_states, attendable, self.config, **kwargs)
+            source_states = self.source_encoders[modality](source_states, attendable, **kwargs)
         if self.config.cross_modal_locality > 0:
             cross_attention_mask = locality_bias(positions, attendable, audio_states, self.config.cross_modal_locality)
         else:
