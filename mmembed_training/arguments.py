@@ -73,7 +73,16 @@ class RunArguments:
     tune_thresholds: bool = field(default=True, metadata={"help": "Tune emotion thresholds on validation."})
     early_stopping_patience: int | None = field(default=None, metadata={"help": "Evaluations without improvement."})
     eval_split: str = field(default="test", metadata={"help": "Split scored by the evaluate stage."})
-    shuffled_labels: bool = field(default=False, metadata={"help": "Demo emotion corpus with permuted labels."})
+    shuffled_labels: bool = field(
+        default=False, metadata={"help": "Demo corpora: labels permuted within each split (the control)."}
+    )
+    train_fraction: float = field(
+        default=1.0,
+        metadata={
+            "help": "Train on this fraction of the training items, drawn by a fixed shuffle, so that a smaller "
+            "fraction is a subset of a larger one (label-efficiency curves); validation and test stay whole."
+        },
+    )
     num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset preparation."})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Arrow cache of prepared datasets."})
 
@@ -85,6 +94,10 @@ class RunArguments:
         for name in ("mosei_visual", "mosei_text"):
             if getattr(self, name) in ("none", "None", ""):
                 setattr(self, name, None)
+        if self.shuffled_labels and self.corpus not in ("demo", "demo-mosei"):
+            raise ValueError(f"--shuffled_labels is the demo corpora's control; --corpus {self.corpus} has none.")
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"--train_fraction must be in (0, 1], got {self.train_fraction}.")
         if self.data_dir is not None and self.corpus in ("demo", "demo-mosei"):
             raise ValueError(
                 f"--data_dir is not read with --corpus {self.corpus}: the demo corpora are generated (under "

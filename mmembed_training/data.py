@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 def load_corpus(run: RunArguments, stage: str):
     """The `DatasetDict` a stage trains and evaluates on."""
     from data_scripts.demo_corpus import generate_demo_corpora, load_demo_emotion
+    from data_scripts.label_control import with_shuffled_labels
     from data_scripts.mosei import load_mosei
     from data_scripts.mosei_pickle import load_mosei_pickle
     from data_scripts.pretraining_corpus import build_pretraining_corpus
@@ -35,7 +36,8 @@ def load_corpus(run: RunArguments, stage: str):
         folder = Path(generate_demo_corpora(run.demo_root)["emotion"]["path"]).parent
         return load_demo_emotion(folder, cache_dir=cache, shuffled_labels=run.shuffled_labels)
     if run.corpus == "demo-mosei":
-        return load_mosei(generate_demo_corpora(run.demo_root)["mosei"]["path"], cache_dir=cache)
+        mosei = load_mosei(generate_demo_corpora(run.demo_root)["mosei"]["path"], cache_dir=cache)
+        return with_shuffled_labels(mosei) if run.shuffled_labels else mosei
     if run.corpus == "mosei" and run.data_dir:
         return load_mosei(
             run.data_dir,
@@ -58,6 +60,27 @@ def load_corpus(run: RunArguments, stage: str):
         f"--stage {stage} needs --corpus demo, demo-mosei, or mosei / mosei_pickle with --data_dir (a folder of .csd "
         "files / a .pkl file)."
     )
+
+
+def train_fraction_indices(count: int, fraction: float) -> np.ndarray:
+    """
+    The indices (sorted) of `fraction` of `count` training items: the first ones of a fixed permutation, so that the
+    items of a smaller fraction are among those of every larger one.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"A training fraction must be in (0, 1], got {fraction}.")
+    return np.sort(np.random.default_rng(0).permutation(count)[: max(1, round(count * fraction))])
+
+
+def with_train_fraction(corpus, fraction: float):
+    """`corpus` with its `train` split cut to `fraction` of its items (`train_fraction_indices`)."""
+    if fraction >= 1:
+        return corpus
+    train = corpus["train"]
+    chosen = train_fraction_indices(len(train), fraction)
+    logger.info("--train_fraction %g: training on %d of %d items", fraction, len(chosen), len(train))
+    corpus["train"] = train.select(chosen)
+    return corpus
 
 
 def corpus_input_sizes(features) -> dict:

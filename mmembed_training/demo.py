@@ -6,23 +6,29 @@ small models the demo app trains on the spot.
 import itertools
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from accelerate import PartialState
 from transformers import (
-    TrainingArguments,
     set_seed,
 )
 
-from modeling_mmembed.metrics_mmembed import paired_bootstrap
-
 from .arguments import RunArguments
 from .baselines import pooled_baselines
+from .demo_budgets import (
+    DEMO_BUDGETS,
+    DEMO_EXTENSIONS,
+    JUDGED_SIZES,
+    TIME_LIMIT_MINUTES,
+    demo_training,
+    evaluations_of,
+    uses_bf16,
+)
+from .demo_grid import describe, emotion_epochs, seed_variants, starting_points
+from .demo_report import demo_summary, demo_table, machine_description
 from .models import load_checkpoint
 from .run import train_stage
 from .trainer import OutputFolder
@@ -44,9 +50,12 @@ class DemoArguments:
     output_dir: str = field(
         default="outputs/demo", metadata={"help": "Where every run's model folder and results.json are written."}
     )
-    seeds: list[int] = field(
-        default_factory=lambda: [0, 1, 2],
-        metadata={"help": "Seeds: each draws its own corpora and split (corpus_seed + seed), pre-training and runs."},
+    seeds: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Seeds: each draws its own corpora and split (corpus_seed + seed), pre-training and runs (None: "
+            "the size's, 0 for full, 0 1 2 for long)."
+        },
     )
     corpus_seed: int = field(
         default=0, metadata={"help": "Base seed of the generated corpora (another one: corpora never developed on)."}
@@ -56,116 +65,6 @@ class DemoArguments:
     )
     keep_checkpoints: bool = field(
         default=False, metadata={"help": "Keep each run's checkpoint-N folder (else the final model only)."}
-    )
-
-
-FULL_BUDGET = {  # model preset; per stage training epochs (or max steps); pre-training evaluations (None: each epoch)
-    "corpus_size": "full",  # data_scripts.demo_corpus.CORPUS_SIZES
-    "preset": "small",
-    "bf16": "auto",  # bf16 autocast where it is fast (`bf16_is_fast`); True / False to force
-    "pretrain_epochs": 40,
-    "pretrain_evaluations": 3,
-    "emotion_epochs": 8,
-    "mosei_epochs": 6,
-    "ablation_seeds": 1,  # seeds that also run the ablations, the shuffled control and the CMU-MOSEI-format set
-    "max_steps": -1,
-}
-
-DEMO_BUDGETS = {
-    "full": FULL_BUDGET,
-    "long": {**FULL_BUDGET, "emotion_epochs": 16, "ablation_seeds": 3},
-    "quick": {**FULL_BUDGET, "corpus_size": "small", "pretrain_epochs": 3, "pretrain_evaluations": None},
-    "smoke": {
-        "corpus_size": "small",
-        "preset": "tiny",
-        "bf16": False,
-        "pretrain_epochs": 1,
-        "pretrain_evaluations": None,
-        "emotion_epochs": 1,
-        "mosei_epochs": 1,
-        "ablation_seeds": 1,
-        "max_steps": 3,
-    },
-}
-
-DEMO_LEARNING_RATES = {"pretrain": 5e-3, "emotion": 1e-3}
-"""Pre-training at 5e-3: at 3e-3 two of four corpus seeds stalled near validation CER 0.45 (seed 2: 0.43, seed 100:
-0.47); at 5e-3 they reach 0.15 and 0.17 in the same 40 epochs (chosen on validation CER)."""
-
-ABLATIONS = {"audio": ["audio"], "audio+visual": ["audio", "visual"], "audio+text": ["audio", "text"]}
-
-JUDGED_SIZES = ("full", "long")
-"""The sizes the targets are set for; smaller budgets run the same code path and report, without judging."""
-
-VARIANT_WORDS = {  # the parts of a variant's name, as the log announces it
-    "raw": "raw corpus",
-    "mosei-format": "CMU-MOSEI-format corpus",
-    "pretrained": "pre-trained",
-    "scratch": "from scratch",
-    "shuffled-labels": "pre-trained, shuffled labels",
-    "all": "all modalities",
-}
-
-
-def bf16_is_fast() -> bool:
-    """
-    Whether bf16 autocast speeds training up here: a CUDA device with bf16, or a CPU with native bf16 matrix
-    instructions (AVX-512 BF16 or AMX). Elsewhere bf16 is emulated and slower than fp32.
-    """
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    if torch.accelerator.is_available():
-        return False
-    return any(
-        getattr(torch.cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    )
-
-
-def uses_bf16(budget: dict) -> bool:
-    """The budget's `bf16`, with `"auto"` resolved by [`bf16_is_fast`]."""
-    return bf16_is_fast() if budget["bf16"] == "auto" else bool(budget["bf16"])
-
-
-def demo_training(output_dir: Path, seed: int, epochs: int, budget: dict, task: str) -> TrainingArguments:
-    """
-    The demo's training arguments for `task` (`pretrain` or `emotion`, which sets the learning rate) under a
-    `DEMO_BUDGETS` budget: evaluated and checkpointed every epoch, or `pretrain_evaluations` times evenly spread over
-    pre-training (whose scoring runs beam search), or at `max_steps` when that is set; the best checkpoint is kept.
-    Checkpoints hold the model only.
-    """
-    max_steps = budget["max_steps"]
-    evaluations = budget["pretrain_evaluations"] if task == "pretrain" else None
-    if max_steps > 0:
-        strategy, interval = "steps", max_steps
-    elif evaluations:
-        if evaluations < 2:  # `Trainer` reads an `eval_steps` of 1 or more as a number of steps, not a fraction
-            raise ValueError(f"pretrain_evaluations must be 2 or more (None: every epoch), got {evaluations}.")
-        strategy, interval = "steps", 1 / evaluations  # a fraction of the training steps
-    else:
-        strategy, interval = "epoch", 1
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        bf16=uses_bf16(budget),
-        use_cpu=not torch.accelerator.is_available(),
-        seed=seed,
-        num_train_epochs=epochs,
-        max_steps=max_steps,
-        learning_rate=DEMO_LEARNING_RATES[task],
-        warmup_steps=0.1,
-        lr_scheduler_type="cosine",
-        weight_decay=0.01,
-        per_device_train_batch_size=16,
-        per_device_eval_batch_size=32,
-        eval_strategy=strategy,
-        eval_steps=interval,
-        save_strategy=strategy,
-        save_steps=interval,
-        save_total_limit=1,
-        save_only_model=True,
-        load_best_model_at_end=True,
-        logging_steps=10,
-        report_to="tensorboard",
-        train_sampling_strategy="group_by_length",
     )
 
 
@@ -206,71 +105,71 @@ def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: in
     for index, (name, (run, epochs)) in enumerate(stages.items()):
         report(0.1 + 0.45 * index, desc=f"Training a demo model: {name} ({epochs} epochs)")
         set_seed(seed)
-        training = demo_training(output / name, seed, epochs, budget, name)
+        training = demo_training(output / name, seed, epochs, budget, name, evaluations_of(run, budget))
         results[name] = train_stage(run, training)
     return results
 
 
-def seed_variants(root: str, preset: str, pretrained: str, with_ablations: bool) -> dict[str, RunArguments]:
+def frozen_encoder_probes(root: str, preset: str, pretrained: str, seed: int, fractions) -> dict:
     """
-    The emotion runs of one seed, by name (`corpus/start/modalities`): the model from its pre-training and from
-    scratch, and with `with_ablations` the modality ablations, the shuffled-label control and the CMU-MOSEI-format set.
+    Linear probes on frozen encoders (`frozen_probe`) at every label fraction: the pre-trained encoder (with the
+    demo's extensions, its fresh branches initialised) and one of the same architecture left at its random
+    initialisation (`scratch`), which shows what the embedding owes to pre-training rather than to the architecture.
     """
-    emotion = {"stage": "emotion", "corpus": "demo", "demo_root": root}
-    variants = {
-        "raw/pretrained/all": RunArguments(**emotion, model_name_or_path=pretrained),
-        "raw/scratch/all": RunArguments(**emotion, preset=preset),
-    }
-    if with_ablations:
-        variants.update(
-            {
-                f"raw/pretrained/{name}": RunArguments(**emotion, model_name_or_path=pretrained, modalities=modalities)
-                for name, modalities in ABLATIONS.items()
-            }
-        )
-        variants["raw/shuffled-labels"] = RunArguments(**emotion, model_name_or_path=pretrained, shuffled_labels=True)
-        variants["mosei-format/scratch/all"] = RunArguments(
-            stage="emotion", corpus="demo-mosei", demo_root=root, preset=preset
-        )
-    return variants
+    from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
+    from .data import load_corpus
+    from .frozen_probe import frozen_probe
+    from .models import build_model
 
-def describe(variant: str) -> str:
-    """`raw/pretrained/audio+visual` -> `raw corpus, pre-trained, audio+visual`."""
-    return ", ".join(VARIANT_WORDS.get(part, part) for part in variant.split("/"))
+    raw = {"stage": "emotion", "corpus": "demo", "demo_root": root, "config_overrides": DEMO_EXTENSIONS}
+    corpus = load_corpus(RunArguments(**raw), "emotion")
+    probes = {}
+    for start, origin in starting_points(preset, pretrained).items():
+        set_seed(seed)
+        model = build_model(RunArguments(**raw, **origin), "emotion", corpus["train"]).to(PartialState().device)
+        collator = MMEmbedDataCollator("emotion", model.config.modalities)
+        probes[start] = frozen_probe(model.mmembed, corpus, collator, fractions, seed)
+    return probes
 
 
 def run_demo(demo: DemoArguments) -> dict:
     """
     For each seed: generate its corpora (`corpus_seed + seed`: voices, utterances and the voice split all change),
-    pre-train on its speech corpus (ASR + person id), tune emotion from that checkpoint and from scratch, fit the
-    pooled-feature baselines; for the first `ablation_seeds` seeds also the modality ablations, the shuffled-label
-    control and the CMU-MOSEI-format set. Then paired bootstrap intervals over the test items, the targets, a reload
-    and a pipeline call; `results.json` holds every figure.
+    pre-train on its speech corpus (ASR + person id), tune emotion from that checkpoint and from scratch on every
+    fraction of the training labels, the modality ablations, the method as published, the shuffled-label control and
+    the CMU-MOSEI-format set; fit the pooled-feature baselines and the linear probes on frozen encoders. Then paired
+    bootstrap intervals over the test items, the targets, the plots, a reload and a pipeline call; `results.json`
+    holds every figure.
     """
     from data_scripts.demo_corpus import generate_demo_corpora, load_demo_emotion
     from data_scripts.mosei import load_mosei
 
+    from .plots import plot_label_efficiency, plot_learning_curves
+
     if demo.size not in DEMO_BUDGETS:
         raise ValueError(f"--size must be one of {sorted(DEMO_BUDGETS)}, got {demo.size!r}.")
     budget, output = DEMO_BUDGETS[demo.size], Path(demo.output_dir)
+    seeds = list(demo.seeds if demo.seeds is not None else budget["seeds"])
+    fractions = budget["label_fractions"]
     started, timings = time.perf_counter(), {}
-    ablation_seeds = demo.seeds[: budget["ablation_seeds"]]
-    total = sum(1 + len(seed_variants("", "", "", seed in ablation_seeds)) for seed in demo.seeds)
+    total = len(seeds) * (1 + len(seed_variants("", "", "", fractions)))
     position = itertools.count(1)
 
     def stage(name: str, description: str, run: RunArguments, seed: int, epochs: int) -> dict:
         logger.info("[%d/%d] %s", next(position), total, description)
         begin = time.perf_counter()
         set_seed(seed)
-        results = train_stage(run, demo_training(output / name, seed, epochs, budget, run.stage))
+        training = demo_training(output / name, seed, epochs, budget, run.stage, evaluations_of(run, budget))
+        results = train_stage(run, training)
+        results["log_history"] = json.loads((output / name / "trainer_state.json").read_text())["log_history"]
         if not demo.keep_checkpoints:
             OutputFolder(output / name).remove_checkpoints()
         timings[name] = time.perf_counter() - begin
         return results
 
     per_seed = {}
-    for seed in demo.seeds:
+    for seed in seeds:
         corpus_seed = demo.corpus_seed + seed
         begin = time.perf_counter()
         root_of_seed = None if demo.demo_root is None else Path(demo.demo_root) / f"seed{corpus_seed}"
@@ -283,34 +182,40 @@ def run_demo(demo: DemoArguments) -> dict:
         pretraining = demo_pretraining(root, budget["preset"])
         description = f"pre-training (ASR + person id), seed {seed}"
         pretrain = stage(pretrain_name, description, pretraining, seed, budget["pretrain_epochs"])
+        pretrained = str(output / pretrain_name)
         runs = {}
-        for name, run in seed_variants(
-            root, budget["preset"], str(output / pretrain_name), seed in ablation_seeds
-        ).items():
-            epochs = budget["mosei_epochs" if run.corpus == "demo-mosei" else "emotion_epochs"]
-            folder = f"{name.replace('/', '-')}-seed{seed}"
-            runs[name] = stage(folder, f"{describe(name)}, seed {seed}", run, seed, epochs)
-        if seed in ablation_seeds:  # the CMU-MOSEI-format set's own pooled baselines, beside its model
-            runs["mosei-format/scratch/all"]["baselines"] = pooled_baselines(load_mosei(corpora["mosei"]["path"]))
+        for name, run in seed_variants(root, budget["preset"], pretrained, fractions).items():
+            folder = f"{name.replace('/', '-').replace('%', 'pct')}-seed{seed}"
+            runs[name] = stage(folder, f"{describe(name)}, seed {seed}", run, seed, emotion_epochs(run, budget))
+        runs["mosei-format/scratch/all"]["baselines"] = pooled_baselines(load_mosei(corpora["mosei"]["path"]))
+        begin = time.perf_counter()
+        frozen = frozen_encoder_probes(root, budget["preset"], pretrained, seed, fractions)
+        timings[f"frozen-probes-seed{seed}"] = time.perf_counter() - begin
         per_seed[seed] = {
             "corpus_seed": corpus_seed,
             "pretraining": pretrain,
             "runs": runs,
             "baselines": baselines,
+            "frozen": frozen,
             "visual_speaker_probe": visual_speaker_probe(corpora, seed),
         }
-    summary = demo_summary(per_seed)
+    summary = demo_summary(per_seed, fractions)
     summary["targets_judged"] = demo.size in JUDGED_SIZES
-    summary["checks"] = reload_and_pipeline(output / f"raw-pretrained-all-seed{demo.seeds[0]}", corpora)
+    summary["checks"] = reload_and_pipeline(output / f"raw-pretrained-all-seed{seeds[0]}", corpora)
     summary["seconds"] = {name: round(value, 1) for name, value in timings.items()}
     summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
-    summary["targets"]["whole_run_at_most_15_min"] = summary["seconds"]["total"] <= 15 * 60
+    if demo.size == "full":
+        summary["targets"][f"whole_run_at_most_{TIME_LIMIT_MINUTES}_min"] = (
+            summary["seconds"]["total"] <= TIME_LIMIT_MINUTES * 60
+        )
     summary["size"], summary["machine"] = demo.size, machine_description()
     summary["precision"] = "bf16 autocast" if uses_bf16(budget) else "fp32"
-    summary["corpus_seed"], summary["seeds"] = demo.corpus_seed, list(demo.seeds)
+    summary["corpus_seed"], summary["seeds"] = demo.corpus_seed, seeds
     if PartialState().is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         (output / "results.json").write_text(json.dumps(summary, indent=1))
+        plot_label_efficiency(summary, output / "label_efficiency.png")
+        plot_learning_curves(per_seed, output / "learning_curves.png")
         print(demo_table(summary))
     return summary
 
@@ -331,104 +236,6 @@ def visual_speaker_probe(corpora: dict, seed: int) -> float:
     return float(cross_val_score(LogisticRegression(max_iter=2000), means, speakers, cv=5).mean())
 
 
-def decisions_of(run: dict) -> tuple[np.ndarray, np.ndarray]:
-    """A run's test decisions (its probabilities at its tuned thresholds) and the test labels."""
-    predictions = run["test_predictions"]
-    probabilities = np.asarray(predictions["probabilities"])
-    return probabilities >= np.asarray(run["thresholds"])[None, :], np.asarray(predictions["labels"]).astype(bool)
-
-
-def of_run(name: str):
-    """A side of a `comparison`: the test decisions and labels of the run `name` in a seed's record."""
-    return lambda record: decisions_of(record["runs"][name])
-
-
-def of_best_baseline(record: dict) -> tuple[np.ndarray, np.ndarray]:
-    """A side of a `comparison`: the test decisions of the seed's best pooled baseline (chosen on validation)."""
-    return record["baselines"]["best_test"], decisions_of(record["runs"]["raw/pretrained/all"])[1]
-
-
-def comparison(per_seed: dict, first, second) -> dict:
-    """
-    Paired bootstrap interval of `first` minus `second` test mean weighted accuracy over the test items of every seed
-    where both ran (resampled within each seed); `first`/`second` map a seed's record to its `(decisions, labels)`.
-    """
-    labels, one, other, groups = [], [], [], []
-    for seed, record in per_seed.items():
-        try:
-            (decided_first, truth), (decided_second, _) = first(record), second(record)
-        except KeyError:
-            continue
-        labels.append(truth)
-        one.append(decided_first)
-        other.append(decided_second)
-        groups += [seed] * len(truth)
-    result = paired_bootstrap(np.concatenate(labels), np.concatenate(one), np.concatenate(other), groups, seed=0)
-    return {**result, "seeds": sorted(set(groups))}
-
-
-def variant_scores(values: list[float], seeds: list) -> dict:
-    return {
-        "per_seed": dict(zip(map(str, seeds), values, strict=True)),
-        "mean": float(np.mean(values)),
-        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None,
-    }
-
-
-def demo_summary(per_seed: dict) -> dict:
-    """Per variant and baseline the test mean weighted accuracy per seed, mean and sd; the intervals; the targets."""
-    names = list(dict.fromkeys(name for record in per_seed.values() for name in record["runs"]))
-    emotion = {}
-    for name in names:
-        seeds = [seed for seed, record in per_seed.items() if name in record["runs"]]
-        values = [per_seed[seed]["runs"][name]["test"]["mean_weighted_accuracy"] for seed in seeds]
-        emotion[name] = variant_scores(values, seeds)
-    mosei = [record["runs"]["mosei-format/scratch/all"]["baselines"] for record in per_seed.values()
-             if "mosei-format/scratch/all" in record["runs"]]  # fmt: skip
-    if mosei:
-        scores = [result["baselines"][result["best"]]["test"]["mean_weighted_accuracy"] for result in mosei]
-        emotion["mosei-format, best pooled baseline"] = variant_scores(scores, list(per_seed)[: len(mosei)])
-    best = [record["baselines"]["baselines"][record["baselines"]["best"]]["test"] for record in per_seed.values()]
-    baseline = variant_scores([scores["mean_weighted_accuracy"] for scores in best], list(per_seed))
-    baseline["chosen_on_validation"] = {str(seed): record["baselines"]["best"] for seed, record in per_seed.items()}
-    model = of_run("raw/pretrained/all")
-    intervals = {
-        "model_minus_best_baseline": comparison(per_seed, model, of_best_baseline),
-        "pretrained_minus_scratch": comparison(per_seed, model, of_run("raw/scratch/all")),
-        **{f"all_minus_{name}": comparison(per_seed, model, of_run(f"raw/pretrained/{name}")) for name in ABLATIONS},
-    }
-    pretraining = {
-        split: {
-            name: float(np.mean([record["pretraining"][split][name] for record in per_seed.values()]))
-            for name, value in next(iter(per_seed.values()))["pretraining"][split].items()
-            if isinstance(value, float)
-        }
-        for split in ("validation", "test")
-    }
-    pretraining["per_seed"] = {str(seed): record["pretraining"]["test"] for seed, record in per_seed.items()}
-    probes = [record["visual_speaker_probe"] for record in per_seed.values()]
-    control = emotion["raw/shuffled-labels"]["mean"]
-    targets = {
-        "best_pooled_baseline_at_most_0.70": baseline["mean"] <= 0.70,
-        "model_beats_best_baseline": intervals["model_minus_best_baseline"]["low"] > 0,
-        "pretrained_beats_scratch": intervals["pretrained_minus_scratch"]["low"] > 0,
-        "all_beats_each_subset": all(intervals[f"all_minus_{name}"]["low"] > 0 for name in ABLATIONS),
-        "shuffled_control_within_0.45_0.55": 0.45 <= control <= 0.55,
-        "pretraining_test_cer_at_most_0.35": pretraining["test"]["cer"] <= 0.35,
-        "visual_only_speaker_probe_at_most_0.5": max(probes) <= 0.5,
-    }
-    return {
-        "pretraining": pretraining,
-        "visual_speaker_probe": dict(zip(map(str, per_seed), probes, strict=True)),
-        "emotion": emotion,
-        "best_pooled_baseline": baseline,
-        "baselines": {str(seed): record["baselines"]["baselines"] for seed, record in per_seed.items()},
-        "intervals": intervals,
-        "corpus_seeds": {str(seed): record["corpus_seed"] for seed, record in per_seed.items()},
-        "targets": targets,
-    }
-
-
 def reload_and_pipeline(model_dir: Path, corpora: dict) -> dict:
     """Reload the saved emotion model with `AutoModel` and run the audio-classification pipeline on one demo WAV."""
     import soundfile
@@ -440,40 +247,3 @@ def reload_and_pipeline(model_dir: Path, corpora: dict) -> dict:
     classifier = pipeline("audio-classification", model=str(model_dir), top_k=None, device="cpu")
     scores = classifier({"array": samples, "sampling_rate": rate})
     return {"reloaded_class": type(encoder).__name__, "pipeline_wav": wav.name, "pipeline_scores": scores}
-
-
-def machine_description() -> str:
-    import platform
-
-    threads = torch.get_num_threads()
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {threads} threads"
-
-
-def demo_table(summary: dict) -> str:
-    asr, seeds = summary["pretraining"]["test"], ", ".join(map(str, summary["corpus_seeds"].values()))
-    lines = [
-        f"default run ({summary['size']}, corpus seeds {seeds}, {summary['machine']}, {summary['precision']}, "
-        f"{summary['seconds']['total']:.0f} s)",
-        f"pre-training, test split (mean over seeds): CER {asr['cer']:.3f}, WER {asr['wer']:.3f} (decoder alone: CER "
-        f"{asr.get('cer_decoder_only', asr['cer']):.3f}), person id {asr['speaker_accuracy']:.3f} (audio only "
-        f"{asr['speaker_accuracy_audio_only']:.3f}); visual-only speaker probe "
-        + ", ".join(f"{value:.3f}" for value in summary["visual_speaker_probe"].values()),
-        "emotion, test mean weighted accuracy (mean ± sd over seeds):",
-    ]
-    rows = {**summary["emotion"], "best pooled baseline": summary["best_pooled_baseline"]}
-    for name, scores in rows.items():
-        per_seed = ", ".join(f"{seed}: {value:.3f}" for seed, value in scores["per_seed"].items())
-        spread = f" ± {scores['sd']:.3f}" if scores["sd"] is not None else "        "
-        lines.append(f"  {name:<36} {scores['mean']:.3f}{spread}   per seed {per_seed}")
-    lines.append("paired bootstrap 95% intervals of the difference in test mean WA (test items of every seed):")
-    for name, interval in summary["intervals"].items():
-        lines.append(
-            f"  {name:<34} {interval['difference']:+.3f} [{interval['low']:+.3f}, {interval['high']:+.3f}]"
-            f"  seeds {interval['seeds']}"
-        )
-    if summary["targets_judged"]:
-        verdicts = (f"{name} {'met' if ok else 'NOT met'}" for name, ok in summary["targets"].items())
-        lines.append("targets: " + ", ".join(verdicts))
-    else:
-        lines.append(f"targets: not judged at size {summary['size']} (they are set for the full size)")
-    return "\n".join(lines)

@@ -34,8 +34,10 @@ from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 from .arguments import RunArguments
 from .data import load_corpus, with_lengths
+from .demo_budgets import bf16_is_fast
 from .evaluation import stage_scorer
 from .models import build_model
+from .plots import plot_diagnosis
 from .trainer import MMEmbedTrainer, configure_training
 
 logger = logging.getLogger(__name__)
@@ -102,6 +104,7 @@ def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
         report_to=[],
         seed=diagnose.seed,
         use_cpu=not torch.accelerator.is_available(),
+        bf16=bf16_is_fast(),  # as the default run trains
         train_sampling_strategy="group_by_length",
         disable_tqdm=True,
     )
@@ -211,34 +214,6 @@ def cue_probe(corpus, emotion: str, streams: tuple[str, ...], epochs: int, seed:
     return {"streams": list(streams), **history}
 
 
-def plot(report: dict, path: Path) -> None:
-    """A panel per emotion: the model's validation and training AUC against epochs, the probe's best validation AUC."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves, probes = report["learning_curves"], report["cue_probes"]
-    figure, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True, sharey=True)
-    for axis, emotion in zip(axes.flat, EMOTIONS, strict=True):
-        auc = curves[f"{emotion}_auc"]
-        axis.plot(curves["epochs"], auc["validation"], marker="o", label="model, validation")
-        axis.plot(curves["epochs"], auc["train"], linestyle="--", label="model, training fit")
-        axis.axhline(max(probes[emotion]["validation"]), color="green", linestyle=":", label="cue probe, validation")
-        axis.axhline(0.5, color="grey", linewidth=0.8)
-        axis.set_title(f"{emotion} ({' + '.join(probes[emotion]['streams'])})")
-        axis.set_ylim(0.3, 1.02)
-    for axis in axes[-1]:
-        axis.set_xlabel("epoch")
-    for axis in axes[:, 0]:
-        axis.set_ylabel("AUC")
-    axes.flat[0].legend(loc="lower right", fontsize=8)
-    figure.suptitle(f"{report['corpus']}: {report['model']}", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     (diagnose,) = HfArgumentParser(DiagnoseArguments, description=__doc__).parse_args_into_dataclasses(args=argv)
@@ -272,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
     }
     (output / "diagnosis.json").write_text(json.dumps(report, indent=1))
-    plot(report, output / "diagnosis.png")
+    plot_diagnosis(report, output / "diagnosis.png")
     for emotion, figures in report["summary"].items():
         print(f"{emotion:<9} " + ", ".join(f"{name} {value:.2f}" for name, value in figures.items()))
     return report

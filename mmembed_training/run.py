@@ -20,7 +20,7 @@ from modeling_mmembed.metrics_mmembed import sentiment_scores
 from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 from .arguments import RunArguments
-from .data import check_labels, check_splits, load_corpus, with_lengths
+from .data import check_labels, check_splits, load_corpus, with_lengths, with_train_fraction
 from .evaluation import (
     EVALUATION_SPLITS,
     counted_emotion_scores,
@@ -48,7 +48,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         mmembed_checkpoint_config(run.model_name_or_path)  # a wrong path fails now, not after corpus preparation
 
     # 1. The corpus, the model, and the checks that stop a run before its first step
-    corpus = load_corpus(run, run.stage)
+    corpus = with_train_fraction(load_corpus(run, run.stage), run.train_fraction)
     splits = ["train", *EVALUATION_SPLITS[task]]
     check_splits(corpus, splits)
     model = build_model(run, task, corpus["train"])

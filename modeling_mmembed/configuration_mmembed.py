@@ -65,6 +65,7 @@ Config fields that shape the input layers, with the modality whose layers they s
 when they agree for the modalities it has (a modality it lacks gets new layers whatever its size).
 """
 
+
 def _same_code(loaded, own) -> bool:
     """Whether a loaded `auto_map`/`custom_pipelines` value names the package's own code (Hub remote code prefixes
     `repo--` to module paths)."""

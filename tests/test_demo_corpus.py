@@ -10,6 +10,7 @@ from data_scripts import demo_corpus
 from data_scripts.csd import read_csd
 from data_scripts.demo_corpus import (
     EMOTION_CUES,
+    EMOTION_VOICES,
     SPEAKER_VOICES,
     generate_demo_corpora,
     load_demo_emotion,
@@ -85,6 +86,15 @@ def test_emotion_voices_are_new_and_the_split_keeps_each_voice_in_one_split(demo
     assert set(other["test"]["video_id"]) != voices["test"]
 
 
+def test_every_voice_of_both_corpora_is_a_voice_of_its_own():
+    """espeak-ng ignores a voice variant it cannot apply (`en-gb+f4` speaks as plain `en-gb`): none may collide."""
+    spoken = {
+        voice: demo_corpus.synthesize("the red cat sees the old dog", voice, pitch=50).tobytes()
+        for voice, _ in SPEAKER_VOICES + EMOTION_VOICES
+    }
+    assert len(spoken) == 24 + 12 and len(set(spoken.values())) == len(spoken)
+
+
 def test_raw_emotion_corpus_has_the_columns_of_load_mosei_wav_tokens(demo, tmp_path):
     _, root, raw, _, _ = demo
     from .mosei_fixture import write_fixture, write_wavs
@@ -122,6 +132,21 @@ def test_shuffled_labels_are_a_control(demo):
     assert max(score for row in table.values() for score in row.values()) <= 0.65
     original = combined(load_demo_emotion(root / "emotion", cache_dir=cache))
     assert sorted(map(tuple, shuffled["emotion_labels"])) == sorted(map(tuple, original["emotion_labels"]))
+
+
+def test_shuffled_labels_move_within_each_split_of_any_corpus(demo):
+    """The control of the CMU-MOSEI-format set: each split keeps its labels and features, their pairing is permuted."""
+    from data_scripts.label_control import with_shuffled_labels
+
+    *_, mosei, cache = demo
+    original = {split: mosei[split] for split in mosei}
+    shuffled = with_shuffled_labels(load_mosei(demo[1] / "mosei", cache_dir=cache))
+    for split, dataset in shuffled.items():
+        assert dataset.features == original[split].features and dataset["id"] == original[split]["id"]
+        labels, before = dataset["emotion_labels"], original[split]["emotion_labels"]
+        assert sorted(map(tuple, labels)) == sorted(map(tuple, before)) and labels != before
+        presence = (np.asarray(dataset["emotion_intensities"]) > 0).astype(int)
+        assert (presence == np.asarray(labels)).all()  # an example's labels travel together
 
 
 def test_mosei_demo_uses_standard_fold_ids(demo):

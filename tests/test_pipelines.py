@@ -363,9 +363,7 @@ def test_handler_never_reads_a_file_a_request_names(handler, tmp_path, secret):
 def test_handler_scores_openface_csv_text_sent_in_the_request(handler):
     module, endpoint = handler
     rows = "".join(f"{i}, 0, {i / 30:.3f}, 0.9, 1, " + ", ".join(["0.5"] * 35) + "\n" for i in range(1, 31))
-    header = "frame, face_id, timestamp, confidence, success, " + ", ".join(
-        list(module_columns()["action_units"])
-    )
+    header = "frame, face_id, timestamp, confidence, success, " + ", ".join(list(module_columns()["action_units"]))
     response = endpoint({"inputs": {"audio": wav_base64(clips()[0]), "visual": header + "\n" + rows}})
     assert isinstance(response, list) and len(response) == 6, response
 

@@ -59,6 +59,9 @@ def stage_arguments(stage: str, corpus: str, demo_root, output, *extra: str, cac
         (["--num_train_epochs", "0"], "--num_train_epochs is 0 and --max_steps is not set: nothing would be trained"),
         (["--num_train_epochs", "-1"], "--num_train_epochs is -1 and --max_steps is not set"),
         (["--corpus", "demo", "--data_dir", "my_corpus"], "--data_dir is not read with --corpus demo"),
+        (["--corpus", "mosei", "--shuffled_labels", "true"], "--shuffled_labels is the demo corpora's control"),
+        (["--train_fraction", "0"], r"--train_fraction must be in \(0, 1\], got 0.0"),
+        (["--train_fraction", "1.5"], r"--train_fraction must be in \(0, 1\], got 1.5"),
     ],
 )
 def test_runs_that_would_silently_do_nothing_are_refused(flags, message):
