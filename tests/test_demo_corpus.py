@@ -6,18 +6,17 @@ import datasets
 import numpy as np
 import pytest
 
-from data_scripts import demo_corpus
+from data_scripts import demo_speech
 from data_scripts.csd import read_csd
 from data_scripts.demo_corpus import (
     EMOTION_CUES,
-    EMOTION_VOICES,
-    SPEAKER_VOICES,
     generate_demo_corpora,
     load_demo_emotion,
     make_emotion_corpus,
     make_mosei_demo,
     make_speech_corpus,
 )
+from data_scripts.demo_speech import EMOTION_VOICES, SPEAKER_VOICES, synthesize
 from data_scripts.modality_probe import cue_rule_table, format_table, probe_table
 from data_scripts.mosei import load_mosei
 from data_scripts.pretraining_corpus import read_manifest
@@ -50,7 +49,7 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
 
 
 def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo_corpus.shutil, "which", lambda name: None)
+    monkeypatch.setattr(demo_speech.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="espeak-ng is needed .* `apt-get install espeak-ng`"):
         make_speech_corpus(tmp_path, num_speakers=2, utterances_per_speaker=1)
 
@@ -89,7 +88,7 @@ def test_emotion_voices_are_new_and_the_split_keeps_each_voice_in_one_split(demo
 def test_every_voice_of_both_corpora_is_a_voice_of_its_own():
     """espeak-ng ignores a voice variant it cannot apply (`en-gb+f4` speaks as plain `en-gb`): none may collide."""
     spoken = {
-        voice: demo_corpus.synthesize("the red cat sees the old dog", voice, pitch=50).tobytes()
+        voice: synthesize("the red cat sees the old dog", voice, pitch=50).tobytes()
         for voice, _ in SPEAKER_VOICES + EMOTION_VOICES
     }
     assert len(spoken) == 24 + 12 and len(set(spoken.values())) == len(spoken)
