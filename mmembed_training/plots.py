@@ -51,7 +51,7 @@ def plot_label_efficiency(summary: dict, path: Path) -> None:
     axis.set_xlabel("emotion training labels used")
     axis.set_ylabel("test mean weighted accuracy")
     axis.set_title(f"Label efficiency, corpus seed(s) {', '.join(map(str, summary['corpus_seeds'].values()))}")
-    axis.legend(fontsize=8, loc="lower right")
+    axis.legend(fontsize=8, loc="upper left")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
