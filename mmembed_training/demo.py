@@ -27,7 +27,7 @@ from .demo_budgets import (
     evaluations_of,
     uses_bf16,
 )
-from .demo_grid import describe, emotion_epochs, seed_variants, starting_points
+from .demo_grid import describe, emotion_epochs, labelled, run_folder, seed_variants, starting_points
 from .demo_report import demo_summary, demo_table, machine_description
 from .models import load_checkpoint
 from .run import train_stage
@@ -110,20 +110,19 @@ def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: in
     return results
 
 
-def frozen_encoder_probes(root: str, preset: str, pretrained: str, seed: int, fractions) -> dict:
+def frozen_encoder_probes(corpus, root: str, preset: str, pretrained: str, seed: int, fractions) -> dict:
     """
-    Linear probes on frozen encoders (`frozen_probe`) at every label fraction: the pre-trained encoder (with the
-    demo's extensions, its fresh branches initialised) and one of the same architecture left at its random
-    initialisation (`scratch`), which shows what the embedding owes to pre-training rather than to the architecture.
+    Linear probes on frozen encoders (`frozen_probe`) of the raw emotion `corpus` at every label fraction: the
+    pre-trained encoder (with the demo's extensions, its fresh branches initialised) and one of the same architecture
+    left at its random initialisation (`scratch`), which shows what the embedding owes to pre-training rather than to
+    the architecture.
     """
     from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
-    from .data import load_corpus
     from .frozen_probe import frozen_probe
     from .models import build_model
 
     raw = {"stage": "emotion", "corpus": "demo", "demo_root": root, "config_overrides": DEMO_EXTENSIONS}
-    corpus = load_corpus(RunArguments(**raw), "emotion")
     probes = {}
     for start, origin in starting_points(preset, pretrained).items():
         set_seed(seed)
@@ -185,11 +184,11 @@ def run_demo(demo: DemoArguments) -> dict:
         pretrained = str(output / pretrain_name)
         runs = {}
         for name, run in seed_variants(root, budget["preset"], pretrained, fractions).items():
-            folder = f"{name.replace('/', '-').replace('%', 'pct')}-seed{seed}"
-            runs[name] = stage(folder, f"{describe(name)}, seed {seed}", run, seed, emotion_epochs(run, budget))
+            description = f"{describe(name)}, seed {seed}"
+            runs[name] = stage(run_folder(name, seed), description, run, seed, emotion_epochs(run, budget))
         runs["mosei-format/scratch/all"]["baselines"] = pooled_baselines(load_mosei(corpora["mosei"]["path"]))
         begin = time.perf_counter()
-        frozen = frozen_encoder_probes(root, budget["preset"], pretrained, seed, fractions)
+        frozen = frozen_encoder_probes(emotion_corpus, root, budget["preset"], pretrained, seed, fractions)
         timings[f"frozen-probes-seed{seed}"] = time.perf_counter() - begin
         per_seed[seed] = {
             "corpus_seed": corpus_seed,
@@ -201,7 +200,7 @@ def run_demo(demo: DemoArguments) -> dict:
         }
     summary = demo_summary(per_seed, fractions)
     summary["targets_judged"] = demo.size in JUDGED_SIZES
-    summary["checks"] = reload_and_pipeline(output / f"raw-pretrained-all-seed{seeds[0]}", corpora)
+    summary["checks"] = reload_and_pipeline(output / run_folder(labelled("pretrained", 1.0), seeds[0]), corpora)
     summary["seconds"] = {name: round(value, 1) for name, value in timings.items()}
     summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
     if demo.size == "full":

@@ -11,7 +11,7 @@ from transformers import TrainingArguments
 
 from .arguments import RunArguments
 
-FULL_BUDGET = {  # model preset; per stage training epochs (or max steps); pre-training evaluations (None: each epoch)
+FULL_BUDGET = {  # seeds, model preset, per stage training epochs (or max steps), evaluations, label fractions
     "corpus_size": "full",  # data_scripts.demo_corpus.CORPUS_SIZES
     "seeds": (0,),
     "preset": "small",

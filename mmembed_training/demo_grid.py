@@ -26,6 +26,11 @@ def labelled(start: str, fraction: float) -> str:
     return f"raw/{start}/all" + ("" if fraction == 1 else f"/{fraction_name(fraction)}")
 
 
+def run_folder(name: str, seed: int) -> str:
+    """The output folder of variant `name` of `seed`: `raw/pretrained/all/25%` -> `raw-pretrained-all-25pct-seed0`."""
+    return f"{name.replace('/', '-').replace('%', 'pct')}-seed{seed}"
+
+
 def starting_points(preset: str, pretrained: str) -> dict[str, dict]:
     """Where an emotion model starts: its seed's pre-training checkpoint, or the preset's random initialisation."""
     return {"pretrained": {"model_name_or_path": pretrained}, "scratch": {"preset": preset}}

@@ -35,14 +35,11 @@ def of_best_baseline(record: dict) -> tuple[np.ndarray, np.ndarray]:
 def comparison(per_seed: dict, first, second) -> dict:
     """
     Paired bootstrap interval of `first` minus `second` test mean weighted accuracy over the test items of every seed
-    where both ran (resampled within each seed); `first`/`second` map a seed's record to its `(decisions, labels)`.
+    (resampled within each seed); `first`/`second` map a seed's record to its `(decisions, labels)`.
     """
     labels, one, other, groups = [], [], [], []
     for seed, record in per_seed.items():
-        try:
-            (decided_first, truth), (decided_second, _) = first(record), second(record)
-        except KeyError:
-            continue
+        (decided_first, truth), (decided_second, _) = first(record), second(record)
         labels.append(truth)
         one.append(decided_first)
         other.append(decided_second)
@@ -72,12 +69,12 @@ def demo_summary(per_seed: dict, fractions=(1.0,)) -> dict:
     Per variant, frozen probe and baseline the test mean weighted accuracy per seed, mean and sd; the model's test
     weighted accuracy per emotion; the intervals; the targets.
     """
-    names = list(dict.fromkeys(name for record in per_seed.values() for name in record["runs"]))
-    emotion = {}
-    for name in names:
-        seeds = [seed for seed, record in per_seed.items() if name in record["runs"]]
-        values = [per_seed[seed]["runs"][name]["test"]["mean_weighted_accuracy"] for seed in seeds]
-        emotion[name] = variant_scores(values, seeds)
+    emotion = {
+        name: variant_scores(
+            [record["runs"][name]["test"]["mean_weighted_accuracy"] for record in per_seed.values()], list(per_seed)
+        )
+        for name in next(iter(per_seed.values()))["runs"]
+    }
     mosei = [record["runs"]["mosei-format/scratch/all"]["baselines"] for record in per_seed.values()]
     scores = [result["baselines"][result["best"]]["test"]["mean_weighted_accuracy"] for result in mosei]
     emotion["mosei-format, best pooled baseline"] = variant_scores(scores, list(per_seed))
