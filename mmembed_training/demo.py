@@ -24,7 +24,7 @@ from .demo_budgets import (
     JUDGED_SIZES,
     TIME_LIMIT_MINUTES,
     demo_training,
-    evaluations_of,
+    schedule_of,
     uses_bf16,
 )
 from .demo_grid import describe, emotion_epochs, labelled, run_folder, seed_variants, starting_points
@@ -43,8 +43,8 @@ class DemoArguments:
     size: str = field(
         default="full",
         metadata={
-            "help": "full (the benchmark), long (full with twice the emotion epochs), quick (the app's model) or "
-            "smoke (tiny budgets, for CI)."
+            "help": "full (the benchmark, one seed), long (full on three seeds: the targets are judged on it), quick "
+            "(the app's model) or smoke (tiny budgets, for CI)."
         },
     )
     output_dir: str = field(
@@ -105,7 +105,8 @@ def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: in
     for index, (name, (run, epochs)) in enumerate(stages.items()):
         report(0.1 + 0.45 * index, desc=f"Training a demo model: {name} ({epochs} epochs)")
         set_seed(seed)
-        training = demo_training(output / name, seed, epochs, budget, name, evaluations_of(run, budget))
+        schedule = schedule_of(run)
+        training = demo_training(output / name, seed, epochs, budget, schedule, budget["evaluations"][schedule])
         results[name] = train_stage(run, training)
     return results
 
@@ -159,7 +160,8 @@ def run_demo(demo: DemoArguments) -> dict:
         logger.info("[%d/%d] %s", next(position), total, description)
         begin = time.perf_counter()
         set_seed(seed)
-        training = demo_training(output / name, seed, epochs, budget, run.stage, evaluations_of(run, budget))
+        schedule = schedule_of(run)
+        training = demo_training(output / name, seed, epochs, budget, schedule, budget["evaluations"][schedule])
         results = train_stage(run, training)
         results["log_history"] = json.loads((output / name / "trainer_state.json").read_text())["log_history"]
         if not demo.keep_checkpoints:

@@ -3,7 +3,8 @@ Why an emotion is or is not learned, per cue of the demo corpora (`data_scripts.
 
     python -m mmembed_training.diagnose [--corpus demo-mosei | demo] [--epochs 24] [--config_overrides ...]
 
-1. **Learning curves**: the emotion model (`--preset`, `--config_overrides`) trained from scratch for `--epochs`,
+1. **Learning curves**: the emotion model (`--preset`, `--config_overrides`) trained from scratch (or from
+   `--model_name_or_path`) for `--epochs`,
    scored after every epoch on validation and on `--fit_examples` training examples: per-emotion AUC and weighted
    accuracy. A cue at chance on validation *and* on train is not fitted at all (the model cannot carry it, or
    optimisation never finds it); one fitted on train only is a matter of data size.
@@ -34,7 +35,7 @@ from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 from .arguments import RunArguments
 from .data import load_corpus, with_lengths
-from .demo_budgets import bf16_is_fast
+from .demo_budgets import DEMO_LEARNING_RATES, bf16_is_fast
 from .evaluation import stage_scorer
 from .models import build_model
 from .plots import plot_diagnosis
@@ -48,7 +49,12 @@ CUE_STREAMS = {
     "demo-mosei": {**EMOTION_CUES, "sad": ("text",), "disgust": ("text", "visual")},
 }
 """The streams each emotion's cue is in, per demo corpus."""
-STREAM_COLUMNS = {"audio": "input_features", "visual": "visual_features", "text": "text_features"}
+STREAM_COLUMNS = {
+    "audio": ("input_features",),
+    "visual": ("visual_features",),
+    "text": ("text_features", "text_input_ids"),
+}
+"""Each stream's column: frames or word vectors (float rows), or token ids (the raw corpus's transcript)."""
 
 
 @dataclass
@@ -58,9 +64,15 @@ class DiagnoseArguments:
     corpus: str = field(default="demo-mosei", metadata={"help": "demo-mosei (feature streams) or demo (raw audio)."})
     demo_root: str | None = field(default=None, metadata={"help": "Where the demo corpora are (None: the cache)."})
     preset: str = field(default="small", metadata={"help": "Model preset (trained from scratch)."})
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Start from this checkpoint (e.g. a default run's pretrain-seed0) instead of from scratch."},
+    )
     config_overrides: str | None = field(default=None, metadata={"help": "As train.py's --config_overrides."})
     epochs: int = field(default=24, metadata={"help": "Epochs of the learning curves (4x the default run's)."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "The default run's emotion learning rate."})
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "None: the default run's for the corpus (`DEMO_LEARNING_RATES`)."}
+    )
     fit_examples: int = field(default=160, metadata={"help": "Training examples scored for the training-set fit."})
     probe_epochs: int = field(default=20, metadata={"help": "Epochs of each cue probe."})
     output_dir: str = field(default="outputs/diagnose", metadata={"help": "Where diagnosis.json/.png are written."})
@@ -81,9 +93,13 @@ class ScoreTrainingFit(TrainerCallback):
 
 
 def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
-    """Per-epoch validation and training-fit scores of the emotion model trained from scratch."""
+    """Per-epoch validation and training-fit scores of the emotion model (from scratch or `model_name_or_path`)."""
     run = RunArguments(
-        stage="emotion", corpus=diagnose.corpus, preset=diagnose.preset, config_overrides=diagnose.config_overrides
+        stage="emotion",
+        corpus=diagnose.corpus,
+        preset=diagnose.preset,
+        config_overrides=diagnose.config_overrides,
+        model_name_or_path=diagnose.model_name_or_path,
     )
     set_seed(diagnose.seed)
     model = build_model(run, "emotion", corpus["train"])
@@ -93,7 +109,7 @@ def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
     training = TrainingArguments(
         output_dir=str(Path(diagnose.output_dir) / "model"),
         num_train_epochs=diagnose.epochs,
-        learning_rate=diagnose.learning_rate,
+        learning_rate=diagnose.learning_rate or DEMO_LEARNING_RATES[diagnose.corpus],
         warmup_steps=0.1,
         lr_scheduler_type="cosine",
         weight_decay=0.01,
@@ -136,16 +152,20 @@ def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
 
 class CueProbe(nn.Module):
     """
-    The simplest model for one cue: each stream projected and normalised, placed on a shared time axis (sinusoidal
-    positions spread over 100 steps, plus a learned stream embedding), `layers` self-attention layers over all frames
-    of all its streams, attention pooling and one logit.
+    The simplest model for one cue: each stream projected (or, token ids, embedded) and normalised, placed on a
+    shared time axis (sinusoidal positions spread over 100 steps, plus a learned stream embedding), `layers`
+    self-attention layers over all frames of all its streams, attention pooling and one logit. `sizes`: each stream's
+    row size, or for a token stream its vocabulary size (`tokens` names those).
     """
 
-    def __init__(self, sizes: dict[str, int], hidden_size: int = 64, layers: int = 2):
+    def __init__(self, sizes: dict[str, int], tokens: set[str], hidden_size: int = 64, layers: int = 2):
         super().__init__()
         self.inputs = nn.ModuleDict(
             {
-                name: nn.Sequential(nn.Linear(size, hidden_size), nn.LayerNorm(hidden_size))
+                name: nn.Sequential(
+                    nn.Embedding(size, hidden_size) if name in tokens else nn.Linear(size, hidden_size),
+                    nn.LayerNorm(hidden_size),
+                )
                 for name, size in sizes.items()
             }
         )
@@ -168,14 +188,20 @@ class CueProbe(nn.Module):
 
 
 def padded_streams(dataset, streams: tuple[str, ...], stride: dict[str, int]) -> dict:
-    """Each stream of `dataset` as a zero-padded `(N, frames, size)` tensor and its mask, every `stride`-th frame."""
+    """
+    Each stream of `dataset`, every `stride`-th frame, zero-padded with its mask: `(N, frames, size)` floats, or
+    `(N, tokens)` ids for a token stream.
+    """
     padded = {}
     for name in streams:
-        rows = [
-            np.asarray(values, dtype=np.float32)[:: stride.get(name, 1)] for values in dataset[STREAM_COLUMNS[name]]
-        ]
-        length, size = max(len(row) for row in rows), rows[0].shape[1]
-        values, mask = np.zeros((len(rows), length, size), np.float32), np.zeros((len(rows), length), bool)
+        column = next(column for column in STREAM_COLUMNS[name] if column in dataset.column_names)
+        rows = [np.asarray(values)[:: stride.get(name, 1)] for values in dataset[column]]
+        tokens = rows[0].ndim == 1
+        length = max(len(row) for row in rows)
+        shape, dtype = (
+            ((len(rows), length), np.int64) if tokens else ((len(rows), length, rows[0].shape[1]), np.float32)
+        )
+        values, mask = np.zeros(shape, dtype), np.zeros((len(rows), length), bool)
         for index, row in enumerate(rows):
             values[index, : len(row)], mask[index, : len(row)] = row, True
         padded[name] = (torch.from_numpy(values), torch.from_numpy(mask))
@@ -195,7 +221,12 @@ def cue_probe(corpus, emotion: str, streams: tuple[str, ...], epochs: int, seed:
         split: torch.tensor(np.asarray(corpus[split]["emotion_labels"])[:, index], dtype=torch.float32)
         for split in ("train", "validation")
     }
-    probe = CueProbe({name: values.shape[-1] for name, (values, _) in train.items()})
+    tokens = {name for name, (values, _) in train.items() if values.dtype == torch.int64}
+    sizes = {
+        name: int(max(values.max(), validation[name][0].max())) + 1 if name in tokens else values.shape[-1]
+        for name, (values, _) in train.items()
+    }
+    probe = CueProbe(sizes, tokens)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=1e-3, weight_decay=0.01)
     count, history = len(labels["train"]), {"validation": [], "train": []}
     for _ in range(epochs):

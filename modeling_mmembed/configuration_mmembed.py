@@ -116,6 +116,8 @@ PUBLISHED_METHOD = {
     "num_fusion_layers": 0,
     "pooling": "mean",
     "learn_modality_weights": False,
+    "modality_dropout": 0.0,
+    "branch_loss_weight": 0.0,
 }
 """The method as published: the audio stream attends to the visual and text streams as they come (no self-attention
 over them, frame-index positions), each branch is the audio stream plus what it attended to, fixed 0.4/0.4/0.2
@@ -225,6 +227,15 @@ class MMEmbedConfig(PreTrainedConfig):
         learn_modality_weights (`bool`, defaults to `False`):
             Learn the branch weights (a softmax over logits initialised at `modality_weights`) instead of keeping
             them fixed.
+        modality_dropout (`float`, defaults to 0.0):
+            In training, the probability that a sample's visual (and, independently, its text) branch is left out of
+            the weighted sum, as if that sample lacked the modality (the other weights renormalised); 0 in the
+            published method. Against modality competition: the model cannot rely on one branch for every sample.
+        branch_loss_weight (`float`, defaults to 0.0):
+            Emotion models only: adds `branch_loss_weight` times the mean, over the visual and text branches, of the
+            emotion loss of each branch's own pooled states (the same head; samples lacking that modality left out)
+            to the loss, so that those branches get a gradient of their own and the audio branch, which learns first,
+            does not starve them. 0 in the published method; no effect on inference.
         modalities (`list[str]`, *optional*):
             The modalities this model uses: audio plus any of visual and text. Defaults to all three. Use a subset for
             ablations.
@@ -309,6 +320,8 @@ class MMEmbedConfig(PreTrainedConfig):
     num_fusion_layers: int = 0
     pooling: str = "mean"
     learn_modality_weights: bool = False
+    modality_dropout: float | int = 0.0
+    branch_loss_weight: float | int = 0.0
     modalities: list[str] | None = None
     modality_weights: dict[str, float | int] | None = None
     thresholds: list[float | int] | None = None
@@ -477,6 +490,16 @@ class MMEmbedConfig(PreTrainedConfig):
             math.isfinite(self.cross_modal_locality) and self.cross_modal_locality >= 0,
             "cross_modal_locality",
             f"must be a finite non-negative number, got {self.cross_modal_locality}",
+        )
+        _require(
+            0 <= self.modality_dropout < 1,
+            "modality_dropout",
+            f"must be a probability in [0, 1), got {self.modality_dropout}",
+        )
+        _require(
+            math.isfinite(self.branch_loss_weight) and self.branch_loss_weight >= 0,
+            "branch_loss_weight",
+            f"must be a finite non-negative number, got {self.branch_loss_weight}",
         )
         _require(
             self.source_kernel_size >= 1 and self.source_kernel_size % 2 == 1,

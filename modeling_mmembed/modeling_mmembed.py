@@ -58,7 +58,8 @@ class MMEmbedModelOutput(ModelOutput):
     attention_mask (`torch.BoolTensor` of shape `(batch_size, audio_length)`):
         The audio mask after subsampling (True = real frame).
     modality_weights (`torch.FloatTensor` of shape `(batch_size, len(config.modalities))`):
-        The weight each branch received for each sample, after renormalising over the modalities it has.
+        The weight each branch received for each sample, after renormalising over the modalities it has (in
+        training, those `config.modality_dropout` kept).
     cross_attentions (`tuple(torch.FloatTensor)`, *optional*):
         Cross-modal attention weights, one `(batch_size, num_heads, audio_length, source_length)` tensor per layer
         (eager attention only).
@@ -912,11 +913,14 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
             branches[modality], presence[modality] = self.fuse_source(
                 modality, audio_states, audio_mask, source, **kwargs
             )
+            if self.training and self.config.modality_dropout > 0:
+                kept = torch.rand(presence[modality].shape, device=audio_mask.device) >= self.config.modality_dropout
+                presence[modality] = presence[modality] & kept
 
         fused, weights = self.weighted_sum(branches, presence, audio_mask)
         if self.fusion_encoder is not None:
             fused = self.fusion_encoder(fused, audio_mask, **kwargs) * audio_mask[..., None].to(fused.dtype)
-        pooled = masked_mean(fused, audio_mask) if self.pooler is None else self.pooler(fused, audio_mask)
+        pooled = self.pool(fused, audio_mask)
         return MMEmbedModelOutput(
             last_hidden_state=fused,
             pooler_output=pooled,
@@ -925,6 +929,17 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
             text_hidden_state=branches.get("text"),
             attention_mask=audio_mask,
             modality_weights=self.expand_to_all_modalities(weights, list(branches)),
+        )
+
+    def pool(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """
+        `(batch_size, audio_length, hidden_size)` states -> `(batch_size, hidden_size)` embedding over the real frames
+        of `attention_mask` `(batch_size, audio_length)`, as `config.pooling` says.
+        """
+        return (
+            masked_mean(hidden_states, attention_mask)
+            if self.pooler is None
+            else self.pooler(hidden_states, attention_mask)
         )
 
     def mask_input_features(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -1164,7 +1179,11 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
             **kwargs,
         )
         logits = self.classifier(outputs.pooler_output)
-        loss = self.emotion_loss(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None:
+            loss = self.emotion_loss(logits, labels)
+            if self.training and self.config.branch_loss_weight > 0:
+                loss = loss + self.config.branch_loss_weight * self.branch_loss(outputs, labels)
         return MMEmbedEmotionOutput(
             loss=loss,
             logits=logits,
@@ -1187,6 +1206,23 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
         if self.config.problem_type == "single_label_classification":
             return nn.functional.cross_entropy(logits, labels)
         return nn.functional.mse_loss(logits.view(-1), labels.view(-1).to(logits.dtype))
+
+    def branch_loss(self, outputs: MMEmbedModelOutput, labels: torch.Tensor) -> torch.Tensor:
+        """
+        The mean over the source branches (visual, text) of the emotion loss of each branch's pooled states
+        `(batch_size, audio_length, hidden_size)` through the same head, over the samples that have that modality
+        (`config.branch_loss_weight`).
+        """
+        losses = []
+        for modality in self.config.source_modalities:
+            states = getattr(outputs, f"{modality}_hidden_state")
+            if states is None:
+                continue
+            present = outputs.modality_weights[:, self.config.modalities.index(modality)] > 0
+            if present.any():
+                pooled = self.mmembed.pool(states[present], outputs.attention_mask[present])
+                losses.append(self.emotion_loss(self.classifier(pooled), labels[present]))
+        return torch.stack(losses).mean() if losses else outputs.pooler_output.new_zeros(())
 
     def apply_thresholds(self, logits: torch.Tensor) -> torch.Tensor:
         """

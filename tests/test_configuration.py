@@ -78,6 +78,8 @@ def test_modalities_are_put_in_canonical_order():
         ({"pos_weight": [1.0] * 5 + [-2.0]}, "pos_weight: must be finite and positive"),
         ({"num_labels": 1, "pos_weight": [2.0]}, "pos_weight: only applies to multi-label"),
         ({"hidden_act": "swishy"}, r"hidden_act: unknown activation 'swishy'; choose one of .*gelu"),
+        ({"modality_dropout": 1.0}, r"modality_dropout: must be a probability in \[0, 1\), got 1.0"),
+        ({"branch_loss_weight": float("nan")}, "branch_loss_weight: must be a finite non-negative number, got nan"),
     ],
 )
 def test_invalid_values_are_refused_by_the_strict_validators_naming_the_field(fields, message):

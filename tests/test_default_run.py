@@ -154,10 +154,9 @@ def test_the_saved_model_reloads_and_runs_in_a_pipeline(smoke):
 def test_each_stage_is_scored_as_often_as_its_budget_says(tmp_path):
     """Evaluations spread as a fraction of the steps (transformers reads an `eval_steps` of 1 or more as steps)."""
     for size, budget in demo_budgets.DEMO_BUDGETS.items():
-        for task, evaluations in budget["evaluations"].items():
-            args = demo_budgets.demo_training(
-                tmp_path, 0, 8, budget, "pretrain" if task == "pretrain" else "emotion", evaluations
-            )
+        for schedule, evaluations in budget["evaluations"].items():
+            args = demo_budgets.demo_training(tmp_path, 0, 8, budget, schedule, evaluations)
+            assert args.learning_rate == demo_budgets.DEMO_LEARNING_RATES[schedule]
             if budget["max_steps"] > 0:
                 assert args.eval_strategy == args.save_strategy == "steps" and args.eval_steps == budget["max_steps"]
             elif evaluations is None:

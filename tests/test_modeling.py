@@ -34,6 +34,8 @@ EXTENSIONS = {
     "fusion self-attention": {"num_fusion_layers": 1},
     "attention pooling": {"pooling": "attention"},
     "learned branch weights": {"learn_modality_weights": True},
+    "modality dropout": {"modality_dropout": 0.3},
+    "branch losses": {"branch_loss_weight": 0.5},
     "all": {
         "cross_modal_residual": False,
         "source_kernel_size": 5,
@@ -156,6 +158,40 @@ def test_learned_branch_weights_start_at_the_configured_weights_and_train():
     torch.testing.assert_close(
         model.mmembed(**padded_batch(LENGTHS)).modality_weights[0], torch.tensor([0.4, 0.4, 0.2])
     )
+
+
+def test_modality_dropout_leaves_branches_out_in_training_only():
+    model = emotion_model(modality_dropout=0.999)
+    batch = padded_batch(LENGTHS)
+    with torch.no_grad():
+        evaluated = model.mmembed(**batch).modality_weights
+        torch.testing.assert_close(evaluated, torch.tensor([[0.4, 0.4, 0.2]] * 3))
+        model.train()
+        torch.manual_seed(0)
+        trained = model.mmembed(**batch).modality_weights
+    torch.testing.assert_close(trained, torch.tensor([[1.0, 0.0, 0.0]] * 3))  # the audio branch alone
+
+
+def test_branch_loss_adds_each_source_branch_emotion_loss_in_training():
+    model = emotion_model(branch_loss_weight=0.5).train()  # the tiny config has no dropout: same numbers
+    batch = padded_batch(LENGTHS)
+    batch["text_attention_mask"][1] = False  # sample 1 has no text: left out of the text branch's loss
+    labels = torch.tensor([[1, 0, 0, 1, 0, 0], [0, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 1]], dtype=torch.float)
+    with torch.no_grad():
+        loss = model(**batch, labels=labels).loss
+        outputs = model.mmembed(**batch)
+        main = model.emotion_loss(model.classifier(outputs.pooler_output), labels)
+        branch_losses = []
+        for states, samples in [(outputs.visual_hidden_state, [0, 1, 2]), (outputs.text_hidden_state, [0, 2])]:
+            pooled = model.mmembed.pool(states[samples], outputs.attention_mask[samples])
+            branch_losses.append(model.emotion_loss(model.classifier(pooled), labels[samples]))
+        torch.testing.assert_close(loss, main + 0.5 * sum(branch_losses) / 2)
+        model.eval()
+        torch.testing.assert_close(model(**batch, labels=labels).loss, main)  # evaluation: the emotion loss alone
+        audio_only = emotion_model(branch_loss_weight=0.5, modalities=["audio"]).train()
+        audio_batch = {key: value for key, value in batch.items() if not key.startswith(("visual_", "text_"))}
+        alone = audio_only(**audio_batch, labels=labels).loss  # no source branch: nothing added
+        torch.testing.assert_close(alone, audio_only.eval()(**audio_batch, labels=labels).loss)
 
 
 @pytest.mark.parametrize("extension", ["all"])
