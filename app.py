@@ -322,7 +322,7 @@ def check_mmembed_model(model: str, architecture: str) -> dict:
 
 def read_audio(path: str | None) -> tuple[np.ndarray, int]:
     """Samples and rate of the uploaded or recorded file, refused from its header if too long (not decoded)."""
-    from modeling_mmembed.feature_extraction_mmembed import load_audio_file
+    from modeling_mmembed.audio_mmembed import load_audio_file
 
     if not path:
         raise InputProblem("Give an audio file or record from the microphone.")

@@ -129,7 +129,7 @@ def synthesize(text: str, voice: str, pitch: int, speed: int = 165) -> np.ndarra
     """`text` spoken by espeak-ng's `voice` at `pitch` (0-99) and `speed` (words per minute), as 16 kHz samples."""
     import soundfile
 
-    from modeling_mmembed.feature_extraction_mmembed import resample
+    from modeling_mmembed.audio_mmembed import resample
 
     if shutil.which("espeak-ng") is None:
         raise RuntimeError(

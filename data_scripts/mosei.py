@@ -436,7 +436,7 @@ class CmuMosei(datasets.GeneratorBasedBuilder):
 
     def _video_waveform(self, video_id: str, extractor, counts: Counter):
         """The video's waveform at the extractor's rate from `<audio_dir>/<video_id>.wav`, None when missing."""
-        from modeling_mmembed.feature_extraction_mmembed import load_audio_file, resample
+        from modeling_mmembed.audio_mmembed import load_audio_file, resample
 
         path = Path(self.config.audio_dir) / f"{video_id}.wav"
         if not path.is_file():

@@ -28,6 +28,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
+from modeling_mmembed.array_checks_mmembed import check_finite
 from modeling_mmembed.configuration_mmembed import MMEmbedConfig
 from modeling_mmembed.tokenization_mmembed import normalize_transcript
 
@@ -206,9 +207,7 @@ def _visual_width(path: str, visual_columns: str) -> int:
             f"visual file {path} must hold a numeric (frames, features) array with frames; got {frames.dtype} "
             f"{frames.shape}"
         )
-    nonfinite = int(np.count_nonzero(~np.isfinite(frames))) if frames.dtype.kind == "f" else 0
-    if nonfinite:
-        raise ValueError(f"visual file {path} holds {nonfinite} NaN/inf values")
+    check_finite(frames, f"visual file {path}")
     return frames.shape[1]
 
 

@@ -9,7 +9,7 @@ from modeling_mmembed import (
     MMEmbedForEmotionRecognition,
     MMEmbedForPreTraining,
 )
-from modeling_mmembed.configuration_mmembed import input_layer_mismatches, refuse_other_input_layers
+from modeling_mmembed.configuration_mmembed import check_input_layers, input_layer_mismatches
 
 from .arguments import RunArguments
 from .data import corpus_input_sizes
@@ -47,7 +47,7 @@ def build_model(run: RunArguments, task: str, train_split):
         return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **head))
     saved = mmembed_checkpoint_config(run.model_name_or_path)
     if not run.reinit_input_layers:
-        refuse_other_input_layers(run.model_name_or_path, saved, inputs)  # the corpus's sizes are what is requested
+        check_input_layers(run.model_name_or_path, saved, inputs)  # the corpus's sizes are what is requested
     differing = bool(input_layer_mismatches(saved, inputs))
     return load_checkpoint(model_class, run.model_name_or_path, **inputs, **head, ignore_mismatched_sizes=differing)
 

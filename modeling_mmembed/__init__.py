@@ -18,9 +18,10 @@ from transformers import (
     AutoTokenizer,
 )
 
+from .audio_mmembed import load_audio_file
 from .configuration_mmembed import EMOTIONS, MODALITIES, MMEmbedConfig
 from .ctc_decoding_mmembed import MMEmbedCTCPrefixScorer
-from .feature_extraction_mmembed import MMEmbedFeatureExtractor, load_audio_file
+from .feature_extraction_mmembed import MMEmbedFeatureExtractor
 from .modeling_mmembed import (
     MMEmbedASRMemoryOutput,
     MMEmbedEmotionOutput,

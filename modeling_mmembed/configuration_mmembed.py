@@ -638,7 +638,7 @@ def input_layer_mismatches(saved: MMEmbedConfig, wanted: dict) -> dict[str, tupl
     }
 
 
-def refuse_other_input_layers(checkpoint, saved: MMEmbedConfig, wanted: dict) -> None:
+def check_input_layers(checkpoint, saved: MMEmbedConfig, wanted: dict) -> None:
     """
     The one compatibility check of a checkpoint against what is asked of it (`from_pretrained` and `train.py`): a
     `ValueError` naming each input-layer field that differs, and both ways to re-initialise those layers instead.

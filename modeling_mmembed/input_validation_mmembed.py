@@ -8,6 +8,10 @@ the tensor: they run on CPU tensors and, on an accelerator, outside gradient-tra
 inside a training step on an accelerator they are skipped so the step has no host-device synchronisation, and
 `MMEmbedDataCollator` plus `train.py`'s dataset-wide label checks test the same values on the host instead. Inside
 a `torch.compile` graph they are skipped too (a host read would break the graph); the collator's checks still apply.
+
+One verb across the package: a `check_*` function raises that `ValueError` on bad input (and returns the input, made
+canonical, where the caller needs it); the config's `validate_*` methods are transformers' `@strict` class
+validators.
 """
 
 from dataclasses import dataclass
@@ -38,7 +42,7 @@ def reads_values(tensor: torch.Tensor) -> bool:
     return tensor.device.type == "cpu" or not torch.is_grad_enabled()
 
 
-def validate_encoder_inputs(
+def check_encoder_inputs(
     config: MMEmbedConfig, inputs: dict[str, torch.Tensor | None], dtype: torch.dtype | None = None
 ) -> dict[str, ModalityInput]:
     """
@@ -49,21 +53,21 @@ def validate_encoder_inputs(
     """
     if inputs.get("input_features") is None:
         raise ValueError("input_features (audio) is required: the audio stream is the query of every branch.")
-    audio = _validated_features("audio", "input_features", inputs["input_features"], config.audio_feature_size, dtype)
+    audio = _check_features("audio", "input_features", inputs["input_features"], config.audio_feature_size, dtype)
     batch_size = audio.shape[0]
     if batch_size == 0:
         raise ValueError(f"input_features (audio) has batch size 0 (shape {tuple(audio.shape)}); give one sample.")
-    audio_mask = _validated_mask("audio", inputs.get("attention_mask"), audio, batch_size)
+    audio_mask = _check_mask("audio", inputs.get("attention_mask"), audio, batch_size)
     validated = {"audio": ModalityInput(audio, audio_mask)}
     for modality in MODALITIES[1:]:
-        values = _validated_source(config, modality, inputs, dtype)
+        values = _check_source(config, modality, inputs, dtype)
         if values is not None:
             mask = inputs.get(MODALITY_INPUTS[modality].mask_name)
-            validated[modality] = ModalityInput(values, _validated_mask(modality, mask, values, batch_size))
+            validated[modality] = ModalityInput(values, _check_mask(modality, mask, values, batch_size))
     return validated
 
 
-def _validated_source(
+def _check_source(
     config: MMEmbedConfig, modality: str, inputs: dict, dtype: torch.dtype | None
 ) -> torch.Tensor | None:
     """
@@ -92,12 +96,12 @@ def _validated_source(
             f"pass {expected}."
         )
     if name == entry.token_ids_name:
-        return _validated_token_stream(name, modality, inputs[name], config.text_vocab_size)
-    return _validated_features(modality, name, inputs[name], getattr(config, entry.size_field), dtype)
+        return _check_token_stream(name, modality, inputs[name], config.text_vocab_size)
+    return _check_features(modality, name, inputs[name], getattr(config, entry.size_field), dtype)
 
 
-def _validated_token_stream(name: str, modality: str, token_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    validate_token_ids(f"{name} ({modality})", token_ids, vocab_size)
+def _check_token_stream(name: str, modality: str, token_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    check_token_ids(f"{name} ({modality})", token_ids, vocab_size)
     if token_ids.shape[1] == 0:
         raise ValueError(
             f"{name} ({modality}) has no tokens (shape {tuple(token_ids.shape)}); leave {modality} out for a batch "
@@ -106,12 +110,12 @@ def _validated_token_stream(name: str, modality: str, token_ids: torch.Tensor, v
     return token_ids
 
 
-def validate_token_ids(name: str, token_ids, vocab_size: int, batch_size: int | None = None) -> None:
+def check_token_ids(name: str, token_ids, vocab_size: int, batch_size: int | None = None) -> None:
     """
     Token ids: an int64/int32 tensor `(batch_size, length)` (the types embeddings take), each id in
     `[0, vocab_size)`.
     """
-    _require_tensor(name, token_ids)
+    _check_tensor(name, token_ids)
     if token_ids.dim() != 2 or (batch_size is not None and token_ids.shape[0] != batch_size):
         batch = "batch" if batch_size is None else batch_size
         raise ValueError(f"{name} must have shape ({batch}, length); got {tuple(token_ids.shape)}.")
@@ -129,12 +133,12 @@ MAX_FEATURE_MAGNITUDE = 1e6
 and squares of values near 1e19 overflow float32 in the first layer norm."""
 
 
-def _require_tensor(name: str, value) -> None:
+def _check_tensor(name: str, value) -> None:
     if not torch.is_tensor(value):
         raise ValueError(f"{name} must be a torch.Tensor; got {type(value).__name__} (wrap it in torch.tensor).")
 
 
-def _validated_features(
+def _check_features(
     modality: str, name: str, values: torch.Tensor, feature_size: int, dtype: torch.dtype | None = None
 ) -> torch.Tensor:
     """A float `(batch_size, length, feature_size)` tensor (cast to `dtype` when given) with only finite values."""
@@ -178,7 +182,7 @@ def _validated_features(
     return values
 
 
-def _validated_mask(modality: str, mask: torch.Tensor | None, values: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _check_mask(modality: str, mask: torch.Tensor | None, values: torch.Tensor, batch_size: int) -> torch.Tensor:
     """A bool `(batch_size, length)` mask matching `values` (all true when `mask` is None)."""
     name = MODALITY_INPUTS[modality].mask_name
     expected = (batch_size, values.shape[1])
@@ -186,7 +190,7 @@ def _validated_mask(modality: str, mask: torch.Tensor | None, values: torch.Tens
         raise ValueError(f"{modality} inputs have batch size {values.shape[0]}, but the audio input has {batch_size}.")
     if mask is None:
         return torch.ones(expected, dtype=torch.bool, device=values.device)
-    _require_tensor(f"{name} ({modality})", mask)
+    _check_tensor(f"{name} ({modality})", mask)
     if tuple(mask.shape) != expected:
         raise ValueError(
             f"{name} ({modality}) must have shape {expected} to match its features; got {tuple(mask.shape)}."
@@ -194,11 +198,11 @@ def _validated_mask(modality: str, mask: torch.Tensor | None, values: torch.Tens
     if reads_values(mask) and not ((mask == 0) | (mask == 1)).all():
         raise ValueError(f"{name} ({modality}) must hold only 0 (padding) and 1 (real frame).")
     mask = mask.to(device=values.device, dtype=torch.bool)
-    _require_right_padding(modality, name, mask)
+    _check_right_padding(modality, name, mask)
     return mask
 
 
-def _require_right_padding(modality: str, name: str, mask: torch.Tensor) -> None:
+def _check_right_padding(modality: str, name: str, mask: torch.Tensor) -> None:
     """
     One rule for every modality: real frames first, then padding (right padding; positions count from the first
     frame). An all-zero row means "this sample lacks the modality", which audio, the query stream, cannot be.
@@ -221,9 +225,9 @@ def _require_right_padding(modality: str, name: str, mask: torch.Tensor) -> None
         )
 
 
-def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
+def check_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Check `labels` against the head's `problem_type` and `num_labels`; returns them unchanged."""
-    _require_tensor("labels", labels)
+    _check_tensor("labels", labels)
     shape = tuple(labels.shape)
     if config.problem_type == "multi_label_classification":
         if shape != (batch_size, config.num_labels):
@@ -257,12 +261,12 @@ def validate_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_s
     return labels
 
 
-def validate_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> None:
+def check_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size: int) -> None:
     """
     Transcript labels: integer `(batch_size, target_length)`, each id in the vocabulary or -100, `target_length <=
     max_target_positions`.
     """
-    _require_tensor("labels (ASR)", labels)
+    _check_tensor("labels (ASR)", labels)
     if labels.dim() != 2 or labels.shape[0] != batch_size or labels.dtype.is_floating_point:
         raise ValueError(
             f"labels (ASR) must be integer character ids of shape ({batch_size}, target_length); got "
@@ -282,9 +286,9 @@ def validate_asr_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size:
         )
 
 
-def validate_speaker_labels(config: MMEmbedConfig, speaker_labels: torch.Tensor, batch_size: int) -> None:
+def check_speaker_labels(config: MMEmbedConfig, speaker_labels: torch.Tensor, batch_size: int) -> None:
     """Speaker labels: integer `(batch_size,)`, each in `[0, num_speakers)`."""
-    _require_tensor("speaker_labels", speaker_labels)
+    _check_tensor("speaker_labels", speaker_labels)
     if tuple(speaker_labels.shape) != (batch_size,) or speaker_labels.dtype.is_floating_point:
         raise ValueError(
             f"speaker_labels must be integer speaker indices of shape ({batch_size},); got "

@@ -24,16 +24,16 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .checkpoint_files_mmembed import copy_extra_code_files
-from .configuration_mmembed import INPUT_LAYER_FIELDS, MODALITY_INPUTS, MMEmbedConfig, refuse_other_input_layers
+from .configuration_mmembed import INPUT_LAYER_FIELDS, MODALITY_INPUTS, MMEmbedConfig, check_input_layers
 from .ctc_decoding_mmembed import MMEmbedCTCPrefixScorer
 from .input_validation_mmembed import (
     ModalityInput,
+    check_asr_labels,
     check_ctc_lengths,
-    validate_asr_labels,
-    validate_emotion_labels,
-    validate_encoder_inputs,
-    validate_speaker_labels,
-    validate_token_ids,
+    check_emotion_labels,
+    check_encoder_inputs,
+    check_speaker_labels,
+    check_token_ids,
 )
 
 logger = logging.get_logger(__name__)
@@ -673,7 +673,7 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
         audio subsampling, text kind) differ from the requested config unless `ignore_mismatched_sizes=True`.
         """
         if pretrained_model_name_or_path is not None and not kwargs.get("ignore_mismatched_sizes", False):
-            check_input_layers_match(pretrained_model_name_or_path, kwargs)
+            check_requested_input_layers(pretrained_model_name_or_path, kwargs)
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
 
@@ -683,9 +683,9 @@ HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revis
 PUSH_KWARGS = ("commit_message", "private", "token", "create_pr", "revision", "commit_description", "max_shard_size")
 
 
-def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwargs: dict) -> None:
+def check_requested_input_layers(pretrained_model_name_or_path, from_pretrained_kwargs: dict) -> None:
     """
-    `refuse_other_input_layers` for `from_pretrained`: the input-layer fields requested through `config=` or config
+    `check_input_layers` for `from_pretrained`: the input-layer fields requested through `config=` or config
     keyword arguments, against the saved config. A changed `audio_subsampling` changes the convolution stack, which
     would otherwise load silently with missing and unexpected keys.
     """
@@ -698,7 +698,7 @@ def check_input_layers_match(pretrained_model_name_or_path, from_pretrained_kwar
         wanted = {
             field: from_pretrained_kwargs[field] for field in INPUT_LAYER_FIELDS if field in from_pretrained_kwargs
         }
-    refuse_other_input_layers(pretrained_model_name_or_path, saved, wanted)
+    check_input_layers(pretrained_model_name_or_path, saved, wanted)
 
 
 class MMEmbedAttentionPooling(nn.Module):
@@ -902,7 +902,7 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
             "text_input_ids": text_input_ids,
             "text_attention_mask": text_attention_mask,
         }
-        inputs = validate_encoder_inputs(self.config, given, dtype=self.dtype)
+        inputs = check_encoder_inputs(self.config, given, dtype=self.dtype)
         audio = inputs.pop("audio")
         audio.values = self.mask_input_features(audio.values, audio.attention_mask)
         audio_states, audio_mask = self.encode_audio(audio, **kwargs)
@@ -1195,7 +1195,7 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
 
     def emotion_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The loss the config's `problem_type` asks for; `labels` are validated first."""
-        labels = validate_emotion_labels(self.config, labels, batch_size=logits.shape[0]).to(logits.device)
+        labels = check_emotion_labels(self.config, labels, batch_size=logits.shape[0]).to(logits.device)
         if self.config.problem_type == "multi_label_classification":
             pos_weight = None
             if self.config.pos_weight is not None:
@@ -1306,15 +1306,15 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         batch_size = self._batch_size(input_features, encoder_outputs)
         if labels is not None:
-            validate_asr_labels(self.config, labels, batch_size)
+            check_asr_labels(self.config, labels, batch_size)
             if decoder_input_ids is None:
                 decoder_input_ids = shift_tokens_right(
                     labels, self.config.pad_token_id, self.config.decoder_start_token_id
                 )
         if speaker_labels is not None:
-            validate_speaker_labels(self.config, speaker_labels, batch_size)
+            check_speaker_labels(self.config, speaker_labels, batch_size)
         if decoder_input_ids is not None:
-            validate_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size, batch_size)
+            check_token_ids("decoder_input_ids", decoder_input_ids, self.config.vocab_size, batch_size)
 
         encoder_output = None
         if encoder_outputs is None:

@@ -10,6 +10,8 @@ from collections import Counter
 
 import numpy as np
 
+from .array_checks_mmembed import check_finite
+
 OPENFACE_METADATA_COLUMNS = ("frame", "face_id", "timestamp", "confidence", "success")
 AU_INTENSITIES = tuple(f"AU{number:02d}_r" for number in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45))
 AU_PRESENCES = tuple(
@@ -106,8 +108,7 @@ def read_openface_csv(
         raise ValueError(f"{name} has a header but no frames.")
     if max_frames is not None and values.shape[0] > max_frames:
         raise ValueError(f"{name} has more than {max_frames} frames; at most {max_frames} are accepted.")
-    if not np.isfinite(values).all():
-        raise ValueError(f"{name} holds {int((~np.isfinite(values)).sum())} NaN/inf values in {wanted}.")
+    check_finite(values, name, f"values in {wanted}")
     return values
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from transformers import AutomaticSpeechRecognitionPipeline, Pipeline
 
+from .audio_mmembed import check_sampling_rate, load_audio_file, resample, to_mono_float
 from .configuration_mmembed import MODALITY_INPUTS
-from .feature_extraction_mmembed import check_sampling_rate, load_audio_file, resample, to_mono_float
 from .openface_mmembed import read_openface_csv
 
 
@@ -153,12 +153,12 @@ class MMEmbedEmotionPipeline(Pipeline):
                 f"An emotion input is audio or a dict with 'audio' and optional 'sampling_rate', 'visual', "
                 f"'transcript'; got keys {sorted(inputs)}."
             )
-        self._refuse_unused_inputs(inputs)
+        self._check_inputs_are_used(inputs)
         audio, rate = self._audio_input(inputs["audio"], inputs.get("sampling_rate", sampling_rate), limits)
         visual, transcript = inputs.get("visual"), self._text_input(inputs.get("transcript"))
         if limits is not None:
             visual = _bounded_visual(visual, visual_columns, limits)
-            _refuse_long_transcript(transcript, limits)
+            _check_transcript_length(transcript, limits)
         batch = self.processor(
             audio=[audio],
             sampling_rate=rate,
@@ -219,7 +219,7 @@ class MMEmbedEmotionPipeline(Pipeline):
             )
         return transcript
 
-    def _refuse_unused_inputs(self, inputs: dict) -> None:
+    def _check_inputs_are_used(self, inputs: dict) -> None:
         """A modality the model does not use must not be dropped silently."""
         for key, modality in (("visual", "visual"), ("transcript", "text")):
             if inputs.get(key) is not None and modality not in self.model.config.modalities:
@@ -283,7 +283,7 @@ def _bounded_visual(visual, columns, limits: InputLimits):
     return visual
 
 
-def _refuse_long_transcript(transcript, limits: InputLimits) -> None:
+def _check_transcript_length(transcript, limits: InputLimits) -> None:
     """A transcript (string or word vectors) longer than `limits` allow is refused before it is tokenised."""
     if isinstance(transcript, str) and len(transcript) > limits.max_transcript_characters:
         raise ValueError(

@@ -10,8 +10,8 @@ import numpy as np
 from transformers import ProcessorMixin
 from transformers.feature_extraction_utils import BatchFeature
 
+from .array_checks_mmembed import check_finite, check_max_length
 from .configuration_mmembed import MODALITY_INPUTS
-from .feature_extraction_mmembed import refuse_longer_than
 from .openface_mmembed import read_openface_csv
 
 
@@ -149,8 +149,7 @@ def _float_frames(item, name: str) -> np.ndarray:
         raise ValueError(
             f"{name} must be a (frames, features) array with at least one frame; got shape {array.shape}."
         )
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds {int((~np.isfinite(array)).sum())} NaN/inf values.")
+    check_finite(array, name)
     return array
 
 
@@ -197,7 +196,7 @@ def pad_modality(
         raise ValueError(f"{modality} samples have different feature sizes: {sorted(trailing)}.")
     lengths = [0 if item is None else len(item) for item in items]
     if not truncation:
-        refuse_longer_than(modality, lengths, max_length)
+        check_max_length(modality, lengths, max_length)
     entry = MODALITY_INPUTS[modality]
     token_ids = present[0].ndim == 1 and entry.token_ids_name is not None
     width = max(lengths) if max_length is None else min(max(lengths), max_length)
@@ -247,7 +246,7 @@ class MMEmbedDataCollator:
             pad_examples([{name: example[name] for name in columns if name in example} for example in examples])
         )
         batch = {name: value.float() if value.is_floating_point() else value for name, value in batch.items()}
-        refuse_non_finite(batch, examples)
+        check_finite_batch(batch, examples)
         self.real_frames += int(batch["attention_mask"].sum())
         self.total_frames += batch["attention_mask"].numel()
         if self.task == "emotion":
@@ -268,7 +267,7 @@ class MMEmbedDataCollator:
         return 1.0 - self.real_frames / self.total_frames if self.total_frames else 0.0
 
 
-def refuse_non_finite(batch: dict, examples: list[dict]) -> None:
+def check_finite_batch(batch: dict, examples: list[dict]) -> None:
     """
     Raise naming the modality and the examples (their `id`, else their position) whose features hold NaN or inf.
     The host-side twin of the model's own check, which a training step on an accelerator skips (no device sync).

@@ -112,7 +112,7 @@ def audio_seeds(work: Path) -> list[bytes]:
 
 
 def run_audio(data: bytes, work: Path) -> None:
-    from modeling_mmembed.feature_extraction_mmembed import load_audio_file
+    from modeling_mmembed.audio_mmembed import load_audio_file
     from modeling_mmembed.pipeline_mmembed import SERVING_LIMITS
 
     load_audio_file(io.BytesIO(data), SERVING_LIMITS.max_audio_seconds, SERVING_LIMITS.max_audio_channels, "audio")

@@ -6,8 +6,9 @@ import pytest
 import soundfile
 
 from modeling_mmembed import MMEmbedFeatureExtractor
-from modeling_mmembed import feature_extraction_mmembed as extraction
-from modeling_mmembed.feature_extraction_mmembed import available_backends, load_audio_file
+from modeling_mmembed import audio_mmembed
+from modeling_mmembed.audio_mmembed import load_audio_file
+from modeling_mmembed.feature_extraction_mmembed import available_backends
 
 from .audio_signals import RATE, SIGNALS, speech_like, tone
 
@@ -64,7 +65,7 @@ def test_batch_output_shapes_and_mask():
 def test_resampling_keeps_a_tone_at_its_frequency():
     extractor = MMEmbedFeatureExtractor()
     at_22k = tone(1000.0, 1.0, rate=22050)
-    resampled = extraction.resample(at_22k, 22050, RATE)
+    resampled = audio_mmembed.resample(at_22k, 22050, RATE)
     assert abs(len(resampled) - RATE) <= 1
     spectrum = np.abs(np.fft.rfft(resampled * np.hanning(len(resampled))))
     peak_hz = np.argmax(spectrum) * RATE / len(resampled)
@@ -75,8 +76,8 @@ def test_resampling_keeps_a_tone_at_its_frequency():
 
 
 def test_scipy_resampling_is_used_without_soxr(monkeypatch):
-    monkeypatch.setattr(extraction, "soxr", None)
-    resampled = extraction.resample(tone(1000.0, 1.0, rate=22050), 22050, RATE)
+    monkeypatch.setattr(audio_mmembed, "soxr", None)
+    resampled = audio_mmembed.resample(tone(1000.0, 1.0, rate=22050), 22050, RATE)
     spectrum = np.abs(np.fft.rfft(resampled * np.hanning(len(resampled))))
     assert abs(np.argmax(spectrum) * RATE / len(resampled) - 1000.0) < 2.0
 
@@ -217,7 +218,7 @@ def test_m4a_is_decoded_with_pyav(tmp_path):
 def test_missing_pyav_names_the_extra(tmp_path, monkeypatch):
     path = tmp_path / "clip.m4a"
     path.write_bytes(b"\x00" * 64)
-    monkeypatch.setattr(extraction, "av", None)
+    monkeypatch.setattr(audio_mmembed, "av", None)
     with pytest.raises(ImportError, match=r"pip install 'mmembed\[video\]'"):
         load_audio_file(path)
 

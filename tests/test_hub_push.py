@@ -71,7 +71,8 @@ def test_push_uploads_the_complete_model_folder(demo_root, tmp_path, hub):
     expected = {
         "model.safetensors", "config.json", "generation_config.json", "modeling_mmembed.py",
         "configuration_mmembed.py", "input_validation_mmembed.py", "pipeline_mmembed.py", "processing_mmembed.py",
-        "feature_extraction_mmembed.py", "tokenization_mmembed.py", "openface_mmembed.py", "processor_config.json",
+        "feature_extraction_mmembed.py", "audio_mmembed.py", "array_checks_mmembed.py", "tokenization_mmembed.py",
+        "openface_mmembed.py", "processor_config.json",
         "tokenizer_config.json", "vocab.json", "handler.py", "README.md", "results.json",
     }  # fmt: skip
     assert expected <= set(files)

@@ -299,11 +299,11 @@ def test_joint_decoding_takes_eos_from_the_generation_config(memorised, monkeypa
 
 def test_emotion_label_checks_read_no_values_in_an_accelerator_training_step():
     """On a device the host cannot read without a sync (meta here) the range check is skipped, not evaluated."""
-    from modeling_mmembed.input_validation_mmembed import validate_emotion_labels
+    from modeling_mmembed.input_validation_mmembed import check_emotion_labels
 
     config = tiny_config()
     labels = torch.zeros(2, 6, device="meta")
     with torch.enable_grad():
-        assert validate_emotion_labels(config, labels, batch_size=2) is labels
+        assert check_emotion_labels(config, labels, batch_size=2) is labels
     with pytest.raises(ValueError, match=r"presence values in \[0, 1\]"):
-        validate_emotion_labels(config, torch.full((2, 6), 2.0), batch_size=2)
+        check_emotion_labels(config, torch.full((2, 6), 2.0), batch_size=2)
