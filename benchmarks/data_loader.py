@@ -29,8 +29,8 @@ from benchmarks.common import (
     peak_memory_mb,
     segment_seconds,
 )
+from mmembed_training.collator import MMEmbedDataCollator
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition
-from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 SIZES = {"input_features": 74, "visual_features": 35, "text_features": 300}
 

@@ -18,6 +18,7 @@ from transformers import (
 
 from .arguments import RunArguments
 from .baselines import pooled_baselines
+from .collator import MMEmbedDataCollator
 from .demo_budgets import (
     DEMO_BUDGETS,
     DEMO_EXTENSIONS,
@@ -118,8 +119,6 @@ def frozen_encoder_probes(corpus, root: str, preset: str, pretrained: str, seed:
     left at its random initialisation (`scratch`), which shows what the embedding owes to pre-training rather than to
     the architecture.
     """
-    from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
-
     from .frozen_probe import frozen_probe
     from .models import build_model
 

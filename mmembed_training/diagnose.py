@@ -31,9 +31,9 @@ from transformers import HfArgumentParser, TrainerCallback, TrainingArguments, s
 from data_scripts.demo_cues import EMOTION_CUES
 from modeling_mmembed import EMOTIONS
 from modeling_mmembed.modeling_mmembed import aligned_positions, sinusoidal_embedding
-from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 from .arguments import RunArguments
+from .collator import MMEmbedDataCollator
 from .data import load_corpus, with_lengths
 from .demo_budgets import DEMO_LEARNING_RATES, bf16_is_fast
 from .evaluation import stage_scorer

@@ -17,9 +17,9 @@ from modeling_mmembed import (
     MMEmbedTokenizer,
 )
 from modeling_mmembed.metrics_mmembed import sentiment_scores
-from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 from .arguments import RunArguments
+from .collator import MMEmbedDataCollator
 from .data import check_labels, check_splits, load_corpus, with_lengths, with_train_fraction
 from .evaluation import (
     EVALUATION_SPLITS,

@@ -222,73 +222,10 @@ def pad_examples(examples: list[dict], return_tensors: str | None = "pt") -> Bat
     return BatchFeature(batch, tensor_type=return_tensors)
 
 
-class MMEmbedDataCollator:
-    """
-    Batches dataset examples for training: each modality the model uses is padded separately with its mask
-    ([`pad_examples`]); targets by task: `"emotion"` maps `emotion_labels` to float multi-label `labels`,
-    `"sentiment"` maps `sentiment` to float `labels`, `"pretrain"` pads the transcript `labels` with -100 and keeps
-    `speaker_labels`. Features are returned as float32. It counts real and padded audio frames
-    (`padding_fraction`).
-    """
-
-    def __init__(self, task: str, modalities=("audio", "visual", "text")):
-        if task not in ("emotion", "sentiment", "pretrain"):
-            raise ValueError(f"task must be 'emotion', 'sentiment' or 'pretrain', got {task!r}.")
-        self.task, self.modalities = task, tuple(modalities)
-        self.real_frames = self.total_frames = 0
-
-    def __call__(self, examples: list[dict]) -> dict:
-        import torch
-
-        used = {"audio"} | set(self.modalities)
-        columns = [name for name, modality in MODEL_INPUT_COLUMNS.items() if modality in used]
-        batch = dict(
-            pad_examples([{name: example[name] for name in columns if name in example} for example in examples])
-        )
-        batch = {name: value.float() if value.is_floating_point() else value for name, value in batch.items()}
-        check_finite_batch(batch, examples)
-        self.real_frames += int(batch["attention_mask"].sum())
-        self.total_frames += batch["attention_mask"].numel()
-        if self.task == "emotion":
-            batch["labels"] = torch.tensor(
-                np.array([example["emotion_labels"] for example in examples]), dtype=torch.float
-            )
-        elif self.task == "sentiment":
-            batch["labels"] = torch.tensor([float(example["sentiment"]) for example in examples])
-        else:
-            transcripts = [np.asarray(example["labels"], dtype=np.int64) for example in examples]
-            batch["labels"] = torch.from_numpy(pad_sequences(transcripts, pad_value=-100)[0])
-            batch["speaker_labels"] = torch.tensor([int(example["speaker_labels"]) for example in examples])
-        return batch
-
-    @property
-    def padding_fraction(self) -> float:
-        """Share of padded audio frames in the batches made so far."""
-        return 1.0 - self.real_frames / self.total_frames if self.total_frames else 0.0
-
-
-def check_finite_batch(batch: dict, examples: list[dict]) -> None:
-    """
-    Raise naming the modality and the examples (their `id`, else their position) whose features hold NaN or inf.
-    The host-side twin of the model's own check, which a training step on an accelerator skips (no device sync).
-    """
-    import torch
-
-    for name, values in batch.items():
-        if name in MODEL_INPUT_COLUMNS and values.is_floating_point() and not torch.isfinite(values).all():
-            bad = (~torch.isfinite(values)).flatten(1).any(dim=1).nonzero().flatten().tolist()
-            ids = [str(examples[index]["id"]) if "id" in examples[index] else index for index in bad]
-            raise ValueError(
-                f"{name} ({MODEL_INPUT_COLUMNS[name]}) holds NaN/inf in examples {ids}; replace them (0 is the "
-                "CMU convention) when building the dataset."
-            )
-
-
 MMEmbedProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "MODEL_INPUT_COLUMNS",
-    "MMEmbedDataCollator",
     "MMEmbedProcessor",
     "pad_examples",
     "pad_modality",

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from modeling_mmembed import MMEmbedFeatureExtractor
-from modeling_mmembed import audio_mmembed
+from modeling_mmembed import MMEmbedFeatureExtractor, audio_mmembed
 from modeling_mmembed.audio_mmembed import load_audio_file
 from modeling_mmembed.feature_extraction_mmembed import available_backends
 

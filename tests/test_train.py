@@ -10,8 +10,8 @@ import torch
 
 from mmembed_training import arguments as train_arguments
 from mmembed_training import cli, data, evaluation, run
+from mmembed_training.collator import MMEmbedDataCollator
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition
-from modeling_mmembed.processing_mmembed import MMEmbedDataCollator
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = [
