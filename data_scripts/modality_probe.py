@@ -17,37 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from modeling_mmembed.configuration_mmembed import EMOTIONS
-from modeling_mmembed.metrics_mmembed import weighted_accuracy
 
-
-def stream_statistics(values) -> np.ndarray:
-    """`(examples, 2 * features)`: each example's per-feature mean and standard deviation over its frames."""
-    return np.stack(
-        [np.concatenate([x.mean(0), x.std(0)]) if len(x) else np.zeros(2 * x.shape[1]) for x in values]
-    ).astype(np.float32)
-
-
-def pooled_features(dataset, vocabulary=None) -> dict[str, np.ndarray]:
-    """
-    Per modality an `(examples, features)` matrix of pooled features of a MOSEI-style dataset split. For text given
-    as token ids, the words are counted with `vocabulary` (a fitted `CountVectorizer`; by default one fitted here):
-    fit it on the training split and pass it for the others.
-    """
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    examples = dataset.with_format("numpy")
-    features = {
-        "audio": stream_statistics(examples["input_features"]),
-        "visual": stream_statistics(examples["visual_features"]),
-    }
-    if "text_features" in dataset.column_names:
-        features["text"] = stream_statistics(examples["text_features"])
-    else:
-        documents = [" ".join(words) for words in dataset["words"]]
-        vocabulary = vocabulary or CountVectorizer(binary=True, min_df=5).fit(documents)
-        features["text"] = vocabulary.transform(documents).toarray().astype(np.float32)
-        features["vocabulary"] = vocabulary
-    return features
+from .pooled_features import pooled_features
 
 
 def probe_weighted_accuracy(features: np.ndarray, labels: np.ndarray, nonlinear: bool, seed: int = 0) -> float:
@@ -117,9 +88,11 @@ def cue_rule_table(directory) -> dict[str, float]:
         decided["anger"].append(peak["anger"] == loudest)
         decided["fear"].append(builds_up(frames[:, VISUAL_CUE_DIMS["fear"]].mean(1)))
         decided["disgust"].append(peak["disgust"] == tail)
+    from sklearn.metrics import balanced_accuracy_score
+
     labels = np.asarray([row["emotion_intensities"] for row in rows]) > 0
     return {
-        emotion: weighted_accuracy(labels[:, index], np.asarray(decided[emotion]))
+        emotion: float(balanced_accuracy_score(labels[:, index], np.asarray(decided[emotion], dtype=bool)))
         for index, emotion in enumerate(EMOTIONS)
     }
 

@@ -9,8 +9,9 @@ import itertools
 
 import numpy as np
 
-from data_scripts.modality_probe import pooled_features
-from modeling_mmembed.metrics_mmembed import emotion_scores, tune_thresholds
+from data_scripts.pooled_features import pooled_features
+
+from .scores import emotion_scores, tune_thresholds
 
 MODALITIES = ("audio", "visual", "text")
 CLASSIFIERS = ("logistic regression", "boosted trees")

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from modeling_mmembed import EMOTIONS
-from modeling_mmembed.metrics_mmembed import paired_bootstrap
 
 from .demo_budgets import JUDGED_SIZES
 from .demo_grid import ABLATIONS, fraction_name, labelled
+from .scores import paired_bootstrap
 
 
 def decisions_of(run: dict) -> tuple[np.ndarray, np.ndarray]:

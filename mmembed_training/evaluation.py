@@ -19,9 +19,9 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from modeling_mmembed import MMEmbedTokenizer
-from modeling_mmembed.metrics_mmembed import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
 
 from .arguments import RunArguments
+from .scores import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,10 @@ validation, and the test split is scored once.
 import numpy as np
 import torch
 
-from modeling_mmembed.metrics_mmembed import emotion_scores, tune_thresholds
-
 from .baselines import emotion_probabilities
 from .data import train_fraction_indices
 from .evaluation import batches
+from .scores import emotion_scores, tune_thresholds
 
 
 @torch.no_grad()

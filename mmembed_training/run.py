@@ -16,7 +16,6 @@ from modeling_mmembed import (
     MMEmbedProcessor,
     MMEmbedTokenizer,
 )
-from modeling_mmembed.metrics_mmembed import sentiment_scores
 
 from .arguments import RunArguments
 from .collator import MMEmbedDataCollator
@@ -33,6 +32,7 @@ from .evaluation import (
 )
 from .hub import push_output, write_model_card
 from .models import build_model, mmembed_checkpoint_config
+from .scores import sentiment_scores
 from .trainer import MMEmbedTrainer, OutputFolder, configure_training
 
 logger = logging.getLogger(__name__)

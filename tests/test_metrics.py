@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeling_mmembed.metrics_mmembed import (
+from mmembed_training.scores import (
     asr_scores,
     emotion_scores,
     sentiment_scores,
@@ -116,7 +116,7 @@ def test_evaluate_module_is_self_contained(tmp_path):
 
 
 def test_row_wise_weighted_accuracy_matches_emotion_scores_including_one_class_labels():
-    from modeling_mmembed.metrics_mmembed import mean_weighted_accuracy_of_rows
+    from mmembed_training.scores import mean_weighted_accuracy_of_rows
 
     rng = np.random.default_rng(1)
     labels = rng.random((40, 6)) < 0.4
@@ -127,7 +127,7 @@ def test_row_wise_weighted_accuracy_matches_emotion_scores_including_one_class_l
 
 
 def test_paired_bootstrap_interval_is_paired_and_separates_a_better_system():
-    from modeling_mmembed.metrics_mmembed import paired_bootstrap
+    from mmembed_training.scores import paired_bootstrap
 
     rng = np.random.default_rng(0)
     labels = rng.random((300, 6)) < 0.4

@@ -11,7 +11,7 @@ per-emotion decision thresholds and, suffixed `_untuned`, at 0.5.
 `predictions` are per-example lists of 6 probabilities (happy, sad, anger, surprise, disgust, fear), `references`
 per-example lists of 6 binary labels. Self-contained (numpy and scikit-learn only), so it loads without mmembed
 installed, from this folder or from the Hub; `tests/test_metrics.py` checks it equals mmembed's own
-`metrics_mmembed.emotion_scores`, which training uses.
+`mmembed_training.scores.emotion_scores`, which training uses.
 """
 
 import warnings

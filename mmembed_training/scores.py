@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .configuration_mmembed import EMOTIONS
+from modeling_mmembed.configuration_mmembed import EMOTIONS
 
 
 def weighted_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
