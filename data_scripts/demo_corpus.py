@@ -52,7 +52,8 @@ from .demo_speech import (
     write_wav,
 )
 from .label_control import with_shuffled_labels
-from .mosei import segment_features, standard_folds
+from .mosei import standard_folds
+from .mosei_segments import segment_features
 from .pretraining_corpus import write_manifest
 
 VISUAL_SIZE = 35

@@ -42,7 +42,7 @@ import datasets
 import numpy as np
 
 from .cache_fingerprint import generator_fingerprint
-from .mosei import ROLE_COLUMNS, SPLITS, clean_stream, segment_features
+from .mosei_segments import ROLE_COLUMNS, SPLITS, clean_stream, segment_features
 from .safe_pickle import load_numpy_pickle
 
 logger = logging.getLogger(__name__)

@@ -87,7 +87,7 @@ def csd_seeds(work: Path) -> list[bytes]:
 
 def run_csd(data: bytes, work: Path) -> None:
     from data_scripts.csd import read_csd
-    from data_scripts.mosei import clean_stream
+    from data_scripts.mosei_segments import clean_stream
 
     path = work / "fuzzed.csd"
     path.write_bytes(data)
