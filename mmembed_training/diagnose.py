@@ -240,8 +240,11 @@ def cue_probe(corpus, emotion: str, streams: tuple[str, ...], epochs: int, seed:
         probe.eval()
         with torch.no_grad():
             for split, streams_of_split in (("validation", validation), ("train", train)):
-                scores = probe(streams_of_split).numpy()
-                history[split].append(float(roc_auc_score(labels[split].numpy(), scores)))
+                batches = torch.arange(len(labels[split])).split(64)  # a whole split at once needs GBs of attention
+                scores = torch.cat(
+                    [probe({name: (v[b], m[b]) for name, (v, m) in streams_of_split.items()}) for b in batches]
+                )
+                history[split].append(float(roc_auc_score(labels[split].numpy(), scores.numpy())))
     return {"streams": list(streams), **history}
 
 
@@ -257,25 +260,20 @@ def main(argv: list[str] | None = None) -> dict:
     )
     corpus = {split: corpus[split].with_format("numpy") for split in ("train", "validation")}
     curves = learning_curves(diagnose, corpus)
-    probes = {
+    model = f"{diagnose.preset}" + (f", {diagnose.config_overrides}" if diagnose.config_overrides else "")
+    report = {"corpus": diagnose.corpus, "model": model, "arguments": asdict(diagnose), "learning_curves": curves}
+    (output / "diagnosis.json").write_text(json.dumps(report, indent=1))  # kept should a probe fail
+    report["cue_probes"] = probes = {
         emotion: cue_probe(corpus, emotion, streams, diagnose.probe_epochs, diagnose.seed)
         for emotion, streams in CUE_STREAMS[diagnose.corpus].items()
     }
-    model = f"{diagnose.preset}" + (f", {diagnose.config_overrides}" if diagnose.config_overrides else "")
-    report = {
-        "corpus": diagnose.corpus,
-        "model": model,
-        "arguments": asdict(diagnose),
-        "learning_curves": curves,
-        "cue_probes": probes,
-        "summary": {
-            emotion: {
-                "model_best_validation_auc": max(curves[f"{emotion}_auc"]["validation"]),
-                "model_final_training_auc": curves[f"{emotion}_auc"]["train"][-1],
-                "probe_best_validation_auc": max(probes[emotion]["validation"]),
-            }
-            for emotion in EMOTIONS
-        },
+    report["summary"] = {
+        emotion: {
+            "model_best_validation_auc": max(curves[f"{emotion}_auc"]["validation"]),
+            "model_final_training_auc": curves[f"{emotion}_auc"]["train"][-1],
+            "probe_best_validation_auc": max(probes[emotion]["validation"]),
+        }
+        for emotion in EMOTIONS
     }
     (output / "diagnosis.json").write_text(json.dumps(report, indent=1))
     plot_diagnosis(report, output / "diagnosis.png")
