@@ -27,29 +27,32 @@ def build_model(run: RunArguments, task: str, train_split):
     missing = sorted(set(modalities) - set(sizes["modalities"]))
     if missing:
         raise ValueError(f"--modalities asks for {missing}, which this corpus does not have ({sizes['modalities']}).")
-    head = {"modalities": modalities, "freeze_encoder": run.freeze_encoder}
+    # config fields set by the run and its corpus (beyond the input sizes): modalities, task, labels, overrides
+    run_fields = {"modalities": modalities, "freeze_encoder": run.freeze_encoder}
     if run.dropout is not None:
-        head.update({name: run.dropout for name in DROPOUT_FIELDS})
+        run_fields.update({name: run.dropout for name in DROPOUT_FIELDS})
     if run.ctc_loss_weight is not None and task == "pretrain":
-        head["ctc_loss_weight"] = run.ctc_loss_weight
+        run_fields["ctc_loss_weight"] = run.ctc_loss_weight
     if task == "emotion" and run.pos_weight_from_train:
-        head["pos_weight"] = positive_weights(np.asarray(train_split["emotion_labels"]))
+        run_fields["pos_weight"] = positive_weights(np.asarray(train_split["emotion_labels"]))
     if task == "sentiment":
-        head.update(num_labels=1, problem_type="regression", thresholds=None)
+        run_fields.update(num_labels=1, problem_type="regression", thresholds=None)
     if task == "pretrain":
-        head["num_speakers"] = train_split.features["speaker_labels"].num_classes
+        run_fields["num_speakers"] = train_split.features["speaker_labels"].num_classes
     if run.align_to_words:
-        head["audio_subsampling"] = 1  # one row per word: nothing to subsample
-    head.update(config_overrides(run.config_overrides))
+        run_fields["audio_subsampling"] = 1  # one row per word: nothing to subsample
+    run_fields.update(config_overrides(run.config_overrides))
     model_class = MMEmbedForPreTraining if task == "pretrain" else MMEmbedForEmotionRecognition
     inputs = {key: value for key, value in sizes.items() if key != "modalities"}
     if run.model_name_or_path is None:
-        return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **head))
+        return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **run_fields))
     saved = mmembed_checkpoint_config(run.model_name_or_path)
     if not run.reinit_input_layers:
         check_input_layers(run.model_name_or_path, saved, inputs)  # the corpus's sizes are what is requested
     differing = bool(input_layer_mismatches(saved, inputs))
-    return load_checkpoint(model_class, run.model_name_or_path, **inputs, **head, ignore_mismatched_sizes=differing)
+    return load_checkpoint(
+        model_class, run.model_name_or_path, **inputs, **run_fields, ignore_mismatched_sizes=differing
+    )
 
 
 def config_overrides(overrides: str | None) -> dict:
