@@ -208,6 +208,11 @@ def padded_streams(dataset, streams: tuple[str, ...], stride: dict[str, int]) ->
     return padded
 
 
+def examples_of(streams: dict, indices: torch.Tensor) -> dict:
+    """The `indices` examples of each padded stream (`padded_streams`) and of its mask."""
+    return {name: (values[indices], mask[indices]) for name, (values, mask) in streams.items()}
+
+
 def cue_probe(corpus, emotion: str, streams: tuple[str, ...], epochs: int, seed: int) -> dict:
     """Validation (and training) AUC after each epoch of a `CueProbe` trained on `emotion` alone."""
     from sklearn.metrics import roc_auc_score
@@ -232,8 +237,9 @@ def cue_probe(corpus, emotion: str, streams: tuple[str, ...], epochs: int, seed:
     for _ in range(epochs):
         probe.train()
         for batch in torch.randperm(count).split(16):
-            chosen = {name: (values[batch], mask[batch]) for name, (values, mask) in train.items()}
-            loss = nn.functional.binary_cross_entropy_with_logits(probe(chosen), labels["train"][batch])
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                probe(examples_of(train, batch)), labels["train"][batch]
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -241,9 +247,7 @@ def cue_probe(corpus, emotion: str, streams: tuple[str, ...], epochs: int, seed:
         with torch.no_grad():
             for split, streams_of_split in (("validation", validation), ("train", train)):
                 batches = torch.arange(len(labels[split])).split(64)  # a whole split at once needs GBs of attention
-                scores = torch.cat(
-                    [probe({name: (v[b], m[b]) for name, (v, m) in streams_of_split.items()}) for b in batches]
-                )
+                scores = torch.cat([probe(examples_of(streams_of_split, batch)) for batch in batches])
                 history[split].append(float(roc_auc_score(labels[split].numpy(), scores.numpy())))
     return {"streams": list(streams), **history}
 
