@@ -24,8 +24,7 @@ from .demo_budgets import (
     DEMO_EXTENSIONS,
     JUDGED_SIZES,
     TIME_LIMIT_MINUTES,
-    demo_training,
-    schedule_of,
+    stage_training,
     uses_bf16,
 )
 from .demo_grid import describe, emotion_epochs, labelled, run_folder, seed_variants, starting_points
@@ -106,8 +105,7 @@ def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: in
     for index, (name, (run, epochs)) in enumerate(stages.items()):
         report(0.1 + 0.45 * index, desc=f"Training a demo model: {name} ({epochs} epochs)")
         set_seed(seed)
-        schedule = schedule_of(run)
-        training = demo_training(output / name, seed, epochs, budget, schedule, budget["evaluations"][schedule])
+        training = stage_training(run, output / name, seed, epochs, budget)
         results[name] = train_stage(run, training)
     return results
 
@@ -159,8 +157,7 @@ def run_demo(demo: DemoArguments) -> dict:
         logger.info("[%d/%d] %s", next(position), total, description)
         begin = time.perf_counter()
         set_seed(seed)
-        schedule = schedule_of(run)
-        training = demo_training(output / name, seed, epochs, budget, schedule, budget["evaluations"][schedule])
+        training = stage_training(run, output / name, seed, epochs, budget)
         results = train_stage(run, training)
         results["log_history"] = json.loads((output / name / "trainer_state.json").read_text())["log_history"]
         if not demo.keep_checkpoints:

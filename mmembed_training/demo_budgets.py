@@ -136,6 +136,12 @@ def demo_training(
     )
 
 
+def stage_training(run: RunArguments, output_dir: Path, seed: int, epochs: int, budget: dict) -> TrainingArguments:
+    """`demo_training` for a stage: its schedule (`schedule_of`) and how often the budget evaluates that schedule."""
+    schedule = schedule_of(run)
+    return demo_training(output_dir, seed, epochs, budget, schedule, budget["evaluations"][schedule])
+
+
 def schedule_of(run: RunArguments) -> str:
     """
     Which of the budget's schedules (`evaluations`, `DEMO_LEARNING_RATES`) a stage follows: `pretrain` for
