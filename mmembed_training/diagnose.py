@@ -13,7 +13,8 @@ Why an emotion is or is not learned, per cue of the demo corpora (`data_scripts.
    emotion alone. A probe that learns a cue the model misses says the information is there and the fusion loses it.
 
 Writes `diagnosis.json` (every figure) and `diagnosis.png` (a panel per emotion: the model's validation and
-training AUC against epochs, the probe's validation AUC as a line) into `--output_dir`. Validation only: the test
+training AUC against epochs, the probe's validation AUC as a line; with `--epochs 0`, the cue probes alone, their
+curves) into `--output_dir`. Validation only: the test
 split is never read here.
 """
 
@@ -69,7 +70,9 @@ class DiagnoseArguments:
         metadata={"help": "Start from this checkpoint (e.g. a default run's pretrain-seed0) instead of from scratch."},
     )
     config_overrides: str | None = field(default=None, metadata={"help": "As train.py's --config_overrides."})
-    epochs: int = field(default=24, metadata={"help": "Epochs of the learning curves (4x the default run's)."})
+    epochs: int = field(
+        default=24, metadata={"help": "Epochs of the learning curves (4x the default run's); 0: cue probes only."}
+    )
     learning_rate: float | None = field(
         default=None, metadata={"help": "None: the default run's for the corpus (`DEMO_LEARNING_RATES`)."}
     )
@@ -263,20 +266,28 @@ def main(argv: list[str] | None = None) -> dict:
         RunArguments(stage="emotion", corpus=diagnose.corpus, demo_root=diagnose.demo_root), "emotion"
     )
     corpus = {split: corpus[split].with_format("numpy") for split in ("train", "validation")}
-    curves = learning_curves(diagnose, corpus)
     model = f"{diagnose.preset}" + (f", {diagnose.config_overrides}" if diagnose.config_overrides else "")
-    report = {"corpus": diagnose.corpus, "model": model, "arguments": asdict(diagnose), "learning_curves": curves}
-    (output / "diagnosis.json").write_text(json.dumps(report, indent=1))  # kept should a probe fail
+    report = {"corpus": diagnose.corpus, "model": model, "arguments": asdict(diagnose)}
+    if diagnose.epochs:
+        report["learning_curves"] = curves = learning_curves(diagnose, corpus)
+        (output / "diagnosis.json").write_text(json.dumps(report, indent=1))  # kept should a probe fail
     report["cue_probes"] = probes = {
         emotion: cue_probe(corpus, emotion, streams, diagnose.probe_epochs, diagnose.seed)
         for emotion, streams in CUE_STREAMS[diagnose.corpus].items()
     }
     report["summary"] = {
         emotion: {
-            "model_best_validation_auc": max(curves[f"{emotion}_auc"]["validation"]),
-            "model_final_training_auc": curves[f"{emotion}_auc"]["train"][-1],
             "probe_best_validation_auc": max(probes[emotion]["validation"]),
+            "probe_final_training_auc": probes[emotion]["train"][-1],
         }
+        | (
+            {
+                "model_best_validation_auc": max(curves[f"{emotion}_auc"]["validation"]),
+                "model_final_training_auc": curves[f"{emotion}_auc"]["train"][-1],
+            }
+            if diagnose.epochs
+            else {}
+        )
         for emotion in EMOTIONS
     }
     (output / "diagnosis.json").write_text(json.dumps(report, indent=1))

@@ -107,14 +107,23 @@ def plot_learning_curves(per_seed: dict, path: Path) -> None:
 
 
 def plot_diagnosis(report: dict, path: Path) -> None:
-    """A panel per emotion: the model's validation and training AUC against epochs, the probe's best validation AUC."""
+    """
+    A panel per emotion: the model's validation and training AUC against epochs and the probe's best validation AUC,
+    or without learning curves the probe's validation and training AUC against its epochs.
+    """
     plt = pyplot()
-    curves, probes = report["learning_curves"], report["cue_probes"]
+    curves, probes = report.get("learning_curves"), report["cue_probes"]
     figure, axes = emotion_panels(plt)
     for axis, emotion in zip(axes.flat, EMOTIONS, strict=True):
-        auc = curves[f"{emotion}_auc"]
-        axis.plot(curves["epochs"], auc["validation"], marker="o", label="model, validation")
-        axis.plot(curves["epochs"], auc["train"], linestyle="--", label="model, training fit")
-        axis.axhline(max(probes[emotion]["validation"]), color="green", linestyle=":", label="cue probe, validation")
+        probe = probes[emotion]
+        if curves is None:  # the cue probes alone: their curves
+            epochs = range(1, len(probe["validation"]) + 1)
+            axis.plot(epochs, probe["validation"], color="green", marker="o", label="cue probe, validation")
+            axis.plot(epochs, probe["train"], color="green", linestyle="--", label="cue probe, training fit")
+        else:
+            auc = curves[f"{emotion}_auc"]
+            axis.plot(curves["epochs"], auc["validation"], marker="o", label="model, validation")
+            axis.plot(curves["epochs"], auc["train"], linestyle="--", label="model, training fit")
+            axis.axhline(max(probe["validation"]), color="green", linestyle=":", label="cue probe, validation")
         axis.set_title(f"{emotion} ({' + '.join(probes[emotion]['streams'])})")
     save_emotion_panels(plt, figure, axes, "AUC", f"{report['corpus']}: {report['model']}", path)

@@ -48,3 +48,15 @@ def test_cue_probe_reads_the_raw_corpus_transcript_as_token_ids(demo_root):
     probe = diagnose.cue_probe(corpus, "sad", diagnose.CUE_STREAMS["demo"]["sad"], epochs=1, seed=0)
     assert probe["streams"] == list(diagnose.CUE_STREAMS["demo"]["sad"]) and "text" in probe["streams"]
     assert len(probe["validation"]) == 1 and 0.0 <= probe["validation"][0] <= 1.0
+
+
+def test_diagnosis_with_no_epochs_runs_the_cue_probes_alone(demo_root, tmp_path):
+    """`--epochs 0`: no model is trained; the summary and the plot carry the probes' own curves."""
+    output = tmp_path / "probes"
+    flags = ["--corpus", "demo-mosei", "--demo_root", str(demo_root), "--epochs", "0", "--probe_epochs", "2"]
+    report = diagnose.main(flags + ["--output_dir", str(output)])
+    assert "learning_curves" not in report and not (output / "model").exists()
+    for emotion in EMOTIONS:
+        assert set(report["summary"][emotion]) == {"probe_best_validation_auc", "probe_final_training_auc"}
+        assert report["summary"][emotion]["probe_final_training_auc"] == report["cue_probes"][emotion]["train"][-1]
+    assert (output / "diagnosis.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
