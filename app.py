@@ -118,7 +118,9 @@ class Models:
             return model, None
         if self.default[0]:
             return self.default
-        emotion, asr = self.demo_dir / "raw-pretrained-all-seed0", self.demo_dir / "pretrain-seed0"
+        from mmembed_training.demo_grid import default_run_models
+
+        emotion, asr = default_run_models(self.demo_dir)
         if not (emotion / "config.json").is_file():
             emotion, asr = self.quick_dir / "emotion", self.quick_dir / "pretrain"
             if not (emotion / "config.json").is_file():

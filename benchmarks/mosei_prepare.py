@@ -70,7 +70,7 @@ def prepare_in_this_process(directory: Path, cache: Path, num_proc: int) -> None
     seconds = time.perf_counter() - start
     report = {
         "seconds": seconds,
-        "segments": mosei.summary["segments"],
+        "segments": mosei.report["segments"],
         "peak_rss_mb_main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_rss_mb_largest_worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }

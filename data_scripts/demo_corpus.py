@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ from .demo_speech import (
 from .label_control import with_shuffled_labels
 from .mosei import standard_folds
 from .mosei_segments import segment_features
+from .prepared_corpus import PreparedCorpus
 from .pretraining_corpus import write_manifest
 
 VISUAL_SIZE = 35
@@ -201,17 +203,17 @@ def load_demo_emotion(
     *,
     cache_dir=None,
     shuffled_labels: bool = False,
-    seed: int | None = None,
+    seed: int = 0,
     num_proc: int | None = None,
     feature_extractor=None,
-):
+) -> PreparedCorpus:
     """
-    The raw demo emotion corpus as a `DatasetDict` split by voice (`voice_splits`: train half the voices, validation
-    and test a quarter each, drawn by `seed`) with the columns of `load_mosei(audio="wav", text="tokens")`: fbank
-    `input_features` (by `feature_extractor`, default `MMEmbedFeatureExtractor()`; its settings kept as
-    `feature_extractor_config`), `visual_features`, `text_input_ids`, `words`, labels; `video_id` is the voice.
-    `shuffled_labels=True` permutes the labels across the utterances of each split (`with_shuffled_labels`, the
-    control). `seed` draws the split and the permutation (default: the seed the corpora were generated with).
+    The raw demo emotion corpus in `directory` (`DemoCorpora.emotion_dir`) as a `PreparedCorpus` split by voice
+    (`voice_splits`: train half the voices, validation and test a quarter each, drawn by `seed`; `DemoCorpora.
+    load_emotion` passes the generation seed) with the columns of `load_mosei(audio="wav", text="tokens")`: fbank
+    `input_features` (by `feature_extractor`, default `MMEmbedFeatureExtractor()`, whose settings it keeps),
+    `visual_features`, `text_input_ids`, `words`, labels; `video_id` is the voice. `shuffled_labels=True` permutes
+    the labels across the utterances of each split (`with_shuffled_labels`, the control) by `seed`.
     """
     import datasets
 
@@ -219,9 +221,6 @@ def load_demo_emotion(
     from .pretraining_corpus import read_manifest, source_files
 
     rows = read_manifest(Path(directory) / "labels.jsonl")
-    if seed is None:
-        report = Path(directory).parent / "done.json"
-        seed = json.loads(report.read_text()).get("seed", 0) if report.is_file() else 0
     parts = voice_splits(rows, seed)
     extractor_config = feature_extractor_config(feature_extractor)
     features = segment_features(extractor_config["feature_size"], VISUAL_SIZE, text_tokens=True)
@@ -231,11 +230,8 @@ def load_demo_emotion(
         gen_kwargs = {"rows": split_rows, "extractor_config": extractor_config}
         files = source_files(split_rows)
         splits[name] = cached_split(_emotion_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
-    corpus = datasets.DatasetDict(splits)
-    if shuffled_labels:
-        corpus = with_shuffled_labels(corpus, seed)
-    corpus.feature_extractor_config = extractor_config
-    return corpus
+    corpus = PreparedCorpus(datasets.DatasetDict(splits), extractor_config)
+    return with_shuffled_labels(corpus, seed) if shuffled_labels else corpus
 
 
 def _emotion_examples(rows: list[dict], extractor_config: dict):
@@ -402,8 +398,47 @@ def generate_demo_corpora(root=None, seed: int = 0, size: str = "full") -> dict:
     return report
 
 
+@dataclass(frozen=True)
+class DemoCorpora:
+    """
+    The three demo corpora generated under `root` from `seed` at `size` (`CORPUS_SIZES`): where each one is, and its
+    loader. `DemoCorpora.prepare(root, seed, size)` generates them when `root` holds no complete generation; one
+    that does is taken as it is, with the seed and size it was made with (its `done.json`).
+    """
+
+    root: Path
+    seed: int
+    size: str
+
+    @classmethod
+    def prepare(cls, root=None, seed: int = 0, size: str = "full") -> "DemoCorpora":
+        root = Path(root) if root is not None else default_demo_root(seed, size)
+        report = generate_demo_corpora(root, seed=seed, size=size)
+        return cls(root, report["seed"], report["size"])
+
+    @property
+    def speech_manifest(self) -> Path:
+        """The pre-training corpus's manifest (`build_pretraining_corpus` reads it)."""
+        return self.root / "speech" / "manifest.jsonl"
+
+    @property
+    def emotion_dir(self) -> Path:
+        """The raw emotion corpus: `labels.jsonl`, `wav/`, `visual/`."""
+        return self.root / "emotion"
+
+    @property
+    def mosei_dir(self) -> Path:
+        """The CMU-MOSEI-format set: `.csd` files that `load_mosei` reads."""
+        return self.root / "mosei"
+
+    def load_emotion(self, **options) -> PreparedCorpus:
+        """The raw emotion corpus split by this generation's seed (`load_demo_emotion`, with its `options`)."""
+        return load_demo_emotion(self.emotion_dir, seed=self.seed, **options)
+
+
 __all__ = [
     "EMOTION_CUES",
+    "DemoCorpora",
     "generate_demo_corpora",
     "load_demo_emotion",
     "make_emotion_corpus",

@@ -144,21 +144,20 @@ def main() -> None:
     parser.add_argument("--root", default=None, help="demo corpora folder (generated when missing)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from .demo_corpus import generate_demo_corpora, load_demo_emotion
+    from .demo_corpus import DemoCorpora
     from .mosei import load_mosei
 
-    report = generate_demo_corpora(args.root, seed=args.seed)
-    emotion_dir = str(Path(report["emotion"]["path"]).parent)
-    raw = load_demo_emotion(emotion_dir, seed=args.seed)
-    mosei = load_mosei(report["mosei"]["path"])
-    rules = cue_rule_table(emotion_dir)
+    corpora = DemoCorpora.prepare(args.root, seed=args.seed)
+    raw = corpora.load_emotion()
+    mosei = load_mosei(corpora.mosei_dir)
+    rules = cue_rule_table(str(corpora.emotion_dir))
     print("raw emotion corpus: weighted accuracy of each documented cue rule, read from the files")
     print("  ".join(f"{emotion} {value:.2f}" for emotion, value in rules.items()))
     for name, corpus in (("raw emotion corpus", raw), ("CMU-MOSEI-format demo", mosei)):
         data = __import__("datasets").concatenate_datasets([corpus[split] for split in corpus])
         print(f"{name} ({len(data)} examples): weighted accuracy of per-modality probes")
         print(format_table(probe_table(data, seed=args.seed)))
-    shuffled = load_demo_emotion(emotion_dir, shuffled_labels=True, seed=args.seed)
+    shuffled = corpora.load_emotion(shuffled_labels=True)
     data = __import__("datasets").concatenate_datasets([shuffled[split] for split in shuffled])
     print("raw emotion corpus, shuffled-label control")
     print(format_table(probe_table(data, seed=args.seed)))

@@ -3,7 +3,7 @@ CMU-MOSEI as a `datasets.DatasetDict`, from the CMU Multimodal SDK `.csd` files 
 
     from data_scripts.mosei import load_mosei
     mosei = load_mosei("/data/CMU-MOSEI")              # train / validation / test from the standard folds
-    mosei.summary                                       # what was replaced, clipped, dropped (also logged at INFO)
+    mosei.report                                        # what was replaced, clipped, dropped (also logged at INFO)
     mosei["train"].with_format("torch")[0]["input_features"]   # (frames, 74) COVAREP
 
 One example per labelled segment (a row of `CMU_MOSEI_Labels.csd`) of every video in a fold. A feature row belongs to
@@ -37,6 +37,7 @@ from .mosei_segments import (
     segment_labels,
     segment_rows,
 )
+from .prepared_corpus import PreparedCorpus
 
 logger = logging.getLogger(__name__)
 
@@ -396,8 +397,9 @@ def load_mosei(
         num_proc: processes for preparation.
 
     Returns:
-        A `DatasetDict` whose `summary` attribute counts what was replaced (NaN/inf -> 0), clipped (labels out of
-        range), dropped or kept empty, and ignored (videos in no fold); the same summary is logged at INFO.
+        A `PreparedCorpus` (its splits read like a `DatasetDict`) whose `report` counts what was replaced (NaN/inf
+        -> 0), clipped (labels out of range), dropped or kept empty, and ignored (videos in no fold), as logged at
+        INFO; its `feature_extractor_config` is the fbank extractor's with `audio="wav"`, else None (COVAREP).
     """
     options = {"audio": audio, "visual": visual, "text": text}
     if Path(data_dir).suffix == ".pkl":
@@ -412,11 +414,9 @@ def load_mosei(
     options.update(align_to_words=align_to_words, drop_incomplete=drop_incomplete, audio_dir=audio_dir)
     builder = CmuMosei(data_dir=data_dir, cache_dir=None if cache_dir is None else str(cache_dir), **options)
     builder.download_and_prepare(num_proc=num_proc)
-    mosei = builder.as_dataset_dict()
-    mosei.summary = builder.summary
-    if audio == "wav":  # fbank by the default extractor: what a model trained on these segments is saved with
-        mosei.feature_extractor_config = feature_extractor_config(builder._feature_extractor())
-    return mosei
+    # fbank by the default extractor with audio="wav": what a model trained on these segments is saved with
+    extractor = feature_extractor_config(builder._feature_extractor()) if audio == "wav" else None
+    return PreparedCorpus(builder.as_dataset_dict(), extractor, builder.summary)
 
 
 __all__ = [

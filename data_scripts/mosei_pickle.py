@@ -1,5 +1,5 @@
 """
-CMU-MOSEI from the processed feature pickles most papers train on, as the same `DatasetDict` columns as `load_mosei`.
+CMU-MOSEI from the processed feature pickles most papers train on, with the same columns as `load_mosei`.
 
     from data_scripts.mosei_pickle import load_mosei_pickle
     mosei = load_mosei_pickle("MOSEI/Processed/unaligned_50.pkl")     # or load_mosei("....pkl")
@@ -43,6 +43,7 @@ import numpy as np
 
 from .cache_fingerprint import generator_fingerprint
 from .mosei_segments import ROLE_COLUMNS, SPLITS, clean_stream, segment_features
+from .prepared_corpus import PreparedCorpus
 from .safe_pickle import load_numpy_pickle
 
 logger = logging.getLogger(__name__)
@@ -305,10 +306,10 @@ def pickle_segments(path: str, signature: str, split: str, drop_incomplete: bool
         yield example
 
 
-def load_mosei_pickle(path, *, drop_incomplete: bool = True, cache_dir=None) -> datasets.DatasetDict:
+def load_mosei_pickle(path, *, drop_incomplete: bool = True, cache_dir=None) -> PreparedCorpus:
     """
-    CMU-MOSEI from an MMSA or MulT feature pickle as a `DatasetDict` (`train`, `validation`, `test`) with the columns
-    of `load_mosei` but no emotion columns (the files have sentiment only).
+    CMU-MOSEI from an MMSA or MulT feature pickle as a `PreparedCorpus` (`train`, `validation`, `test`) with the
+    columns of `load_mosei` but no emotion columns (the files have sentiment only).
 
     Args:
         path: the `.pkl` file.
@@ -317,7 +318,7 @@ def load_mosei_pickle(path, *, drop_incomplete: bool = True, cache_dir=None) -> 
         cache_dir: where the Arrow cache lives (the `datasets` cache by default).
 
     Returns:
-        A `DatasetDict` whose `summary` counts what was replaced (NaN/inf -> 0), clipped, dropped or kept empty, with
+        A `PreparedCorpus` whose `report` counts what was replaced (NaN/inf -> 0), clipped, dropped or kept empty, with
         the segments per split; the same summary is logged at INFO and stored with the cache.
     """
     path = Path(path)
@@ -357,9 +358,8 @@ def load_mosei_pickle(path, *, drop_incomplete: bool = True, cache_dir=None) -> 
         record["summary"] = summary
         root.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps(record, indent=1, sort_keys=True))
-    mosei.summary = record["summary"]
-    logger.info("CMU-MOSEI pickle %s (%s): %s", path, record["layout"], json.dumps(mosei.summary, sort_keys=True))
-    return mosei
+    logger.info("CMU-MOSEI pickle %s (%s): %s", path, record["layout"], json.dumps(record["summary"], sort_keys=True))
+    return PreparedCorpus(mosei, None, record["summary"])  # the pickle's own features: no extractor
 
 
 __all__ = ["MoseiPickleError", "load_mosei_pickle", "pickle_layout", "read_mosei_pickle"]

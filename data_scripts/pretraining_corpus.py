@@ -33,6 +33,7 @@ from modeling_mmembed.configuration_mmembed import MMEmbedConfig
 from modeling_mmembed.tokenization_mmembed import normalize_transcript
 
 from .cache_fingerprint import cached_split, feature_extractor_config
+from .prepared_corpus import PreparedCorpus
 
 logger = logging.getLogger(__name__)
 
@@ -327,15 +328,15 @@ def build_pretraining_corpus(
     feature_extractor=None,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """
-    The pre-training `DatasetDict` (splits `train`, `validation_speaker`, `validation_sentence`, `test_speaker`,
+    The pre-training `PreparedCorpus` (splits `train`, `validation_speaker`, `validation_sentence`, `test_speaker`,
     `test_sentence`) with columns `id`,
     `input_features` (fbank, `feature_dtype`), `speaker_labels` (`ClassLabel` of the speaker names),
     `labels` (transcript characters + eos), `transcript` (normalised), and `visual_features` / `text_input_ids`
     when the manifest has them (empty for rows without). `streaming=True` returns an `IterableDatasetDict` over
     `num_shards` shards per split (the same examples, computed on the fly). Audio is featurised by
     `feature_extractor` (default: `MMEmbedFeatureExtractor()`), whose settings the result keeps as
-    `feature_extractor_config` (a model trained on it is saved with that extractor). The result's `skipped`
-    attribute lists `(row id, reason)` of the bad rows: a row that is not an object, without id or speaker, a
+    `feature_extractor_config` (a model trained on it is saved with that extractor). Its `report["skipped"]`
+    lists `(row id, reason)` of the bad rows: a row that is not an object, without id or speaker, a
     repeated id (the later row), a transcript that is not a string, empty or longer than `max_transcript_tokens`
     (the decoder's `max_target_positions`), a `text` that is not a string, audio missing, unreadable or shorter than
     one 25 ms frame, a visual file missing, pickled, not 2-D numeric, or of another width than the first usable one.
@@ -384,10 +385,8 @@ def build_pretraining_corpus(
             built[name] = cached_split(_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
         else:
             built[name] = datasets.Dataset.from_dict({key: [] for key in features}, features=features)
-    corpus = datasets.IterableDatasetDict(built) if streaming else datasets.DatasetDict(built)
-    corpus.skipped = skipped
-    corpus.feature_extractor_config = extractor_config
-    return corpus
+    splits = datasets.IterableDatasetDict(built) if streaming else datasets.DatasetDict(built)
+    return PreparedCorpus(splits, extractor_config, {"skipped": skipped})
 
 
 __all__ = ["build_pretraining_corpus", "manifest_from_tree", "read_manifest", "write_manifest"]

@@ -16,6 +16,8 @@ from transformers import (
 from data_scripts.mosei import DEFAULT_OPTIONS as MOSEI_DEFAULTS
 
 from . import RESOURCES
+from .corpora import CORPORA
+from .stages import STAGES
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +31,16 @@ USAGE = """One training stage of mmembed (or the scoring of a saved model), with
                                     one stage, from a config file and/or flags (flags win)
 """
 
-STAGES = ("pretrain", "emotion", "sentiment", "evaluate")
-
-CORPORA = ("demo", "demo-mosei", "mosei", "mosei_pickle", "manifest")
+COMMANDS = (*STAGES, "evaluate")
+"""What `--stage` takes: a training stage, or `evaluate` (score a saved model)."""
 
 
 @dataclass
 class RunArguments:
     """What to train or evaluate, on which data (the optimisation settings are `TrainingArguments`)."""
 
-    stage: str = field(default="emotion", metadata={"help": f"One of {STAGES}."})
-    corpus: str = field(default="demo", metadata={"help": f"One of {CORPORA}."})
+    stage: str = field(default="emotion", metadata={"help": f"One of {COMMANDS}."})
+    corpus: str = field(default="demo", metadata={"help": f"One of {tuple(CORPORA)}."})
     data_dir: str | None = field(
         default=None, metadata={"help": "CMU-MOSEI folder (mosei), .pkl file (mosei_pickle), or manifest."}
     )
@@ -87,22 +88,16 @@ class RunArguments:
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Arrow cache of prepared datasets."})
 
     def __post_init__(self):
-        if self.stage not in STAGES:
-            raise ValueError(f"--stage must be one of {STAGES}, got {self.stage!r}.")
+        if self.stage not in COMMANDS:
+            raise ValueError(f"--stage must be one of {COMMANDS}, got {self.stage!r}.")
         if self.corpus not in CORPORA:
-            raise ValueError(f"--corpus must be one of {CORPORA}, got {self.corpus!r}.")
+            raise ValueError(f"--corpus must be one of {tuple(CORPORA)}, got {self.corpus!r}.")
         for name in ("mosei_visual", "mosei_text"):
             if getattr(self, name) in ("none", "None", ""):
                 setattr(self, name, None)
-        if self.shuffled_labels and self.corpus not in ("demo", "demo-mosei"):
-            raise ValueError(f"--shuffled_labels is the demo corpora's control; --corpus {self.corpus} has none.")
         if not 0 < self.train_fraction <= 1:
             raise ValueError(f"--train_fraction must be in (0, 1], got {self.train_fraction}.")
-        if self.data_dir is not None and self.corpus in ("demo", "demo-mosei"):
-            raise ValueError(
-                f"--data_dir is not read with --corpus {self.corpus}: the demo corpora are generated (under "
-                "--demo_root). Drop --data_dir, or name the corpus it holds (--corpus mosei, mosei_pickle, manifest)."
-            )
+        CORPORA[self.corpus].check_options(self)
 
 
 def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:

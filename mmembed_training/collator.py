@@ -1,27 +1,28 @@
 """
-The training collator: dataset examples -> a padded batch with the task's targets (as transformers' examples keep
+The training collator: dataset examples -> a padded batch with the stage's targets (as transformers' examples keep
 their collators beside the training code; the processor only routes a user's inputs).
 """
 
-import numpy as np
 import torch
 
-from modeling_mmembed.processing_mmembed import MODEL_INPUT_COLUMNS, pad_examples, pad_sequences
+from modeling_mmembed.processing_mmembed import MODEL_INPUT_COLUMNS, pad_examples
+
+from .stages import STAGES
 
 
 class MMEmbedDataCollator:
     """
     Batches dataset examples for training: each modality the model uses is padded separately with its mask
-    ([`pad_examples`]); targets by task: `"emotion"` maps `emotion_labels` to float multi-label `labels`,
-    `"sentiment"` maps `sentiment` to float `labels`, `"pretrain"` pads the transcript `labels` with -100 and keeps
-    `speaker_labels`. Features are returned as float32. It counts real and padded audio frames
+    ([`pad_examples`]); the targets are those of the `stage` (a `--stage` name: `Stage.targets`, e.g. `"emotion"`
+    maps `emotion_labels` to float multi-label `labels`, `"pretrain"` pads the transcript `labels` with -100 and
+    keeps `speaker_labels`). Features are returned as float32. It counts real and padded audio frames
     (`padding_fraction`).
     """
 
-    def __init__(self, task: str, modalities=("audio", "visual", "text")):
-        if task not in ("emotion", "sentiment", "pretrain"):
-            raise ValueError(f"task must be 'emotion', 'sentiment' or 'pretrain', got {task!r}.")
-        self.task, self.modalities = task, tuple(modalities)
+    def __init__(self, stage: str, modalities=("audio", "visual", "text")):
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage!r}.")
+        self.stage, self.modalities = STAGES[stage], tuple(modalities)
         self.real_frames = self.total_frames = 0
 
     def __call__(self, examples: list[dict]) -> dict:
@@ -34,17 +35,7 @@ class MMEmbedDataCollator:
         check_finite_batch(batch, examples)
         self.real_frames += int(batch["attention_mask"].sum())
         self.total_frames += batch["attention_mask"].numel()
-        if self.task == "emotion":
-            batch["labels"] = torch.tensor(
-                np.array([example["emotion_labels"] for example in examples]), dtype=torch.float
-            )
-        elif self.task == "sentiment":
-            batch["labels"] = torch.tensor([float(example["sentiment"]) for example in examples])
-        else:
-            transcripts = [np.asarray(example["labels"], dtype=np.int64) for example in examples]
-            batch["labels"] = torch.from_numpy(pad_sequences(transcripts, pad_value=-100)[0])
-            batch["speaker_labels"] = torch.tensor([int(example["speaker_labels"]) for example in examples])
-        return batch
+        return batch | self.stage.targets(examples)
 
     @property
     def padding_fraction(self) -> float:

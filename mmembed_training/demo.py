@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from accelerate import PartialState
@@ -27,11 +28,23 @@ from .demo_budgets import (
     stage_training,
     uses_bf16,
 )
-from .demo_grid import describe, emotion_epochs, labelled, run_folder, seed_variants, starting_points
+from .demo_grid import (
+    default_run_models,
+    describe,
+    emotion_epochs,
+    pretraining_folder,
+    run_folder,
+    seed_variants,
+    starting_points,
+)
 from .demo_report import demo_summary, demo_table, machine_description
 from .models import load_checkpoint
 from .run import train_stage
+from .stages import EMOTION
 from .trainer import OutputFolder
+
+if TYPE_CHECKING:
+    from data_scripts.demo_corpus import DemoCorpora
 
 logger = logging.getLogger(__name__)
 
@@ -87,13 +100,12 @@ def train_quick_models(output_dir, size: str = "quick", demo_root=None, seed: in
     (`pretrain/`, `emotion/`): the model the demo app trains on the spot when the default run has not been made.
     `progress` (a callable taking a fraction and `desc`, e.g. Gradio's) is told when each stage starts.
     """
-    from data_scripts.demo_corpus import generate_demo_corpora
+    from data_scripts.demo_corpus import DemoCorpora
 
     budget, output = DEMO_BUDGETS[size], Path(output_dir)
     report = progress or (lambda fraction, desc: logger.info("%s", desc))
     report(0.0, desc="Generating the demo corpora")
-    corpora = generate_demo_corpora(demo_root, seed=seed, size=budget["corpus_size"])
-    root = str(Path(corpora["speech"]["path"]).parent.parent)
+    root = str(DemoCorpora.prepare(demo_root, seed=seed, size=budget["corpus_size"]).root)
     stages = {
         "pretrain": (demo_pretraining(root, budget["preset"]), budget["pretrain_epochs"]),
         "emotion": (
@@ -124,7 +136,7 @@ def frozen_encoder_probes(corpus, root: str, preset: str, pretrained: str, seed:
     probes = {}
     for start, origin in starting_points(preset, pretrained).items():
         set_seed(seed)
-        model = build_model(RunArguments(**raw, **origin), "emotion", corpus["train"]).to(PartialState().device)
+        model = build_model(RunArguments(**raw, **origin), EMOTION, corpus["train"]).to(PartialState().device)
         collator = MMEmbedDataCollator("emotion", model.config.modalities)
         probes[start] = frozen_probe(model.mmembed, corpus, collator, fractions, seed)
     return probes
@@ -139,7 +151,7 @@ def run_demo(demo: DemoArguments) -> dict:
     bootstrap intervals over the test items, the targets, the plots, a reload and a pipeline call; `results.json`
     holds every figure.
     """
-    from data_scripts.demo_corpus import generate_demo_corpora, load_demo_emotion
+    from data_scripts.demo_corpus import DemoCorpora
     from data_scripts.mosei import load_mosei
 
     from .plots import plot_label_efficiency, plot_learning_curves
@@ -150,10 +162,18 @@ def run_demo(demo: DemoArguments) -> dict:
     seeds = list(demo.seeds if demo.seeds is not None else budget["seeds"])
     fractions = budget["label_fractions"]
     started, timings = time.perf_counter(), {}
-    total = len(seeds) * (1 + len(seed_variants("", "", "", fractions)))
+    corpora_of, variants_of = {}, {}  # the whole grid, known before the first run
+    for seed in seeds:
+        begin = time.perf_counter()
+        root_of_seed = None if demo.demo_root is None else Path(demo.demo_root) / f"seed{demo.corpus_seed + seed}"
+        corpora_of[seed] = DemoCorpora.prepare(root_of_seed, seed=demo.corpus_seed + seed, size=budget["corpus_size"])
+        pretrained = str(output / pretraining_folder(seed))
+        variants_of[seed] = seed_variants(str(corpora_of[seed].root), budget["preset"], pretrained, fractions)
+        timings[f"corpora-seed{seed}"] = time.perf_counter() - begin
+    total = sum(1 + len(variants) for variants in variants_of.values())
     position = itertools.count(1)
 
-    def stage(name: str, description: str, run: RunArguments, seed: int, epochs: int) -> dict:
+    def train_variant(name: str, description: str, run: RunArguments, seed: int, epochs: int) -> dict:
         logger.info("[%d/%d] %s", next(position), total, description)
         begin = time.perf_counter()
         set_seed(seed)
@@ -167,29 +187,26 @@ def run_demo(demo: DemoArguments) -> dict:
 
     per_seed = {}
     for seed in seeds:
-        corpus_seed = demo.corpus_seed + seed
-        begin = time.perf_counter()
-        root_of_seed = None if demo.demo_root is None else Path(demo.demo_root) / f"seed{corpus_seed}"
-        corpora = generate_demo_corpora(root_of_seed, seed=corpus_seed, size=budget["corpus_size"])
-        root = str(Path(corpora["speech"]["path"]).parent.parent)
-        emotion_corpus = load_demo_emotion(Path(corpora["emotion"]["path"]).parent)
+        corpora, begin = corpora_of[seed], time.perf_counter()
+        emotion_corpus = corpora.load_emotion()
         baselines = pooled_baselines(emotion_corpus, seed=seed)
-        timings[f"corpora-and-baselines-seed{seed}"] = time.perf_counter() - begin
-        pretrain_name = f"pretrain-seed{seed}"
-        pretraining = demo_pretraining(root, budget["preset"])
+        timings[f"baselines-seed{seed}"] = time.perf_counter() - begin
+        pretraining = demo_pretraining(str(corpora.root), budget["preset"])
         description = f"pre-training (ASR + person id), seed {seed}"
-        pretrain = stage(pretrain_name, description, pretraining, seed, budget["pretrain_epochs"])
-        pretrained = str(output / pretrain_name)
+        pretrained = pretraining_folder(seed)
+        pretrain = train_variant(pretrained, description, pretraining, seed, budget["pretrain_epochs"])
         runs = {}
-        for name, run in seed_variants(root, budget["preset"], pretrained, fractions).items():
+        for name, run in variants_of[seed].items():
             description = f"{describe(name)}, seed {seed}"
-            runs[name] = stage(run_folder(name, seed), description, run, seed, emotion_epochs(run, budget))
-        runs["mosei-format/scratch/all"]["baselines"] = pooled_baselines(load_mosei(corpora["mosei"]["path"]))
+            runs[name] = train_variant(run_folder(name, seed), description, run, seed, emotion_epochs(run, budget))
+        runs["mosei-format/scratch/all"]["baselines"] = pooled_baselines(load_mosei(corpora.mosei_dir))
         begin = time.perf_counter()
-        frozen = frozen_encoder_probes(emotion_corpus, root, budget["preset"], pretrained, seed, fractions)
+        frozen = frozen_encoder_probes(
+            emotion_corpus, str(corpora.root), budget["preset"], str(output / pretrained), seed, fractions
+        )
         timings[f"frozen-probes-seed{seed}"] = time.perf_counter() - begin
         per_seed[seed] = {
-            "corpus_seed": corpus_seed,
+            "corpus_seed": corpora.seed,
             "pretraining": pretrain,
             "runs": runs,
             "baselines": baselines,
@@ -198,7 +215,7 @@ def run_demo(demo: DemoArguments) -> dict:
         }
     summary = demo_summary(per_seed, fractions)
     summary["targets_judged"] = demo.size in JUDGED_SIZES
-    summary["checks"] = reload_and_pipeline(output / run_folder(labelled("pretrained", 1.0), seeds[0]), corpora)
+    summary["checks"] = reload_and_pipeline(default_run_models(output, seeds[0])[0], corpora_of[seeds[0]])
     summary["seconds"] = {name: round(value, 1) for name, value in timings.items()}
     summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
     if demo.size == "full":
@@ -217,7 +234,7 @@ def run_demo(demo: DemoArguments) -> dict:
     return summary
 
 
-def visual_speaker_probe(corpora: dict, seed: int) -> float:
+def visual_speaker_probe(corpora: "DemoCorpora", seed: int) -> float:
     """
     Cross-validated accuracy of a logistic probe identifying the speaker from the mean visual frame of each
     pre-training utterance: person identification must need the audio, so this stays near chance.
@@ -227,19 +244,19 @@ def visual_speaker_probe(corpora: dict, seed: int) -> float:
 
     from data_scripts.pretraining_corpus import read_manifest
 
-    rows = read_manifest(corpora["speech"]["path"])
+    rows = read_manifest(corpora.speech_manifest)
     means = np.stack([np.load(row["visual"]).mean(0) for row in rows])
     speakers = [row["speaker"] for row in rows]
     return float(cross_val_score(LogisticRegression(max_iter=2000), means, speakers, cv=5).mean())
 
 
-def reload_and_pipeline(model_dir: Path, corpora: dict) -> dict:
+def reload_and_pipeline(model_dir: Path, corpora: "DemoCorpora") -> dict:
     """Reload the saved emotion model with `AutoModel` and run the audio-classification pipeline on one demo WAV."""
     import soundfile
     from transformers import AutoModel, pipeline
 
     encoder = load_checkpoint(AutoModel, str(model_dir))  # the encoder alone: the emotion head is left unused
-    wav = sorted((Path(corpora["emotion"]["path"]).parent / "wav").glob("*.wav"))[0]
+    wav = sorted((corpora.emotion_dir / "wav").glob("*.wav"))[0]
     samples, rate = soundfile.read(wav, dtype="float32")  # the demo WAVs are 16 kHz, the rate the model expects
     classifier = pipeline("audio-classification", model=str(model_dir), top_k=None, device="cpu")
     scores = classifier({"array": samples, "sampling_rate": rate})

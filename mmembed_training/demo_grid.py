@@ -1,5 +1,7 @@
 """The default run's grid: which emotion runs each seed makes, their names, and how the log announces them."""
 
+from pathlib import Path
+
 from .arguments import RunArguments
 from .demo_budgets import DEMO_EXTENSIONS, fraction_epochs
 
@@ -24,6 +26,21 @@ def fraction_name(fraction: float) -> str:
 def labelled(start: str, fraction: float) -> str:
     """The name of the all-modality raw-corpus variant from `start` on `fraction` of the labels."""
     return f"raw/{start}/all" + ("" if fraction == 1 else f"/{fraction_name(fraction)}")
+
+
+def default_run_models(output_dir: Path, seed: int = 0) -> tuple[Path, Path]:
+    """
+    The default run's main emotion model of `seed` (raw corpus, pre-trained, all modalities, all labels) and the
+    pre-training model it was tuned from, as saved under `output_dir`: what the demo app and the README load.
+    """
+    return Path(output_dir) / run_folder(labelled("pretrained", 1.0), seed), Path(output_dir) / pretraining_folder(
+        seed
+    )
+
+
+def pretraining_folder(seed: int) -> str:
+    """The output folder of `seed`'s pre-training run."""
+    return f"pretrain-seed{seed}"
 
 
 def run_folder(name: str, seed: int) -> str:

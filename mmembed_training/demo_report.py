@@ -15,11 +15,11 @@ from .demo_grid import ABLATIONS, fraction_name, labelled
 from .scores import paired_bootstrap
 
 
-def decisions_of(run: dict) -> tuple[np.ndarray, np.ndarray]:
+def decisions_of(results: dict) -> tuple[np.ndarray, np.ndarray]:
     """A run's test decisions (its probabilities at its tuned thresholds) and the test labels."""
-    predictions = run["test_predictions"]
+    predictions = results["test_predictions"]
     probabilities = np.asarray(predictions["probabilities"])
-    return probabilities >= np.asarray(run["thresholds"])[None, :], np.asarray(predictions["labels"]).astype(bool)
+    return probabilities >= np.asarray(results["thresholds"])[None, :], np.asarray(predictions["labels"]).astype(bool)
 
 
 def of_run(name: str):

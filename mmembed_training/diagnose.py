@@ -37,9 +37,9 @@ from .arguments import RunArguments
 from .collator import MMEmbedDataCollator
 from .data import load_corpus, with_lengths
 from .demo_budgets import DEMO_LEARNING_RATES, bf16_is_fast
-from .evaluation import stage_scorer
 from .models import build_model
 from .plots import plot_diagnosis
+from .stages import EMOTION
 from .trainer import MMEmbedTrainer, configure_training
 
 logger = logging.getLogger(__name__)
@@ -105,9 +105,9 @@ def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
         model_name_or_path=diagnose.model_name_or_path,
     )
     set_seed(diagnose.seed)
-    model = build_model(run, "emotion", corpus["train"])
+    model = build_model(run, EMOTION, corpus["train"])
     collator = MMEmbedDataCollator("emotion", model.config.modalities)
-    validation, score = stage_scorer("emotion", corpus, collator, 32, 1)
+    validation, score = corpus["validation"], EMOTION.scorer(corpus, collator, 32, 1)
     fit = ScoreTrainingFit(score, corpus["train"].select(range(min(diagnose.fit_examples, len(corpus["train"])))))
     training = TrainingArguments(
         output_dir=str(Path(diagnose.output_dir) / "model"),
@@ -129,7 +129,7 @@ def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
     )
     trainer = MMEmbedTrainer(
         model=model,
-        args=configure_training(training, "emotion", "emotion"),
+        args=configure_training(training, EMOTION),
         train_dataset=with_lengths(corpus["train"]),
         eval_dataset=validation,
         data_collator=collator,

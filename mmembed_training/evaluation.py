@@ -6,6 +6,7 @@ import logging
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,8 +21,11 @@ from transformers.utils import logging as hf_logging
 
 from modeling_mmembed import MMEmbedTokenizer
 
-from .arguments import RunArguments
+from .data import check_splits
 from .scores import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
+
+if TYPE_CHECKING:
+    from .arguments import RunArguments
 
 logger = logging.getLogger(__name__)
 
@@ -120,55 +124,86 @@ def pretraining_scores(
     return scores
 
 
-EVALUATION_SPLITS = {
-    "pretrain": ["validation_sentence", "validation_speaker", "test_sentence", "test_speaker"],
-    "emotion": ["validation", "test"],
-    "sentiment": ["validation", "test"],
-}
+def pretraining_scorer(corpus, collator, batch_size: int, num_beams: int):
+    """`score(model, _)`: CER/WER and person id on the two validation splits of `corpus`, whatever split is given."""
+    tokenizer = MMEmbedTokenizer()
+
+    def score(model, _dataset):
+        return pretraining_scores(model, corpus, collator, batch_size, tokenizer, num_beams)
+
+    return score
 
 
-def stage_scorer(task: str, corpus, collator, batch_size: int, num_beams: int):
+def emotion_scorer(corpus, collator, batch_size: int, num_beams: int):
+    """`score(model, dataset)`: mean weighted accuracy and the rest at thresholds tuned on `dataset` itself."""
+
+    def score(model, dataset):
+        probabilities, labels = predict_emotions(model, dataset, collator, batch_size)
+        return counted_emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
+
+    return score
+
+
+def sentiment_scorer(corpus, collator, batch_size: int, num_beams: int):
+    """`score(model, dataset)`: MAE, Pearson r and the binary/7-class accuracies of the sentiment regression."""
+
+    def score(model, dataset):
+        predictions, targets = predict_sentiment(model, dataset, collator, batch_size)
+        return {**sentiment_scores(predictions, targets), "samples": float(len(targets))}
+
+    return score
+
+
+def pretraining_evaluation(model, corpus, collator, batch_size: int, run: "RunArguments") -> dict:
+    """The validation splits (they chose the checkpoint) and the test splits (held-out sentences and utterances)."""
+    return {
+        "validation": pretraining_scorer(corpus, collator, batch_size, run.num_beams)(model, None),
+        "test": pretraining_split_scores(model, corpus, "test", collator, batch_size, run),
+    }
+
+
+def emotion_evaluation(model, corpus, collator, batch_size: int, run: "RunArguments") -> dict:
     """
-    The split a stage is evaluated on during training, and `score(model, dataset) -> dict` of the stage: CER/WER
-    and person id for pre-training (its two validation splits, whatever `dataset`), mean weighted accuracy at
-    thresholds tuned on the split itself for emotion (the checkpoint choice), MAE and the rest for sentiment.
+    Thresholds tuned on validation only (with `--tune_thresholds`) and stored in the config; then validation and
+    test scored with them, and the test probabilities kept for paired comparisons.
     """
-    if task == "pretrain":
-        tokenizer = MMEmbedTokenizer()
-
-        def score(model, _dataset):
-            return pretraining_scores(model, corpus, collator, batch_size, tokenizer, num_beams)
-
-    elif task == "emotion":
-
-        def score(model, dataset):
-            probabilities, labels = predict_emotions(model, dataset, collator, batch_size)
-            return counted_emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
-
-    else:
-
-        def score(model, dataset):
-            predictions, targets = predict_sentiment(model, dataset, collator, batch_size)
-            return {**sentiment_scores(predictions, targets), "samples": float(len(targets))}
-
-    return corpus[EVALUATION_SPLITS[task][0]], score
-
-
-def emotion_evaluation(model, splits: dict, collator, batch_size: int, tune: bool) -> dict:
-    """Thresholds tuned on validation only and stored in the config; then validation and test scored with them."""
-    validation = predict_emotions(model, splits["validation"], collator, batch_size)
-    if tune:
+    validation = predict_emotions(model, corpus["validation"], collator, batch_size)
+    if run.tune_thresholds:
         model.config.thresholds = tune_thresholds(*validation)
     results = {"thresholds": list(model.config.thresholds)}
     results["validation"] = counted_emotion_scores(*validation, model.config.thresholds)
-    probabilities, labels = predict_emotions(model, splits["test"], collator, batch_size)
+    probabilities, labels = predict_emotions(model, corpus["test"], collator, batch_size)
     results["test"] = counted_emotion_scores(probabilities, labels, model.config.thresholds)
     results["test_predictions"] = {  # for paired comparisons of systems on the same test examples
-        "ids": list(splits["test"]["id"]),
+        "ids": list(corpus["test"]["id"]),
         "probabilities": np.round(probabilities, 6).tolist(),
         "labels": labels.tolist(),
     }
     return results
+
+
+def sentiment_evaluation(model, corpus, collator, batch_size: int, run: "RunArguments") -> dict:
+    score = sentiment_scorer(corpus, collator, batch_size, run.num_beams)
+    return {"validation": score(model, corpus["validation"]), "test": score(model, corpus["test"])}
+
+
+def pretraining_split_scores(model, corpus, split: str, collator, batch_size: int, run: "RunArguments") -> dict:
+    """A saved pre-training model on the held-out sentences and utterances of `split` (`validation` or `test`)."""
+    split = "test" if split == "test" else "validation"
+    check_splits(corpus, [f"{split}_sentence", f"{split}_speaker"])
+    return pretraining_scores(model, corpus, collator, batch_size, MMEmbedTokenizer(), run.num_beams, split)
+
+
+def emotion_split_scores(model, corpus, split: str, collator, batch_size: int, run: "RunArguments") -> dict:
+    """A saved emotion model on `split`, at the thresholds its config stores."""
+    check_splits(corpus, [split])
+    probabilities, labels = predict_emotions(model, corpus[split], collator, batch_size)
+    return counted_emotion_scores(probabilities, labels, model.config.thresholds)
+
+
+def sentiment_split_scores(model, corpus, split: str, collator, batch_size: int, run: "RunArguments") -> dict:
+    check_splits(corpus, [split])
+    return sentiment_scores(*predict_sentiment(model, corpus[split], collator, batch_size))
 
 
 def counted_emotion_scores(probabilities: np.ndarray, labels: np.ndarray, thresholds) -> dict:
@@ -176,7 +211,7 @@ def counted_emotion_scores(probabilities: np.ndarray, labels: np.ndarray, thresh
     return {**emotion_scores(probabilities, labels, thresholds), "samples": float(len(labels))}
 
 
-def write_results(output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments) -> None:
+def write_results(output_dir: Path, results: dict, run: "RunArguments", training: TrainingArguments) -> None:
     """Print the final table and save `results.json` (with the run arguments)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     record = {**results, "run_arguments": asdict(run), "seed": training.seed}

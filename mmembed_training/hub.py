@@ -15,38 +15,14 @@ from modeling_mmembed import MMEmbedConfig
 
 from . import RESOURCES
 from .arguments import RunArguments
+from .corpora import CORPORA
+from .stages import STAGES
 from .trainer import OutputFolder
 
 logger = logging.getLogger(__name__)
 
 
 MODEL_CARD_TEMPLATE = Path(str(RESOURCES / "model_card.md"))
-
-SET_BASED = ("jaccard_accuracy", "hamming_loss", "micro_f1", "macro_f1")
-TASKS = {  # stage -> (pipeline_tag, task name for model-index, metrics of the card)
-    "pretrain": ("automatic-speech-recognition", "Automatic Speech Recognition", ("cer", "wer", "speaker_accuracy")),
-    "emotion": (
-        "audio-classification",
-        "Multimodal Emotion Recognition",
-        (
-            *("mean_weighted_accuracy", "mean_f1", "mean_auc"),  # per emotion (Zadeh et al. 2018)
-            *(f"{name}{suffix}" for suffix in ("", "_untuned") for name in SET_BASED),  # TAILOR / CARAT
-        ),
-    ),
-    "sentiment": (
-        "audio-classification",
-        "Multimodal Sentiment Regression",
-        ("mae", "pearson_r", "acc7", "acc5", "acc2_negative_nonnegative", "acc2_negative_positive"),
-    ),
-}
-
-DATASET_NAMES = {
-    "demo": "mmembed demo corpora (synthetic)",
-    "demo-mosei": "mmembed CMU-MOSEI-format demo (synthetic)",
-    "mosei": "CMU-MOSEI",
-    "mosei_pickle": "CMU-MOSEI (MMSA / MulT feature pickle)",
-    "manifest": "audio-visual speech (VoxCeleb2/LRS3 style)",
-}
 
 
 def write_model_card(
@@ -55,11 +31,11 @@ def write_model_card(
     """`README.md` of the output folder, rendered from `model_card.md` with the run's results and model `config`."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    pipeline_tag, task_name, metrics = TASKS[run.stage]
+    stage, corpus = STAGES[run.stage], CORPORA[run.corpus]
+    pipeline_tag, task_name, metrics = stage.pipeline_tag, stage.task_name, stage.card_metrics
     split = "test" if isinstance(results.get("test"), dict) else "validation"
     scores = results[split]
-    dataset = DATASET_NAMES[run.corpus]
-    real_data = run.corpus in ("mosei", "mosei_pickle", "manifest")
+    dataset, real_data = corpus.card_name, not corpus.generated
     card_data = ModelCardData(
         model_name=training.hub_model_id or output_dir.name,
         library_name="transformers",
@@ -67,7 +43,7 @@ def write_model_card(
         license="other" if real_data else "apache-2.0",
         license_name="research-data-terms" if real_data else None,
         tags=["mmembed", "multimodal", "audio", "custom_code", run.stage],
-        datasets=["CMU-MOSEI"] if run.corpus in ("mosei", "mosei_pickle") else None,
+        datasets=list(corpus.hub_datasets) or None,
         metrics=list(metrics),
         eval_results=[
             EvalResult(
@@ -86,18 +62,13 @@ def write_model_card(
     )
     base_model = hub_base_model(run.model_name_or_path)
     card_data.base_model = base_model
-    emotion_like = run.stage != "pretrain"
     card = ModelCard.from_template(
         card_data,
         template_path=str(MODEL_CARD_TEMPLATE),
         model_name=card_data.model_name,
         stage=run.stage,
         provenance=provenance(run.model_name_or_path, base_model),
-        summary=(
-            f"{task_name} from audio, visual features and text, trained on {dataset}."
-            if emotion_like
-            else f"Multi-task pre-training (ASR + person identification) on {dataset}."
-        ),
+        summary=stage.card_summary.format(dataset=dataset),
         usage=usage_example(training.hub_model_id or str(training.output_dir), config),
         visual_input="FACET 4.2 / OpenFace 2 action units, 35 per frame by default",
         text_input="word vectors or characters, as the config says",

@@ -2,17 +2,12 @@
 
 import logging
 
-import numpy as np
-
-from modeling_mmembed import (
-    MMEmbedConfig,
-    MMEmbedForEmotionRecognition,
-    MMEmbedForPreTraining,
-)
+from modeling_mmembed import MMEmbedConfig
 from modeling_mmembed.configuration_mmembed import check_input_layers, input_layer_mismatches
 
 from .arguments import RunArguments
 from .data import corpus_input_sizes
+from .stages import Stage
 
 logger = logging.getLogger(__name__)
 
@@ -20,29 +15,25 @@ logger = logging.getLogger(__name__)
 DROPOUT_FIELDS = ("hidden_dropout", "attention_dropout", "activation_dropout", "classifier_dropout")
 
 
-def build_model(run: RunArguments, task: str, train_split):
-    """The model to train: from `--model_name_or_path` (input layers checked against the corpus) or a preset."""
+def build_model(run: RunArguments, stage: Stage, train_split):
+    """
+    The `stage`'s model to train: from `--model_name_or_path` (input layers checked against the corpus) or a preset,
+    with the config fields the run, the corpus and the stage set.
+    """
     sizes = corpus_input_sizes(train_split.features)
     modalities = run.modalities or sizes["modalities"]
     missing = sorted(set(modalities) - set(sizes["modalities"]))
     if missing:
         raise ValueError(f"--modalities asks for {missing}, which this corpus does not have ({sizes['modalities']}).")
-    # config fields set by the run and its corpus (beyond the input sizes): modalities, task, labels, overrides
+    # config fields set by the run, its corpus and its stage (beyond the input sizes); the overrides last
     run_fields = {"modalities": modalities, "freeze_encoder": run.freeze_encoder}
     if run.dropout is not None:
         run_fields.update({name: run.dropout for name in DROPOUT_FIELDS})
-    if run.ctc_loss_weight is not None and task == "pretrain":
-        run_fields["ctc_loss_weight"] = run.ctc_loss_weight
-    if task == "emotion" and run.pos_weight_from_train:
-        run_fields["pos_weight"] = positive_weights(np.asarray(train_split["emotion_labels"]))
-    if task == "sentiment":
-        run_fields.update(num_labels=1, problem_type="regression", thresholds=None)
-    if task == "pretrain":
-        run_fields["num_speakers"] = train_split.features["speaker_labels"].num_classes
     if run.align_to_words:
         run_fields["audio_subsampling"] = 1  # one row per word: nothing to subsample
+    run_fields.update(stage.run_fields(run, train_split))
     run_fields.update(config_overrides(run.config_overrides))
-    model_class = MMEmbedForPreTraining if task == "pretrain" else MMEmbedForEmotionRecognition
+    model_class = stage.model_class
     inputs = {key: value for key, value in sizes.items() if key != "modalities"}
     if run.model_name_or_path is None:
         return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **run_fields))
@@ -116,13 +107,3 @@ def mmembed_checkpoint_config(path: str) -> MMEmbedConfig:
     if values.get("model_type") != "mmembed":
         raise ValueError(f"{path} holds a {values.get('model_type')!r} model, not an mmembed checkpoint.")
     return MMEmbedConfig.from_pretrained(path)
-
-
-def positive_weights(labels: np.ndarray) -> list[float]:
-    """Per emotion negatives / positives of the training labels (1 where an emotion has no positive example)."""
-    positives = labels.sum(axis=0)
-    negatives = len(labels) - positives
-    return [
-        float(negative / positive) if positive else 1.0
-        for positive, negative in zip(positives, negatives, strict=True)
-    ]

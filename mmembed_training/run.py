@@ -9,30 +9,15 @@ from transformers import (
     TrainingArguments,
 )
 
-from modeling_mmembed import (
-    MMEmbedFeatureExtractor,
-    MMEmbedForEmotionRecognition,
-    MMEmbedForPreTraining,
-    MMEmbedProcessor,
-    MMEmbedTokenizer,
-)
+from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedProcessor, MMEmbedTokenizer
 
 from .arguments import RunArguments
 from .collator import MMEmbedDataCollator
-from .data import check_labels, check_splits, load_corpus, with_lengths, with_train_fraction
-from .evaluation import (
-    EVALUATION_SPLITS,
-    counted_emotion_scores,
-    emotion_evaluation,
-    predict_emotions,
-    predict_sentiment,
-    pretraining_scores,
-    stage_scorer,
-    write_results,
-)
+from .data import check_splits, load_corpus, with_lengths, with_train_fraction
+from .evaluation import write_results
 from .hub import push_output, write_model_card
 from .models import build_model, mmembed_checkpoint_config
-from .scores import sentiment_scores
+from .stages import STAGES, stage_of_checkpoint
 from .trainer import MMEmbedTrainer, OutputFolder, configure_training
 
 logger = logging.getLogger(__name__)
@@ -40,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     """Train the `--stage` model, keep the best checkpoint, score validation (and test) and save everything."""
-    task = "pretrain" if run.stage == "pretrain" else run.stage
+    stage = STAGES[run.stage]
     if training.push_to_hub and not training.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/mmembed-emotion).")
     push = training.push_to_hub
@@ -48,23 +33,24 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         mmembed_checkpoint_config(run.model_name_or_path)  # a wrong path fails now, not after corpus preparation
 
     # 1. The corpus, the model, and the checks that stop a run before its first step
-    corpus = with_train_fraction(load_corpus(run, run.stage), run.train_fraction)
-    splits = ["train", *EVALUATION_SPLITS[task]]
+    corpus = with_train_fraction(load_corpus(run, stage.name), run.train_fraction)
+    splits = ["train", *stage.evaluation_splits]
     check_splits(corpus, splits)
-    model = build_model(run, task, corpus["train"])
+    model = build_model(run, stage, corpus["train"])
     for split in splits:
-        check_labels(corpus[split], task, getattr(model.config, "num_speakers", None))
-    collator = MMEmbedDataCollator(task, model.config.modalities)
+        stage.check_labels(corpus[split], model.config)
+    collator = MMEmbedDataCollator(stage.name, model.config.modalities)
     # saved with the model: the feature extractor that featurised the corpus (CMU SDK features: the default one)
-    extractor_settings = getattr(corpus, "feature_extractor_config", {})
+    extractor_settings = corpus.feature_extractor_config or {}
     processor = MMEmbedProcessor(MMEmbedFeatureExtractor(**extractor_settings), MMEmbedTokenizer())
 
     # 2. Trainer: the stage's own scores at each evaluation, the best checkpoint kept
-    eval_dataset, score = stage_scorer(task, corpus, collator, training.per_device_eval_batch_size, run.num_beams)
+    score = stage.scorer(corpus, collator, training.per_device_eval_batch_size, run.num_beams)
+    eval_dataset = corpus[stage.evaluation_splits[0]]
     callbacks = [EarlyStoppingCallback(run.early_stopping_patience)] if run.early_stopping_patience else []
     trainer = MMEmbedTrainer(
         model=model,
-        args=configure_training(training, run.stage, task),
+        args=configure_training(training, stage),
         train_dataset=with_lengths(corpus["train"]),
         eval_dataset=eval_dataset,
         data_collator=collator,
@@ -87,16 +73,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
 
     # 3. Final scores: thresholds tuned on validation, then the test split scored once with them
     results = {"stage": run.stage, "initial_validation": initial}
-    batch_size = training.per_device_eval_batch_size
-    if task == "emotion":
-        results.update(emotion_evaluation(model, corpus, collator, batch_size, run.tune_thresholds))
-    elif task == "sentiment":
-        results.update(validation=score(model, corpus["validation"]), test=score(model, corpus["test"]))
-    else:  # held-out sentences and utterances: the validation splits chose the checkpoint, the test splits score it
-        results["validation"] = score(model, None)
-        results["test"] = pretraining_scores(
-            model, corpus, collator, batch_size, MMEmbedTokenizer(), run.num_beams, split="test"
-        )
+    results.update(stage.final_scores(model, corpus, collator, training.per_device_eval_batch_size, run))
 
     # 4. Save (atomically), card, push
     if trainer.is_world_process_zero():
@@ -131,30 +108,15 @@ def resume_checkpoint(run: RunArguments, training: TrainingArguments, output: Ou
 
 
 def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
-    """Score a saved model on `--eval_split` with its stored thresholds."""
+    """Score a saved model on `--eval_split` (with its stored thresholds), in the stage it was trained in."""
     if run.model_name_or_path is None:
         raise ValueError("--stage evaluate needs --model_name_or_path.")
-    config = mmembed_checkpoint_config(run.model_name_or_path)
-    pretraining = "MMEmbedForPreTraining" in (config.architectures or [])
-    task = "pretrain" if pretraining else ("sentiment" if config.problem_type == "regression" else "emotion")
-    corpus = load_corpus(run, task)
-    model_class = MMEmbedForPreTraining if pretraining else MMEmbedForEmotionRecognition
-    model = model_class.from_pretrained(run.model_name_or_path).eval()
-    collator = MMEmbedDataCollator(task, model.config.modalities)
+    stage = stage_of_checkpoint(mmembed_checkpoint_config(run.model_name_or_path))
+    corpus = load_corpus(run, stage.name)
+    model = stage.model_class.from_pretrained(run.model_name_or_path).eval()
+    collator = MMEmbedDataCollator(stage.name, model.config.modalities)
     batch_size = training.per_device_eval_batch_size
-    if task == "pretrain":
-        split = "test" if run.eval_split == "test" else "validation"
-        check_splits(corpus, [f"{split}_sentence", f"{split}_speaker"])
-        scores = pretraining_scores(model, corpus, collator, batch_size, MMEmbedTokenizer(), run.num_beams, split)
-    else:
-        check_splits(corpus, [run.eval_split])
-        split = corpus[run.eval_split]
-        if task == "emotion":
-            scores = counted_emotion_scores(
-                *predict_emotions(model, split, collator, batch_size), model.config.thresholds
-            )
-        else:
-            scores = sentiment_scores(*predict_sentiment(model, split, collator, batch_size))
+    scores = stage.split_scores(model, corpus, run.eval_split, collator, batch_size, run)
     results = {"stage": "evaluate", "model": run.model_name_or_path, run.eval_split: scores}
     write_results(Path(training.output_dir), results, run, training)
     return results

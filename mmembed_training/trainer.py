@@ -15,14 +15,9 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .stages import Stage
+
 logger = logging.getLogger(__name__)
-
-
-BEST_METRIC = {  # stage -> (metric, greater is better)
-    "pretrain": ("cer", False),
-    "emotion": ("mean_weighted_accuracy", True),
-    "sentiment": ("mae", False),
-}
 
 
 class MMEmbedTrainer(Trainer):
@@ -154,13 +149,13 @@ class OutputFolder:
         staging.rmdir()
 
 
-def configure_training(training: TrainingArguments, stage: str, task: str) -> TrainingArguments:
-    metric, greater = BEST_METRIC[stage]
+def configure_training(training: TrainingArguments, stage: Stage) -> TrainingArguments:
+    """`training` as `stage` needs it: its label keys, the metric that chooses its checkpoint, length grouping."""
     training.push_to_hub = False  # the final folder is pushed once, with its model card (`push_output`)
     training.remove_unused_columns = False
-    training.label_names = ["labels", "speaker_labels"] if task == "pretrain" else ["labels"]
-    training.metric_for_best_model = f"eval_{metric}"
-    training.greater_is_better = greater
+    training.label_names = list(stage.label_names)
+    training.metric_for_best_model = f"eval_{stage.best_metric}"
+    training.greater_is_better = stage.greater_is_better
     training.length_column_name = "length"
     training.dataloader_pin_memory = training.dataloader_pin_memory and torch.cuda.is_available()
     return training

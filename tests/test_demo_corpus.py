@@ -150,7 +150,7 @@ def test_shuffled_labels_move_within_each_split_of_any_corpus(demo):
 
 def test_mosei_demo_uses_standard_fold_ids(demo):
     _, _, _, mosei, _ = demo
-    assert mosei.summary["videos_in_no_fold"] == 0
+    assert mosei.report["videos_in_no_fold"] == 0
     assert all(np.isfinite(example).all() for example in mosei["train"].with_format("numpy")["input_features"][:5])
 
 

@@ -34,7 +34,7 @@ def test_splits_segments_and_summary(mosei):
         "validation": ["188343[0]"],
         "test": ["7l3BNtSE0xc[0]", "7l3BNtSE0xc[1]"],
     }
-    assert mosei.summary == {
+    assert mosei.report == {
         "segments": {"train": 4, "validation": 1, "test": 2},
         "videos_in_no_fold": 1,
         "fold_videos_without_labels": 3227 - 5,
@@ -114,8 +114,8 @@ def test_keep_incomplete_segments_with_an_empty_modality(mosei_dir, tmp_path):
     assert len(train) == 6
     assert train[f"{NO_VISUAL}[0]"]["visual_features"].shape == (0, 35)
     assert train[f"{NO_VISUAL}[0]"]["input_features"].shape == (300, 74)
-    assert kept.summary["segments_kept_without_visual"] == 2
-    assert "segments_dropped_without_visual" not in kept.summary
+    assert kept.report["segments_kept_without_visual"] == 2
+    assert "segments_dropped_without_visual" not in kept.report
 
 
 def test_other_visual_and_text_options(mosei_dir, tmp_path):
@@ -149,7 +149,7 @@ def test_audio_from_wav_files_as_fbank(mosei_dir, tmp_path):
     expected = MMEmbedFeatureExtractor().featurize(waves["hh04W3xXa5s"][:16000])
     assert example["input_features"].shape == (98, 80)
     np.testing.assert_allclose(example["input_features"], expected, atol=1e-5)
-    assert len(loaded["validation"]) == 0 and loaded.summary["videos_missing_audio"] == 1
+    assert len(loaded["validation"]) == 0 and loaded.report["videos_missing_audio"] == 1
 
 
 def test_missing_files_are_all_named(tmp_path):
@@ -175,7 +175,7 @@ def test_older_sdk_file_names_give_the_same_dataset(mosei, tmp_path):
     (directory / "CMU_MOSEI_Labels.csd").rename(directory / "CMU_MOSEI_All_Labels.csd")
     (directory / "CMU_MOSEI_TimestampedWordVectors.csd").rename(directory / "CMU_MOSEI_TimestampedGloveVectors.csd")
     older = load_mosei(directory, cache_dir=tmp_path / "cache")
-    assert older.summary == mosei.summary
+    assert older.report == mosei.report
     for split in mosei:
         current, renamed = rows(mosei[split]), rows(older[split])
         assert current.keys() == renamed.keys()
@@ -195,7 +195,7 @@ def test_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
     directory = write_fixture(tmp_path / "mosei")
     first = load_mosei(directory, cache_dir=tmp_path / "cache")
     again = load_mosei(directory, cache_dir=tmp_path / "cache")
-    assert again["train"].cache_files == first["train"].cache_files and again.summary == first.summary
+    assert again["train"].cache_files == first["train"].cache_files and again.report == first.report
     labels = {
         video_id: (
             np.array([row[2:] for row in rows_], dtype=np.float64) * 0 + 0.5,
@@ -208,7 +208,7 @@ def test_cache_is_reused_and_rebuilt_when_a_file_changes(tmp_path):
     rebuilt = load_mosei(directory, cache_dir=tmp_path / "cache")
     assert rebuilt["train"].cache_files != first["train"].cache_files
     assert rows(rebuilt["train"])["hh04W3xXa5s[0]"]["sentiment"] == pytest.approx(0.5)
-    assert rebuilt.summary["labels_clipped"] == 0
+    assert rebuilt.report["labels_clipped"] == 0
 
 
 def test_a_bad_file_in_the_folder_names_file_and_video(tmp_path):
@@ -268,8 +268,8 @@ def test_a_segment_with_nan_labels_is_dropped_and_counted_apart(tmp_path):
     replace_video(directory / "CMU_MOSEI_Labels.csd", "188343", nan_row)
     loaded = load_mosei(directory, cache_dir=tmp_path / "cache")
     assert len(loaded["validation"]) == 0
-    assert loaded.summary["segments_dropped_nonfinite_labels"] == 1
-    assert loaded.summary["labels_clipped"] == 2  # the two out-of-range values of the fixture, not the NaN
+    assert loaded.report["segments_dropped_nonfinite_labels"] == 1
+    assert loaded.report["labels_clipped"] == 2  # the two out-of-range values of the fixture, not the NaN
 
 
 def test_builder_exposes_the_summary(mosei_dir, tmp_path):
@@ -280,7 +280,7 @@ def test_builder_exposes_the_summary(mosei_dir, tmp_path):
 
 def test_parallel_preparation_gives_the_same_dataset_and_summary(mosei_dir, mosei, tmp_path):
     parallel = load_mosei(mosei_dir, cache_dir=tmp_path, num_proc=2)
-    assert parallel.summary == mosei.summary
+    assert parallel.report == mosei.report
     for split in mosei:
         first, second = rows(mosei[split]), rows(parallel[split])
         assert first.keys() == second.keys()

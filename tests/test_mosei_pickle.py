@@ -47,8 +47,8 @@ def test_mmsa_unaligned_segments_are_cut_to_their_lengths_and_masks(tmp_path):
             )
             assert np.isnan(example["start"]) and list(example["words"]) == part["raw_text"][index].split()
             assert example["sentiment"] == pytest.approx(part["regression_labels"][index])
-    assert mosei.summary["nonfinite_replaced_audio"] == 3  # one -inf per split
-    assert mosei.summary["segments"] == {"train": 6, "validation": 3, "test": 3}
+    assert mosei.report["nonfinite_replaced_audio"] == 3  # one -inf per split
+    assert mosei.report["segments"] == {"train": 6, "validation": 3, "test": 3}
 
 
 def test_mmsa_aligned_keeps_its_50_steps_and_loads_protocol_5(tmp_path):
@@ -73,7 +73,7 @@ def test_mult_front_padding_nonfinite_values_labels_and_bytes_ids(tmp_path):
         video, start, end = (value.decode() for value in source["id"][index])
         assert (example["video_id"], example["start"], example["end"]) == (video, float(start), float(end))
         assert example["sentiment"] == pytest.approx(source["labels"][index, 0, 0])
-    assert mosei.summary["nonfinite_replaced_audio"] == 6 and mosei.summary["nonfinite_replaced_visual"] == 3
+    assert mosei.report["nonfinite_replaced_audio"] == 6 and mosei.report["nonfinite_replaced_visual"] == 3
 
 
 def test_a_cached_load_gives_the_same_data_and_summary_without_unpickling(tmp_path, monkeypatch):
@@ -83,7 +83,7 @@ def test_a_cached_load_gives_the_same_data_and_summary_without_unpickling(tmp_pa
 
     monkeypatch.setattr(module, "load_numpy_pickle", lambda _: pytest.fail("the cache was not used"))
     again = load_mosei_pickle(path, cache_dir=tmp_path / "cache")
-    assert again.summary == first.summary
+    assert again.report == first.report
     assert again["test"]["id"] == first["test"]["id"]
 
 
@@ -96,11 +96,11 @@ def test_labels_are_clipped_and_empty_or_unlabelled_segments_counted(tmp_path):
     data["train"]["vision"][2] = 0  # no visual frame at all
     path.write_bytes(pickle.dumps(data, protocol=4))
     mosei = load_mosei_pickle(path, cache_dir=tmp_path / "cache")
-    assert mosei.summary["labels_clipped"] == 1 and mosei.summary["segments_dropped_nonfinite_labels"] == 1
-    assert mosei.summary["segments_dropped_without_visual"] == 1 and len(mosei["train"]) == 4  # of 6
+    assert mosei.report["labels_clipped"] == 1 and mosei.report["segments_dropped_nonfinite_labels"] == 1
+    assert mosei.report["segments_dropped_without_visual"] == 1 and len(mosei["train"]) == 4  # of 6
     assert max(mosei["train"]["sentiment"]) <= 3.0
     kept = load_mosei_pickle(path, drop_incomplete=False, cache_dir=tmp_path / "cache")
-    assert len(kept["train"]) == 5 and kept.summary["segments_kept_without_visual"] == 1
+    assert len(kept["train"]) == 5 and kept.report["segments_kept_without_visual"] == 1
 
 
 @pytest.mark.parametrize(

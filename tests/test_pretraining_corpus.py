@@ -140,7 +140,7 @@ def test_bad_rows_are_skipped_and_reported_or_refused(manifest, tmp_path):
     path.write_text("".join(json.dumps(row) + "\n" for row in good + bad))
     corpus = build_pretraining_corpus(path, cache_dir=tmp_path / "cache", heldout_sentence_fraction=0.0)
     assert sum(len(corpus[split]) for split in corpus) == 4
-    reasons = dict(corpus.skipped)
+    reasons = dict(corpus.report["skipped"])
     expected = {
         "missing-audio": "missing audio file",
         "unreadable-audio": "unreadable audio file",

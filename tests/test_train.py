@@ -11,6 +11,7 @@ import torch
 from mmembed_training import arguments as train_arguments
 from mmembed_training import cli, data, evaluation, run
 from mmembed_training.collator import MMEmbedDataCollator
+from mmembed_training.stages import EMOTION, PRETRAIN, SENTIMENT
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +60,8 @@ def stage_arguments(stage: str, corpus: str, demo_root, output, *extra: str, cac
         (["--num_train_epochs", "0"], "--num_train_epochs is 0 and --max_steps is not set: nothing would be trained"),
         (["--num_train_epochs", "-1"], "--num_train_epochs is -1 and --max_steps is not set"),
         (["--corpus", "demo", "--data_dir", "my_corpus"], "--data_dir is not read with --corpus demo"),
-        (["--corpus", "mosei", "--shuffled_labels", "true"], "--shuffled_labels is the demo corpora's control"),
+        (["--corpus", "mosei", "--shuffled_labels", "true"], "--shuffled_labels is not read with --corpus mosei"),
+        (["--corpus", "demo", "--mosei_visual", "openface2"], "--mosei_visual is not read with --corpus demo"),
         (["--train_fraction", "0"], r"--train_fraction must be in \(0, 1\], got 0.0"),
         (["--train_fraction", "1.5"], r"--train_fraction must be in \(0, 1\], got 1.5"),
     ],
@@ -79,7 +81,7 @@ def test_config_file_and_command_line_parsing(tmp_path):
         json.dumps(
             {
                 "stage": "sentiment",
-                "corpus": "demo-mosei",
+                "corpus": "mosei",
                 "modalities": ["audio", "text"],
                 "output_dir": str(tmp_path),
                 "mosei_visual": "none",
@@ -218,7 +220,7 @@ def test_thresholds_are_tuned_on_validation_before_test_is_read(monkeypatch):
         return rng.random((40, 6)), (rng.random((40, 6)) > 0.5).astype(int)
 
     monkeypatch.setattr(evaluation, "predict_emotions", fake_predict)
-    results = evaluation.emotion_evaluation(model, splits, collator=None, batch_size=8, tune=True)
+    results = evaluation.emotion_evaluation(model, splits, None, 8, train_arguments.RunArguments(tune_thresholds=True))
     assert [split for split, _ in calls] == ["validation0", "test0"]
     assert calls[0][1] == [0.5] * 6  # validation predicted before tuning
     assert calls[1][1] == results["thresholds"] != [0.5] * 6  # test scored with the tuned thresholds only
@@ -324,11 +326,11 @@ def test_a_missing_checkpoint_is_reported_before_the_corpus_is_prepared(tmp_path
 
 def test_labels_out_of_range_and_empty_splits_are_refused():
     with pytest.raises(ValueError, match=r"emotion_labels must be 0/1 presence; found values \[0, 1, 2\]"):
-        data.check_labels(datasets.Dataset.from_dict({"emotion_labels": [[0, 1, 2, 0, 0, 0]]}), "emotion")
+        EMOTION.check_labels(datasets.Dataset.from_dict({"emotion_labels": [[0, 1, 2, 0, 0, 0]]}), MMEmbedConfig())
     with pytest.raises(ValueError, match=r"sentiment must be finite and within \[-3, 3\]"):
-        data.check_labels(datasets.Dataset.from_dict({"sentiment": [0.5, 3.5]}), "sentiment")
+        SENTIMENT.check_labels(datasets.Dataset.from_dict({"sentiment": [0.5, 3.5]}), MMEmbedConfig())
     with pytest.raises(ValueError, match=r"speaker_labels must lie in \[0, 2\)"):
-        data.check_labels(datasets.Dataset.from_dict({"speaker_labels": [0, 2]}), "pretrain", num_speakers=2)
+        PRETRAIN.check_labels(datasets.Dataset.from_dict({"speaker_labels": [0, 2]}), MMEmbedConfig(num_speakers=2))
     corpus = datasets.DatasetDict(
         {"train": datasets.Dataset.from_dict({"x": [1]}), "validation": datasets.Dataset.from_dict({"x": []})}
     )

@@ -1,0 +1,178 @@
+"""
+The corpora `--corpus` names, one record each: which stages it serves and with which loader, which run options it
+reads, and how a model card names it. A new corpus (the own-data route, another feature format) is a new
+`CorpusSpec`, not new branches in the training code.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+
+from data_scripts.prepared_corpus import PreparedCorpus
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """
+    One `--corpus` value.
+
+    Attributes:
+        name: the `--corpus` value.
+        card_name: the dataset's name on a model card.
+        loaders: `--stage` name -> `loader(run) -> PreparedCorpus`; the stages it serves.
+        options: the `RunArguments` fields only some corpora read, which this one reads (name -> what it is).
+        generated: built here from a seed (the demo corpora): no data license, the shuffled-label control.
+        hub_datasets: the Hub dataset ids the card's metadata names.
+        unserved: what to do instead when a stage it does not serve is asked for.
+    """
+
+    name: str
+    card_name: str
+    loaders: Mapping[str, Callable[..., PreparedCorpus]]
+    options: Mapping[str, str]
+    generated: bool = False
+    hub_datasets: tuple[str, ...] = ()
+    unserved: str = ""
+
+    def load(self, run, stage: str) -> PreparedCorpus:
+        """The corpus `stage` trains and evaluates on; a stage it does not serve, or a missing `--data_dir`, stops."""
+        if stage not in self.loaders:
+            raise ValueError(
+                f"--corpus {self.name} serves --stage {' / '.join(self.loaders)}, not {stage}. {self.unserved}".strip()
+            )
+        if "data_dir" in self.options and not run.data_dir:
+            raise ValueError(f"--corpus {self.name} needs --data_dir ({self.options['data_dir']}).")
+        return self.loaders[stage](run)
+
+    def check_options(self, run) -> None:
+        """Refuse options set away from their defaults that this corpus does not read (they would be ignored)."""
+        defaults = {field.name: field.default for field in fields(run)}
+        for option, users in corpora_reading_each_option().items():
+            if option not in self.options and getattr(run, option) != defaults[option]:
+                what = CORPORA[users[0]].options[option]
+                raise ValueError(
+                    f"--{option} is not read with --corpus {self.name}: it is {what}, for --corpus "
+                    f"{' / '.join(users)}."
+                )
+
+
+def demo_pretraining(run) -> PreparedCorpus:
+    from data_scripts.demo_corpus import DemoCorpora
+    from data_scripts.pretraining_corpus import build_pretraining_corpus
+
+    manifest = DemoCorpora.prepare(run.demo_root).speech_manifest
+    return build_pretraining_corpus(manifest, cache_dir=run.dataset_cache_dir, num_proc=run.num_proc)
+
+
+def demo_emotion(run) -> PreparedCorpus:
+    from data_scripts.demo_corpus import DemoCorpora
+
+    corpora = DemoCorpora.prepare(run.demo_root)
+    return corpora.load_emotion(cache_dir=run.dataset_cache_dir, shuffled_labels=run.shuffled_labels)
+
+
+def demo_mosei(run) -> PreparedCorpus:
+    from data_scripts.demo_corpus import DemoCorpora
+    from data_scripts.label_control import with_shuffled_labels
+    from data_scripts.mosei import load_mosei
+
+    mosei = load_mosei(DemoCorpora.prepare(run.demo_root).mosei_dir, cache_dir=run.dataset_cache_dir)
+    return with_shuffled_labels(mosei) if run.shuffled_labels else mosei
+
+
+def mosei_csd(run) -> PreparedCorpus:
+    from data_scripts.mosei import load_mosei
+
+    return load_mosei(
+        run.data_dir,
+        audio=run.mosei_audio,
+        visual=run.mosei_visual,
+        text=run.mosei_text,
+        align_to_words=run.align_to_words,
+        audio_dir=run.audio_dir,
+        cache_dir=run.dataset_cache_dir,
+        num_proc=run.num_proc,
+    )
+
+
+def mosei_pickle(run) -> PreparedCorpus:
+    from data_scripts.mosei_pickle import load_mosei_pickle
+
+    return load_mosei_pickle(run.data_dir, cache_dir=run.dataset_cache_dir)
+
+
+def manifest_pretraining(run) -> PreparedCorpus:
+    from data_scripts.pretraining_corpus import build_pretraining_corpus
+
+    return build_pretraining_corpus(run.data_dir, cache_dir=run.dataset_cache_dir, num_proc=run.num_proc)
+
+
+DEMO_OPTIONS = {
+    "demo_root": "where the demo corpora are generated",
+    "shuffled_labels": "the demo corpora's control (labels permuted within each split)",
+}
+MOSEI_OPTIONS = {
+    "data_dir": "the folder of CMU-MOSEI .csd files (or an MMSA/MulT .pkl file)",
+    "mosei_audio": "the CMU-MOSEI audio features to read",
+    "mosei_visual": "the CMU-MOSEI visual features to read",
+    "mosei_text": "the CMU-MOSEI text features to read",
+    "align_to_words": "CMU-MOSEI's averaging of audio/visual rows within words",
+    "audio_dir": "CMU-MOSEI's WAV_16000 folder",
+}
+
+CORPORA = {
+    spec.name: spec
+    for spec in (
+        CorpusSpec(
+            name="demo",
+            card_name="mmembed demo corpora (synthetic)",
+            loaders={"pretrain": demo_pretraining, "emotion": demo_emotion, "sentiment": demo_emotion},
+            options=DEMO_OPTIONS,
+            generated=True,
+        ),
+        CorpusSpec(
+            name="demo-mosei",
+            card_name="mmembed CMU-MOSEI-format demo (synthetic)",
+            loaders={"emotion": demo_mosei, "sentiment": demo_mosei},
+            options=DEMO_OPTIONS,
+            generated=True,
+            unserved="Pre-train on --corpus demo (its speech corpus).",
+        ),
+        CorpusSpec(
+            name="mosei",
+            card_name="CMU-MOSEI",
+            loaders={"emotion": mosei_csd, "sentiment": mosei_csd},
+            options=MOSEI_OPTIONS,
+            hub_datasets=("CMU-MOSEI",),
+            unserved="Pre-train on audio-visual speech: --corpus manifest --data_dir MANIFEST.",
+        ),
+        CorpusSpec(
+            name="mosei_pickle",
+            card_name="CMU-MOSEI (MMSA / MulT feature pickle)",
+            loaders={"sentiment": mosei_pickle},
+            options={"data_dir": "the MMSA or MulT .pkl file"},
+            hub_datasets=("CMU-MOSEI",),
+            unserved="The pickle has no emotion labels (MMSA and MulT pickles publish sentiment only): train --stage "
+            "sentiment on it, or emotions on the CMU SDK .csd files (--corpus mosei).",
+        ),
+        CorpusSpec(
+            name="manifest",
+            card_name="audio-visual speech (VoxCeleb2/LRS3 style)",
+            loaders={"pretrain": manifest_pretraining},
+            options={"data_dir": "the pre-training manifest (JSON Lines)"},
+            unserved="A manifest is pre-training speech; tune emotions on --corpus mosei, demo or demo-mosei.",
+        ),
+    )
+}
+"""The corpora by `--corpus` name."""
+
+
+def corpora_reading_each_option() -> dict[str, list[str]]:
+    """Each corpus-specific option -> the corpora that read it."""
+    users = {}
+    for spec in CORPORA.values():
+        for option in spec.options:
+            users.setdefault(option, []).append(spec.name)
+    return users
+
+
+__all__ = ["CORPORA", "CorpusSpec"]
