@@ -2,7 +2,6 @@
 """MMEmbed: a multimodal (audio, visual, text) embedding encoder and its emotion-recognition head."""
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,8 +22,8 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
-from .checkpoint_files_mmembed import copy_extra_code_files
-from .configuration_mmembed import INPUT_LAYER_FIELDS, MODALITY_INPUTS, MMEmbedConfig, check_input_layers
+from .checkpoint_files_mmembed import MMEmbedCheckpointMixin
+from .configuration_mmembed import MODALITY_INPUTS, MMEmbedConfig
 from .ctc_decoding_mmembed import MMEmbedCTCPrefixScorer
 from .input_validation_mmembed import (
     ModalityInput,
@@ -613,7 +612,7 @@ class MMEmbedDecoderLayer(GradientCheckpointingLayer):
 
 
 @auto_docstring
-class MMEmbedPreTrainedModel(PreTrainedModel):
+class MMEmbedPreTrainedModel(MMEmbedCheckpointMixin, PreTrainedModel):
     config: MMEmbedConfig
     base_model_prefix = "mmembed"
     main_input_name = "input_features"
@@ -646,18 +645,6 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
         self.config.is_encoder_decoder = self.is_encoder_decoder_model
         super().post_init()
 
-    def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
-        """
-        As [`~transformers.PreTrainedModel.save_pretrained`] (which copies the model's own code), and copies the code
-        transformers does not copy itself (`checkpoint_files_mmembed`: the pipelines, `handler.py` for Inference
-        Endpoints), so a checkpoint is complete with remote code.
-        """
-        super().save_pretrained(save_directory, *args, **kwargs)
-        copy_extra_code_files(save_directory)
-        if push_to_hub:
-            repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
-            self.push_to_hub(repo_id, **{key: kwargs[key] for key in PUSH_KWARGS if key in kwargs})
-
     def get_embeddings(self, **inputs) -> "MMEmbedModelOutput":
         """
         The encoder's output for modality inputs as in `forward` (on the encoder and on every head model):
@@ -665,40 +652,6 @@ class MMEmbedPreTrainedModel(PreTrainedModel):
         `attention_mask` its real frames. Gradients flow unless called under `torch.no_grad()`.
         """
         return self.base_model(**inputs)
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """
-        As [`~transformers.PreTrainedModel.from_pretrained`], refusing a checkpoint whose input layers (feature sizes,
-        audio subsampling, text kind) differ from the requested config unless `ignore_mismatched_sizes=True`.
-        """
-        if pretrained_model_name_or_path is not None and not kwargs.get("ignore_mismatched_sizes", False):
-            check_requested_input_layers(pretrained_model_name_or_path, kwargs)
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
-
-
-HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
-
-
-PUSH_KWARGS = ("commit_message", "private", "token", "create_pr", "revision", "commit_description", "max_shard_size")
-
-
-def check_requested_input_layers(pretrained_model_name_or_path, from_pretrained_kwargs: dict) -> None:
-    """
-    `check_input_layers` for `from_pretrained`: the input-layer fields requested through `config=` or config
-    keyword arguments, against the saved config. A changed `audio_subsampling` changes the convolution stack, which
-    would otherwise load silently with missing and unexpected keys.
-    """
-    hub_kwargs = {key: from_pretrained_kwargs[key] for key in HUB_KWARGS if key in from_pretrained_kwargs}
-    saved = MMEmbedConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
-    requested = from_pretrained_kwargs.get("config")
-    if isinstance(requested, MMEmbedConfig):
-        wanted = {field: getattr(requested, field) for field in INPUT_LAYER_FIELDS}
-    else:
-        wanted = {
-            field: from_pretrained_kwargs[field] for field in INPUT_LAYER_FIELDS if field in from_pretrained_kwargs
-        }
-    check_input_layers(pretrained_model_name_or_path, saved, wanted)
 
 
 class MMEmbedAttentionPooling(nn.Module):
