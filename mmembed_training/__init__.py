@@ -4,7 +4,9 @@ Training and evaluation of mmembed models on `transformers.Trainer` (the `train`
 
 - `run.py`: the training script, one stage (`train_stage`) or the scoring of a saved model (`evaluate_stage`).
 - `arguments.py`: `RunArguments` and the reading of config files and flags.
-- `data.py`: the corpus of a stage and the checks before the first step. `models.py`: the model to train.
+- `stages.py`: each training stage as one `Stage` record; `corpora.py`: each `--corpus` as one `CorpusSpec`.
+- `data.py`: the corpus of a stage, cut to a label fraction, and its split checks. `models.py`: the model to train.
+- `collator.py`: the training batches. `scores.py`: the metrics.
 - `trainer.py`: `MMEmbedTrainer` and `OutputFolder` (complete checkpoints, the atomic final folder).
 - `evaluation.py`: the scores of a split. `hub.py`: the model card and the upload. `demo.py`: the default run.
 - `configs/`, `model_card.md`, `metrics/mmembed_emotion/`: the config presets, the card template, the `evaluate`

@@ -35,12 +35,12 @@ from modeling_mmembed.modeling_mmembed import aligned_positions, sinusoidal_embe
 
 from .arguments import RunArguments
 from .collator import MMEmbedDataCollator
-from .data import load_corpus, with_lengths
+from .data import load_corpus
 from .demo_budgets import DEMO_LEARNING_RATES, bf16_is_fast
 from .models import build_model
 from .plots import plot_diagnosis
 from .stages import EMOTION
-from .trainer import MMEmbedTrainer, configure_training
+from .trainer import stage_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
     set_seed(diagnose.seed)
     model = build_model(run, EMOTION, corpus["train"])
     collator = MMEmbedDataCollator("emotion", model.config.modalities)
-    validation, score = corpus["validation"], EMOTION.scorer(corpus, collator, 32, 1)
+    score = EMOTION.scorer(corpus, collator, 32, 1)
     fit = ScoreTrainingFit(score, corpus["train"].select(range(min(diagnose.fit_examples, len(corpus["train"])))))
     training = TrainingArguments(
         output_dir=str(Path(diagnose.output_dir) / "model"),
@@ -127,15 +127,7 @@ def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
         train_sampling_strategy="group_by_length",
         disable_tqdm=True,
     )
-    trainer = MMEmbedTrainer(
-        model=model,
-        args=configure_training(training, EMOTION),
-        train_dataset=with_lengths(corpus["train"]),
-        eval_dataset=validation,
-        data_collator=collator,
-        callbacks=[fit],
-        score=score,
-    )
+    trainer = stage_trainer(EMOTION, model, training, corpus, collator, score, [fit])
     began = time.perf_counter()
     trainer.train()
     evaluations = [entry for entry in trainer.state.log_history if "eval_mean_weighted_accuracy" in entry]

@@ -13,12 +13,12 @@ from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedProcessor, MMEmbedT
 
 from .arguments import RunArguments
 from .collator import MMEmbedDataCollator
-from .data import check_splits, load_corpus, with_lengths, with_train_fraction
+from .data import check_splits, load_corpus, with_train_fraction
 from .evaluation import write_results
 from .hub import push_output, write_model_card
 from .models import build_model, mmembed_checkpoint_config
 from .stages import STAGES, stage_of_checkpoint
-from .trainer import MMEmbedTrainer, OutputFolder, configure_training
+from .trainer import OutputFolder, stage_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -46,21 +46,12 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
 
     # 2. Trainer: the stage's own scores at each evaluation, the best checkpoint kept
     score = stage.scorer(corpus, collator, training.per_device_eval_batch_size, run.num_beams)
-    eval_dataset = corpus[stage.evaluation_splits[0]]
     callbacks = [EarlyStoppingCallback(run.early_stopping_patience)] if run.early_stopping_patience else []
-    trainer = MMEmbedTrainer(
-        model=model,
-        args=configure_training(training, stage),
-        train_dataset=with_lengths(corpus["train"]),
-        eval_dataset=eval_dataset,
-        data_collator=collator,
-        callbacks=callbacks,
-        score=score,
-    )
+    trainer = stage_trainer(stage, model, training, corpus, collator, score, callbacks)
     output = OutputFolder(training.output_dir)
     resume = resume_checkpoint(run, training, output, trainer)
     model.eval()
-    initial = score(model, eval_dataset)  # not logged: trackers start with training
+    initial = score(model, trainer.eval_dataset)  # not logged: trackers start with training
     model.train()
     finished = output.finished_state(resume)
     if finished is None:

@@ -5,7 +5,7 @@ A new stage (a label kind, an objective) is a new `Stage`, not new branches in t
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -170,25 +170,21 @@ EMOTION = Stage(
     ),
     card_summary="Multimodal Emotion Recognition from audio, visual features and text, trained on {dataset}.",
 )
-SENTIMENT = Stage(
+SENTIMENT = replace(  # the emotion model with one regression output, on the same splits
+    EMOTION,
     name="sentiment",
-    model_class=MMEmbedForEmotionRecognition,
-    label_names=("labels",),
+    card_metrics=("mae", "pearson_r", "acc7", "acc5", "acc2_negative_nonnegative", "acc2_negative_positive"),
     targets=sentiment_targets,
-    check_labels=check_sentiment_labels,
-    run_fields=sentiment_fields,
-    evaluation_splits=("validation", "test"),
     best_metric="mae",
+    check_labels=check_sentiment_labels,
     greater_is_better=False,
+    run_fields=sentiment_fields,
+    task_name="Multimodal Sentiment Regression",
     scorer=sentiment_scorer,
+    card_summary="Multimodal Sentiment Regression from audio, visual features and text, trained on {dataset}.",
     final_scores=sentiment_evaluation,
     split_scores=sentiment_split_scores,
-    pipeline_tag="audio-classification",
-    task_name="Multimodal Sentiment Regression",
-    card_metrics=("mae", "pearson_r", "acc7", "acc5", "acc2_negative_nonnegative", "acc2_negative_positive"),
-    card_summary="Multimodal Sentiment Regression from audio, visual features and text, trained on {dataset}.",
 )
-
 STAGES = {stage.name: stage for stage in (PRETRAIN, EMOTION, SENTIMENT)}
 """The training stages by `--stage` name."""
 

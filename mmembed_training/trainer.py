@@ -15,6 +15,7 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .data import with_lengths
 from .stages import Stage
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,22 @@ class OutputFolder:
         for path in sorted(staging.iterdir(), key=lambda path: path.name == self.FINAL_MARKER):
             os.replace(path, self.path / path.name)
         staging.rmdir()
+
+
+def stage_trainer(stage: Stage, model, training: TrainingArguments, corpus, collator, score, callbacks=()):
+    """
+    The `MMEmbedTrainer` of `stage`: `training` configured for it (`configure_training`), `corpus["train"]` with its
+    lengths for length grouping, evaluated by `score` on the stage's first evaluation split.
+    """
+    return MMEmbedTrainer(
+        model=model,
+        args=configure_training(training, stage),
+        train_dataset=with_lengths(corpus["train"]),
+        eval_dataset=corpus[stage.evaluation_splits[0]],
+        data_collator=collator,
+        callbacks=list(callbacks),
+        score=score,
+    )
 
 
 def configure_training(training: TrainingArguments, stage: Stage) -> TrainingArguments:
