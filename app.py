@@ -394,16 +394,24 @@ class EmbeddingFiles:
 
 
 def score_bars(scores: list[dict]) -> str:
-    """The scores as HTML bars (one `.emotion-bar` per label), each with its present/absent decision."""
+    """
+    The scores as HTML bars (one `.emotion-bar` per label), each with its present/absent decision (multi-label
+    heads); a single-label head's most likely class is `top`, a regression's values have no decision.
+    """
     rows = []
-    for score in scores:
-        decision = "present" if score.get("present") else "absent"
+    softmax = bool(scores) and abs(sum(score["score"] for score in scores) - 1) < 1e-3
+    top = max(range(len(scores)), key=lambda index: scores[index]["score"]) if softmax else None
+    for index, score in enumerate(scores):
+        if "present" in score:
+            decision = "present" if score["present"] else "absent"
+        else:
+            decision = "top" if index == top else ""
         label = html.escape(str(score["label"]))
         rows.append(
             f'<div class="emotion-bar" data-label="{label}" data-decision="{decision}" style="margin:4px 0">'
             f'<span style="display:inline-block;width:90px">{label}</span>'
             f'<span style="display:inline-block;width:{300 * score["score"]:.0f}px;height:14px;'
-            f'background:{"#e4572e" if decision == "present" else "#9aa5b1"}"></span>'
+            f'background:{"#e4572e" if decision in ("present", "top") else "#9aa5b1"}"></span>'
             f" {score['score']:.3f} <b>{decision}</b></div>"
         )
     return '<div id="emotion-bars">' + "".join(rows) + "</div>"

@@ -12,12 +12,22 @@ from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
+class LabelSpec:
+    """The problem a dataset's labels pose: `problem_type`, and the label names (classes, or regression targets)."""
+
+    problem_type: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PreparedCorpus(Mapping):
     """
     The splits of a corpus ready for training (name -> `datasets.Dataset`, or `IterableDataset` when streamed), the
     settings of the feature extractor that turned its audio into `input_features` (a model trained on it is saved
     with that extractor; `None` when the corpus came with its audio features, e.g. COVAREP), and the preparation
-    report (counts of what was replaced, clipped, dropped or kept; `skipped`: the `(row id, reason)` of bad rows).
+    report (counts of what was replaced, clipped, dropped or kept; `skipped`: the `(row id, reason)` of bad rows), and
+    for a dataset of your own its `labels` (a `LabelSpec`: they decide the training stage; None for the corpora
+    whose stage is named, CMU-MOSEI's emotions and sentiment, pre-training).
     Read like a `DatasetDict` (`corpus["train"]`, `list(corpus)`, `"test" in corpus`); `with_splits` returns a copy
     with some splits replaced.
     """
@@ -25,6 +35,7 @@ class PreparedCorpus(Mapping):
     splits: Mapping
     feature_extractor_config: dict | None = None
     report: dict = field(default_factory=dict)
+    labels: LabelSpec | None = None
 
     def __getitem__(self, name: str):
         return self.splits[name]
@@ -40,4 +51,4 @@ class PreparedCorpus(Mapping):
         return replace(self, splits={**self.splits, **splits})
 
 
-__all__ = ["PreparedCorpus"]
+__all__ = ["LabelSpec", "PreparedCorpus"]

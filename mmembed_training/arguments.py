@@ -84,12 +84,54 @@ class RunArguments:
             "fraction is a subset of a larger one (label-efficiency curves); validation and test stay whole."
         },
     )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Your own dataset (--corpus dataset): a Hub id, a builder such as audiofolder (with --data_dir), "
+            "or a folder written by save_to_disk."
+        },
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The dataset's configuration name."})
+    train_file: str | None = field(default=None, metadata={"help": "A CSV or JSON Lines manifest of training rows."})
+    validation_file: str | None = field(default=None, metadata={"help": "A manifest of validation rows."})
+    test_file: str | None = field(default=None, metadata={"help": "A manifest of test rows."})
+    train_split_name: str = field(default="train", metadata={"help": "The dataset's training split."})
+    eval_split_name: str = field(
+        default="validation", metadata={"help": "The dataset's validation split (missing: carved from train)."}
+    )
+    test_split_name: str = field(
+        default="test", metadata={"help": "The dataset's test split (missing: carved from train)."}
+    )
+    audio_column_name: str = field(default="audio", metadata={"help": "The audio column (Audio, path or bytes)."})
+    label_column_name: str = field(
+        default="label", metadata={"help": "The label column; several comma-separated float columns: regression."}
+    )
+    visual_column_name: str | None = field(
+        default=None, metadata={"help": "Visual frames per row: an array, or a .npy / OpenFace 2 CSV path."}
+    )
+    text_column_name: str | None = field(default=None, metadata={"help": "The transcript column."})
+    group_column_name: str | None = field(
+        default=None, metadata={"help": "Speaker or session: a carved validation split takes whole groups."}
+    )
+    max_length_seconds: float = field(default=30.0, metadata={"help": "Longest audio read (longer: refused)."})
+    problem_type: str | None = field(
+        default=None,
+        metadata={
+            "help": "single_label_classification | multi_label_classification | regression (default: from the "
+            "label column)."
+        },
+    )
+    validation_fraction: float = field(
+        default=0.15, metadata={"help": "Share of train carved into a missing validation / test split."}
+    )
     num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset preparation."})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Arrow cache of prepared datasets."})
 
     def __post_init__(self):
         if self.stage not in COMMANDS:
             raise ValueError(f"--stage must be one of {COMMANDS}, got {self.stage!r}.")
+        if (self.dataset_name or self.train_file) and self.corpus == "demo":
+            self.corpus = "dataset"  # naming a dataset of your own is choosing it
         if self.corpus not in CORPORA:
             raise ValueError(f"--corpus must be one of {tuple(CORPORA)}, got {self.corpus!r}.")
         for name in ("mosei_visual", "mosei_text"):

@@ -7,7 +7,7 @@ import torch
 
 from modeling_mmembed.processing_mmembed import MODEL_INPUT_COLUMNS, pad_examples
 
-from .stages import STAGES
+from .stages import ALL_STAGES, Stage
 
 
 class MMEmbedDataCollator:
@@ -19,10 +19,10 @@ class MMEmbedDataCollator:
     (`padding_fraction`).
     """
 
-    def __init__(self, stage: str, modalities=("audio", "visual", "text")):
-        if stage not in STAGES:
-            raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage!r}.")
-        self.stage, self.modalities = STAGES[stage], tuple(modalities)
+    def __init__(self, stage: str | Stage, modalities=("audio", "visual", "text")):
+        if not isinstance(stage, Stage) and stage not in ALL_STAGES:
+            raise ValueError(f"stage must be one of {sorted(ALL_STAGES)}, got {stage!r}.")
+        self.stage, self.modalities = ALL_STAGES.get(stage, stage), tuple(modalities)
         self.real_frames = self.total_frames = 0
 
     def __call__(self, examples: list[dict]) -> dict:

@@ -6,6 +6,7 @@ reads, and how a model card names it. A new corpus (the own-data route, another 
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from data_scripts.prepared_corpus import PreparedCorpus
 
@@ -21,6 +22,7 @@ class CorpusSpec:
         loaders: `--stage` name -> `loader(run) -> PreparedCorpus`; the stages it serves.
         options: the `RunArguments` fields only some corpora read, which this one reads (name -> what it is).
         generated: built here from a seed (the demo corpora): no data license, the shuffled-label control.
+        needs_data_dir: it is read from `--data_dir`.
         hub_datasets: the Hub dataset ids the card's metadata names.
         unserved: what to do instead when a stage it does not serve is asked for.
     """
@@ -30,6 +32,7 @@ class CorpusSpec:
     loaders: Mapping[str, Callable[..., PreparedCorpus]]
     options: Mapping[str, str]
     generated: bool = False
+    needs_data_dir: bool = False
     hub_datasets: tuple[str, ...] = ()
     unserved: str = ""
 
@@ -39,9 +42,13 @@ class CorpusSpec:
             raise ValueError(
                 f"--corpus {self.name} serves --stage {' / '.join(self.loaders)}, not {stage}. {self.unserved}".strip()
             )
-        if "data_dir" in self.options and not run.data_dir:
+        if self.needs_data_dir and not run.data_dir:
             raise ValueError(f"--corpus {self.name} needs --data_dir ({self.options['data_dir']}).")
         return self.loaders[stage](run)
+
+    def dataset_name(self, run) -> str:
+        """The dataset's name on a model card (a dataset of your own: its `--dataset_name` or manifest)."""
+        return self.card_name.format(dataset=run.dataset_name or Path(run.train_file or "").name)
 
     def check_options(self, run) -> None:
         """Refuse options set away from their defaults that this corpus does not read (they would be ignored)."""
@@ -100,6 +107,13 @@ def mosei_pickle(run) -> PreparedCorpus:
     return load_mosei_pickle(run.data_dir, cache_dir=run.dataset_cache_dir)
 
 
+def labelled_dataset(run) -> PreparedCorpus:
+    from data_scripts.labelled_dataset import DatasetOptions, load_labelled_dataset
+
+    options = DatasetOptions(**{name: getattr(run, name) for name in DATASET_OPTIONS})
+    return load_labelled_dataset(options, cache_dir=run.dataset_cache_dir, num_proc=run.num_proc)
+
+
 def manifest_pretraining(run) -> PreparedCorpus:
     from data_scripts.pretraining_corpus import build_pretraining_corpus
 
@@ -117,6 +131,26 @@ MOSEI_OPTIONS = {
     "mosei_text": "the CMU-MOSEI text features to read",
     "align_to_words": "CMU-MOSEI's averaging of audio/visual rows within words",
     "audio_dir": "CMU-MOSEI's WAV_16000 folder",
+}
+
+DATASET_OPTIONS = {
+    "dataset_name": "a Hub dataset id, a builder (audiofolder, csv, json) or a save_to_disk folder",
+    "dataset_config_name": "the dataset's configuration",
+    "data_dir": "the folder of the dataset's files (audiofolder), or CMU-MOSEI's",
+    "train_file": "a CSV / JSON Lines manifest of training examples",
+    "validation_file": "a CSV / JSON Lines manifest of validation examples",
+    "test_file": "a CSV / JSON Lines manifest of test examples",
+    "train_split_name": "the dataset's training split",
+    "eval_split_name": "the dataset's validation split",
+    "test_split_name": "the dataset's test split",
+    "audio_column_name": "the dataset's audio column",
+    "label_column_name": "the dataset's label column(s)",
+    "visual_column_name": "the dataset's visual column",
+    "text_column_name": "the dataset's transcript column",
+    "group_column_name": "the column a carved validation split keeps whole (speaker, session)",
+    "max_length_seconds": "the longest audio read from a dataset",
+    "problem_type": "the problem a dataset's labels pose",
+    "validation_fraction": "the share of train carved into a missing validation or test split",
 }
 
 CORPORA = {
@@ -142,6 +176,7 @@ CORPORA = {
             card_name="CMU-MOSEI",
             loaders={"emotion": mosei_csd, "sentiment": mosei_csd},
             options=MOSEI_OPTIONS,
+            needs_data_dir=True,
             hub_datasets=("CMU-MOSEI",),
             unserved="Pre-train on audio-visual speech: --corpus manifest --data_dir MANIFEST.",
         ),
@@ -150,15 +185,24 @@ CORPORA = {
             card_name="CMU-MOSEI (MMSA / MulT feature pickle)",
             loaders={"sentiment": mosei_pickle},
             options={"data_dir": "the MMSA or MulT .pkl file"},
+            needs_data_dir=True,
             hub_datasets=("CMU-MOSEI",),
             unserved="The pickle has no emotion labels (MMSA and MulT pickles publish sentiment only): train --stage "
             "sentiment on it, or emotions on the CMU SDK .csd files (--corpus mosei).",
+        ),
+        CorpusSpec(
+            name="dataset",
+            card_name="{dataset}",
+            loaders={"emotion": labelled_dataset, "sentiment": labelled_dataset},
+            options=DATASET_OPTIONS,
+            unserved="Pre-train on audio-visual speech: --corpus manifest --data_dir MANIFEST.",
         ),
         CorpusSpec(
             name="manifest",
             card_name="audio-visual speech (VoxCeleb2/LRS3 style)",
             loaders={"pretrain": manifest_pretraining},
             options={"data_dir": "the pre-training manifest (JSON Lines)"},
+            needs_data_dir=True,
             unserved="A manifest is pre-training speech; tune emotions on --corpus mosei, demo or demo-mosei.",
         ),
     )

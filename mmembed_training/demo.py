@@ -136,7 +136,7 @@ def frozen_encoder_probes(corpus, root: str, preset: str, pretrained: str, seed:
     probes = {}
     for start, origin in starting_points(preset, pretrained).items():
         set_seed(seed)
-        model = build_model(RunArguments(**raw, **origin), EMOTION, corpus["train"]).to(PartialState().device)
+        model = build_model(RunArguments(**raw, **origin), EMOTION, corpus).to(PartialState().device)
         collator = MMEmbedDataCollator("emotion", model.config.modalities)
         probes[start] = frozen_probe(model.mmembed, corpus, collator, fractions, seed)
     return probes

@@ -105,7 +105,7 @@ def learning_curves(diagnose: DiagnoseArguments, corpus) -> dict:
         model_name_or_path=diagnose.model_name_or_path,
     )
     set_seed(diagnose.seed)
-    model = build_model(run, EMOTION, corpus["train"])
+    model = build_model(run, EMOTION, corpus)
     collator = MMEmbedDataCollator("emotion", model.config.modalities)
     score = EMOTION.scorer(corpus, collator, 32, 1)
     fit = ScoreTrainingFit(score, corpus["train"].select(range(min(diagnose.fit_examples, len(corpus["train"])))))

@@ -19,10 +19,18 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from modeling_mmembed import MMEmbedTokenizer
+from modeling_mmembed import EMOTIONS, MMEmbedTokenizer
 
 from .data import check_splits
-from .scores import accuracy, asr_scores, emotion_scores, sentiment_scores, tune_thresholds
+from .scores import (
+    accuracy,
+    asr_scores,
+    classification_scores,
+    emotion_scores,
+    regression_scores,
+    sentiment_scores,
+    tune_thresholds,
+)
 
 if TYPE_CHECKING:
     from .arguments import RunArguments
@@ -50,30 +58,82 @@ def gathered(predict, dataset) -> tuple:
 
 
 @torch.no_grad()
-def predict_emotions(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sigmoid probabilities `(N, 6)` and binary labels `(N, 6)` of a split (every process, gathered)."""
+def predict_logits(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The head's float outputs `(N, num_labels)` and the batches' `labels` of a split (every process, gathered)."""
 
     def predict(shard):
-        probabilities, labels = [np.zeros((0, model.config.num_labels))], [np.zeros((0, model.config.num_labels))]
+        logits, labels = [], []
         for batch in batches(shard, collator, batch_size, model.device):
             labels.append(batch.pop("labels").cpu().numpy())
-            probabilities.append(torch.sigmoid(model(**batch).logits.float()).cpu().numpy())
-        return np.concatenate(probabilities), np.concatenate(labels)
-
-    probabilities, labels = gathered(predict, dataset)
-    return probabilities, labels.astype(int)
-
-
-@torch.no_grad()
-def predict_sentiment(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    def predict(shard):
-        predictions, targets = [np.zeros(0)], [np.zeros(0)]
-        for batch in batches(shard, collator, batch_size, model.device):
-            targets.append(batch.pop("labels").cpu().numpy())
-            predictions.append(model(**batch).logits.float().view(-1).cpu().numpy())
-        return np.concatenate(predictions), np.concatenate(targets)
+            logits.append(model(**batch).logits.float().cpu().numpy())
+        empty = np.zeros((0, model.config.num_labels))
+        return (np.concatenate(logits) if logits else empty), (np.concatenate(labels) if labels else empty)
 
     return gathered(predict, dataset)
+
+
+def predict_emotions(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid probabilities `(N, num_labels)` and binary labels `(N, num_labels)` of a multi-label split."""
+    logits, labels = predict_logits(model, dataset, collator, batch_size)
+    return torch.sigmoid(torch.from_numpy(logits)).numpy(), labels.astype(int)
+
+
+def predict_sentiment(model, dataset, collator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted and true sentiment `(N,)` of a split."""
+    predictions, targets = predict_logits(model, dataset, collator, batch_size)
+    return predictions.reshape(-1), targets.reshape(-1)
+
+
+def label_names(config) -> list[str]:
+    """The head's label names in output order (`id2label`)."""
+    return [config.id2label[index] for index in range(config.num_labels)]
+
+
+def sentiment_split(model, dataset, collator, batch_size: int) -> dict:
+    """MAE, Pearson r and the binary/7-class accuracies of the sentiment regression on `dataset`."""
+    predictions, targets = predict_sentiment(model, dataset, collator, batch_size)
+    return {**sentiment_scores(predictions, targets), "samples": float(len(targets))}
+
+
+def classification_split(model, dataset, collator, batch_size: int) -> dict:
+    """Accuracy, unweighted accuracy and macro-F1 of a single-label head on `dataset`."""
+    logits, labels = predict_logits(model, dataset, collator, batch_size)
+    probabilities = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+    return {**classification_scores(probabilities, labels.reshape(-1)), "samples": float(len(labels))}
+
+
+def regression_split(model, dataset, collator, batch_size: int) -> dict:
+    """Per target and mean CCC, MAE and Pearson r of a regression head on `dataset`."""
+    predictions, targets = predict_logits(model, dataset, collator, batch_size)
+    return {**regression_scores(predictions, targets, label_names(model.config)), "samples": float(len(targets))}
+
+
+def untuned_scorer(split_scores):
+    """A stage `scorer` that scores a split with `split_scores(model, dataset, collator, batch_size)` as it is."""
+
+    def scorer(corpus, collator, batch_size: int, num_beams: int):
+        return lambda model, dataset: split_scores(model, dataset, collator, batch_size)
+
+    return scorer
+
+
+def validation_and_test(split_scores):
+    """A stage's `final_scores`: `split_scores` of validation, then of test."""
+
+    def final_scores(model, corpus, collator, batch_size: int, run: "RunArguments") -> dict:
+        return {name: split_scores(model, corpus[name], collator, batch_size) for name in ("validation", "test")}
+
+    return final_scores
+
+
+def one_split(split_scores):
+    """A stage's `split_scores` for a saved model: `split_scores` of the named split, which must be there."""
+
+    def scores(model, corpus, split: str, collator, batch_size: int, run: "RunArguments") -> dict:
+        check_splits(corpus, [split])
+        return split_scores(model, corpus[split], collator, batch_size)
+
+    return scores
 
 
 @torch.no_grad()
@@ -139,17 +199,8 @@ def emotion_scorer(corpus, collator, batch_size: int, num_beams: int):
 
     def score(model, dataset):
         probabilities, labels = predict_emotions(model, dataset, collator, batch_size)
-        return counted_emotion_scores(probabilities, labels, tune_thresholds(probabilities, labels))
-
-    return score
-
-
-def sentiment_scorer(corpus, collator, batch_size: int, num_beams: int):
-    """`score(model, dataset)`: MAE, Pearson r and the binary/7-class accuracies of the sentiment regression."""
-
-    def score(model, dataset):
-        predictions, targets = predict_sentiment(model, dataset, collator, batch_size)
-        return {**sentiment_scores(predictions, targets), "samples": float(len(targets))}
+        thresholds = tune_thresholds(probabilities, labels)
+        return counted_emotion_scores(probabilities, labels, thresholds, label_names(model.config))
 
     return score
 
@@ -171,20 +222,16 @@ def emotion_evaluation(model, corpus, collator, batch_size: int, run: "RunArgume
     if run.tune_thresholds:
         model.config.thresholds = tune_thresholds(*validation)
     results = {"thresholds": list(model.config.thresholds)}
-    results["validation"] = counted_emotion_scores(*validation, model.config.thresholds)
+    names = label_names(model.config)
+    results["validation"] = counted_emotion_scores(*validation, model.config.thresholds, names)
     probabilities, labels = predict_emotions(model, corpus["test"], collator, batch_size)
-    results["test"] = counted_emotion_scores(probabilities, labels, model.config.thresholds)
+    results["test"] = counted_emotion_scores(probabilities, labels, model.config.thresholds, names)
     results["test_predictions"] = {  # for paired comparisons of systems on the same test examples
         "ids": list(corpus["test"]["id"]),
         "probabilities": np.round(probabilities, 6).tolist(),
         "labels": labels.tolist(),
     }
     return results
-
-
-def sentiment_evaluation(model, corpus, collator, batch_size: int, run: "RunArguments") -> dict:
-    score = sentiment_scorer(corpus, collator, batch_size, run.num_beams)
-    return {"validation": score(model, corpus["validation"]), "test": score(model, corpus["test"])}
 
 
 def pretraining_split_scores(model, corpus, split: str, collator, batch_size: int, run: "RunArguments") -> dict:
@@ -198,17 +245,12 @@ def emotion_split_scores(model, corpus, split: str, collator, batch_size: int, r
     """A saved emotion model on `split`, at the thresholds its config stores."""
     check_splits(corpus, [split])
     probabilities, labels = predict_emotions(model, corpus[split], collator, batch_size)
-    return counted_emotion_scores(probabilities, labels, model.config.thresholds)
+    return counted_emotion_scores(probabilities, labels, model.config.thresholds, label_names(model.config))
 
 
-def sentiment_split_scores(model, corpus, split: str, collator, batch_size: int, run: "RunArguments") -> dict:
-    check_splits(corpus, [split])
-    return sentiment_scores(*predict_sentiment(model, corpus[split], collator, batch_size))
-
-
-def counted_emotion_scores(probabilities: np.ndarray, labels: np.ndarray, thresholds) -> dict:
-    """`emotion_scores` with the number of examples scored (`samples`)."""
-    return {**emotion_scores(probabilities, labels, thresholds), "samples": float(len(labels))}
+def counted_emotion_scores(probabilities: np.ndarray, labels: np.ndarray, thresholds, names=EMOTIONS) -> dict:
+    """`emotion_scores` (per label of `names`) with the number of examples scored (`samples`)."""
+    return {**emotion_scores(probabilities, labels, thresholds, names), "samples": float(len(labels))}
 
 
 def write_results(output_dir: Path, results: dict, run: "RunArguments", training: TrainingArguments) -> None:

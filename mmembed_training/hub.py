@@ -16,7 +16,7 @@ from modeling_mmembed import MMEmbedConfig
 from . import RESOURCES
 from .arguments import RunArguments
 from .corpora import CORPORA
-from .stages import STAGES
+from .stages import ALL_STAGES
 from .trainer import OutputFolder
 
 logger = logging.getLogger(__name__)
@@ -31,18 +31,18 @@ def write_model_card(
     """`README.md` of the output folder, rendered from `model_card.md` with the run's results and model `config`."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    stage, corpus = STAGES[run.stage], CORPORA[run.corpus]
+    stage, corpus = ALL_STAGES[results["stage"]], CORPORA[run.corpus]
     pipeline_tag, task_name, metrics = stage.pipeline_tag, stage.task_name, stage.card_metrics
     split = "test" if isinstance(results.get("test"), dict) else "validation"
     scores = results[split]
-    dataset, real_data = corpus.card_name, not corpus.generated
+    dataset, real_data = corpus.dataset_name(run), not corpus.generated
     card_data = ModelCardData(
         model_name=training.hub_model_id or output_dir.name,
         library_name="transformers",
         pipeline_tag=pipeline_tag,
         license="other" if real_data else "apache-2.0",
         license_name="research-data-terms" if real_data else None,
-        tags=["mmembed", "multimodal", "audio", "custom_code", run.stage],
+        tags=["mmembed", "multimodal", "audio", "custom_code", stage.name],
         datasets=list(corpus.hub_datasets) or None,
         metrics=list(metrics),
         eval_results=[
@@ -66,7 +66,7 @@ def write_model_card(
         card_data,
         template_path=str(MODEL_CARD_TEMPLATE),
         model_name=card_data.model_name,
-        stage=run.stage,
+        stage=stage.name,
         provenance=provenance(run.model_name_or_path, base_model),
         summary=stage.card_summary.format(dataset=dataset),
         usage=usage_example(training.hub_model_id or str(training.output_dir), config),

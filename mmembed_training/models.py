@@ -15,12 +15,12 @@ logger = logging.getLogger(__name__)
 DROPOUT_FIELDS = ("hidden_dropout", "attention_dropout", "activation_dropout", "classifier_dropout")
 
 
-def build_model(run: RunArguments, stage: Stage, train_split):
+def build_model(run: RunArguments, stage: Stage, corpus):
     """
     The `stage`'s model to train: from `--model_name_or_path` (input layers checked against the corpus) or a preset,
-    with the config fields the run, the corpus and the stage set.
+    with the config fields the run, the corpus (a `PreparedCorpus` or its splits) and the stage set.
     """
-    sizes = corpus_input_sizes(train_split.features)
+    sizes = corpus_input_sizes(corpus["train"].features)
     modalities = run.modalities or sizes["modalities"]
     missing = sorted(set(modalities) - set(sizes["modalities"]))
     if missing:
@@ -31,7 +31,7 @@ def build_model(run: RunArguments, stage: Stage, train_split):
         run_fields.update({name: run.dropout for name in DROPOUT_FIELDS})
     if run.align_to_words:
         run_fields["audio_subsampling"] = 1  # one row per word: nothing to subsample
-    run_fields.update(stage.run_fields(run, train_split))
+    run_fields.update(stage.run_fields(run, corpus))
     run_fields.update(config_overrides(run.config_overrides))
     model_class = stage.model_class
     inputs = {key: value for key, value in sizes.items() if key != "modalities"}
@@ -40,7 +40,10 @@ def build_model(run: RunArguments, stage: Stage, train_split):
     saved = mmembed_checkpoint_config(run.model_name_or_path)
     if not run.reinit_input_layers:
         check_input_layers(run.model_name_or_path, saved, inputs)  # the corpus's sizes are what is requested
-    differing = bool(input_layer_mismatches(saved, inputs))
+    relabelled = "id2label" in run_fields and len(run_fields["id2label"]) != saved.num_labels
+    if relabelled:
+        logger.info("Re-heading %s to %d labels", run.model_name_or_path, len(run_fields["id2label"]))
+    differing = bool(input_layer_mismatches(saved, inputs)) or relabelled
     return load_checkpoint(
         model_class, run.model_name_or_path, **inputs, **run_fields, ignore_mismatched_sizes=differing
     )

@@ -17,7 +17,7 @@ from .data import check_splits, load_corpus, with_train_fraction
 from .evaluation import write_results
 from .hub import push_output, write_model_card
 from .models import build_model, mmembed_checkpoint_config
-from .stages import STAGES, stage_of_checkpoint
+from .stages import STAGES, stage_of_checkpoint, stage_of_corpus
 from .trainer import OutputFolder, stage_trainer
 
 logger = logging.getLogger(__name__)
@@ -34,12 +34,13 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
 
     # 1. The corpus, the model, and the checks that stop a run before its first step
     corpus = with_train_fraction(load_corpus(run, stage.name), run.train_fraction)
+    stage = stage_of_corpus(corpus, stage)  # a dataset of your own: its labels decide
     splits = ["train", *stage.evaluation_splits]
     check_splits(corpus, splits)
-    model = build_model(run, stage, corpus["train"])
+    model = build_model(run, stage, corpus)
     for split in splits:
         stage.check_labels(corpus[split], model.config)
-    collator = MMEmbedDataCollator(stage.name, model.config.modalities)
+    collator = MMEmbedDataCollator(stage, model.config.modalities)
     # saved with the model: the feature extractor that featurised the corpus (CMU SDK features: the default one)
     extractor_settings = corpus.feature_extractor_config or {}
     processor = MMEmbedProcessor(MMEmbedFeatureExtractor(**extractor_settings), MMEmbedTokenizer())
@@ -63,7 +64,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
         model = type(model).from_pretrained(best or resume).eval()
 
     # 3. Final scores: thresholds tuned on validation, then the test split scored once with them
-    results = {"stage": run.stage, "initial_validation": initial}
+    results = {"stage": stage.name, "initial_validation": initial}
     results.update(stage.final_scores(model, corpus, collator, training.per_device_eval_batch_size, run))
 
     # 4. Save (atomically), card, push
@@ -104,8 +105,9 @@ def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
         raise ValueError("--stage evaluate needs --model_name_or_path.")
     stage = stage_of_checkpoint(mmembed_checkpoint_config(run.model_name_or_path))
     corpus = load_corpus(run, stage.name)
+    stage = stage_of_corpus(corpus, stage)
     model = stage.model_class.from_pretrained(run.model_name_or_path).eval()
-    collator = MMEmbedDataCollator(stage.name, model.config.modalities)
+    collator = MMEmbedDataCollator(stage, model.config.modalities)
     batch_size = training.per_device_eval_batch_size
     scores = stage.split_scores(model, corpus, run.eval_split, collator, batch_size, run)
     results = {"stage": "evaluate", "model": run.model_name_or_path, run.eval_split: scores}

@@ -180,6 +180,51 @@ def sentiment_scores(predictions: np.ndarray, targets: np.ndarray) -> dict:
     return scores
 
 
+def classification_scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """
+    Single-label figures of class `probabilities` `(N, classes)` against class ids `labels` `(N,)`: `accuracy`,
+    `unweighted_accuracy` (mean per-class recall, scikit-learn's balanced accuracy: the speech-emotion convention,
+    UA beside WA) and `macro_f1`.
+    """
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    predictions, labels = np.asarray(probabilities).argmax(axis=1), np.asarray(labels).astype(int)
+    return {
+        "accuracy": accuracy(labels, predictions),
+        "unweighted_accuracy": float(balanced_accuracy_score(labels, predictions)),
+        "macro_f1": float(f1_score(labels, predictions, average="macro", zero_division=0)),
+    }
+
+
+def concordance_correlation(predictions: np.ndarray, targets: np.ndarray) -> float | None:
+    """Lin's concordance correlation coefficient (the dimensional-emotion convention); None without variance."""
+    predictions, targets = np.asarray(predictions, np.float64), np.asarray(targets, np.float64)
+    denominator = predictions.var() + targets.var() + (predictions.mean() - targets.mean()) ** 2
+    if len(targets) < 2 or denominator == 0:
+        return None
+    return float(2 * np.mean((predictions - predictions.mean()) * (targets - targets.mean())) / denominator)
+
+
+def regression_scores(predictions: np.ndarray, targets: np.ndarray, names) -> dict:
+    """
+    Per target (`names`, one column of `predictions`/`targets` `(N, len(names))` each) the concordance correlation
+    coefficient, MAE and Pearson r, and their means over the targets (`mean_ccc`, `mean_mae`, `mean_pearson_r`).
+    """
+    predictions = np.asarray(predictions, np.float64).reshape(len(predictions), -1)
+    targets = np.asarray(targets, np.float64).reshape(len(targets), -1)
+    scores = {}
+    for index, name in enumerate(names):
+        guess, truth = predictions[:, index], targets[:, index]
+        correlation = float(np.corrcoef(guess, truth)[0, 1]) if len(truth) > 1 else float("nan")
+        scores[f"{name}_ccc"] = concordance_correlation(guess, truth)
+        scores[f"{name}_mae"] = float(np.abs(guess - truth).mean())
+        scores[f"{name}_pearson_r"] = correlation if math.isfinite(correlation) else None
+    for metric in ("ccc", "mae", "pearson_r"):
+        values = [scores[f"{name}_{metric}"] for name in names if scores[f"{name}_{metric}"] is not None]
+        scores[f"mean_{metric}"] = float(np.mean(values)) if values else None
+    return scores
+
+
 def asr_scores(references: list[str], hypotheses: list[str]) -> dict:
     """Character and word error rates (jiwer) of hypotheses against references."""
     import jiwer
@@ -199,6 +244,9 @@ def accuracy(labels, predictions) -> float:
 __all__ = [
     "accuracy",
     "asr_scores",
+    "classification_scores",
+    "concordance_correlation",
+    "regression_scores",
     "emotion_scores",
     "multilabel_scores",
     "paired_bootstrap",

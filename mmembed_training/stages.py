@@ -14,15 +14,18 @@ from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbe
 from modeling_mmembed.processing_mmembed import pad_sequences
 
 from .evaluation import (
+    classification_split,
     emotion_evaluation,
     emotion_scorer,
     emotion_split_scores,
+    one_split,
     pretraining_evaluation,
     pretraining_scorer,
     pretraining_split_scores,
-    sentiment_evaluation,
-    sentiment_scorer,
-    sentiment_split_scores,
+    regression_split,
+    sentiment_split,
+    untuned_scorer,
+    validation_and_test,
 )
 
 
@@ -73,16 +76,33 @@ def check_speaker_labels(dataset, config: MMEmbedConfig) -> None:
         )
 
 
-def check_emotion_labels(dataset, config: MMEmbedConfig) -> None:
-    values = np.unique(np.asarray(dataset["emotion_labels"]))
-    if not set(values.tolist()) <= {0, 1}:
-        raise ValueError(f"emotion_labels must be 0/1 presence; found values {values.tolist()}.")
+def presence_check(column: str):
+    """`check_labels` of a multi-label column: 0/1 presence only."""
+
+    def check(dataset, config: MMEmbedConfig) -> None:
+        values = np.unique(np.asarray(dataset[column]))
+        if not set(values.tolist()) <= {0, 1}:
+            raise ValueError(f"{column} must be 0/1 presence; found values {values.tolist()}.")
+
+    return check
 
 
 def check_sentiment_labels(dataset, config: MMEmbedConfig) -> None:
     values = np.asarray(dataset["sentiment"], dtype=np.float64)
     if not np.isfinite(values).all() or np.abs(values).max() > 3:
         raise ValueError(f"sentiment must be finite and within [-3, 3]; found range [{values.min()}, {values.max()}].")
+
+
+def check_class_labels(dataset, config: MMEmbedConfig) -> None:
+    values = np.asarray(dataset["label"])
+    if values.min() < 0 or values.max() >= config.num_labels:
+        raise ValueError(f"label must lie in [0, {config.num_labels}); found [{values.min()}, {values.max()}].")
+
+
+def check_targets(dataset, config: MMEmbedConfig) -> None:
+    values = np.asarray(dataset["targets"], dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != config.num_labels or not np.isfinite(values).all():
+        raise ValueError(f"targets must be finite, {config.num_labels} per example; found shape {values.shape}.")
 
 
 def pretraining_targets(examples: list[dict]) -> dict:
@@ -94,33 +114,58 @@ def pretraining_targets(examples: list[dict]) -> dict:
     }
 
 
-def emotion_targets(examples: list[dict]) -> dict:
-    """The six presence labels as float multi-label targets."""
-    return {"labels": torch.tensor(np.array([example["emotion_labels"] for example in examples]), dtype=torch.float)}
+def float_targets(column: str):
+    """`targets` of a column of floats per example (presence labels, a score, regression targets)."""
+
+    def targets(examples: list[dict]) -> dict:
+        return {"labels": torch.tensor(np.array([example[column] for example in examples]), dtype=torch.float)}
+
+    return targets
 
 
-def sentiment_targets(examples: list[dict]) -> dict:
-    return {"labels": torch.tensor([float(example["sentiment"]) for example in examples])}
+def class_targets(examples: list[dict]) -> dict:
+    """Class ids of a single-label column."""
+    return {"labels": torch.tensor([int(example["label"]) for example in examples], dtype=torch.long)}
 
 
-def pretraining_fields(run, train_split) -> dict:
-    fields = {"num_speakers": train_split.features["speaker_labels"].num_classes}
+def pretraining_fields(run, corpus) -> dict:
+    fields = {"num_speakers": corpus["train"].features["speaker_labels"].num_classes}
     return fields | ({"ctc_loss_weight": run.ctc_loss_weight} if run.ctc_loss_weight is not None else {})
 
 
-def emotion_fields(run, train_split) -> dict:
+def emotion_fields(run, corpus) -> dict:
     """With `--pos_weight_from_train`, each emotion's BCE `pos_weight` from the training labels."""
     if not run.pos_weight_from_train:
         return {}
-    return {"pos_weight": positive_weights(np.asarray(train_split["emotion_labels"]))}
+    return {"pos_weight": positive_weights(np.asarray(corpus["train"]["emotion_labels"]))}
 
 
-def sentiment_fields(run, train_split) -> dict:
+def sentiment_fields(run, corpus) -> dict:
     return {"num_labels": 1, "problem_type": "regression", "thresholds": None}
 
 
+def dataset_label_fields(run, corpus) -> dict:
+    """
+    A head for the dataset's own labels (`corpus.labels`): its names as `id2label`, its problem type; thresholds at
+    0.5 and `pos_weight` from the training labels (with `--pos_weight_from_train`) for multi-label, none otherwise.
+    """
+    names, problem_type = list(corpus.labels.names), corpus.labels.problem_type
+    fields = {
+        "id2label": dict(enumerate(names)),
+        "label2id": {name: index for index, name in enumerate(names)},
+        "problem_type": problem_type,
+        "thresholds": None,
+        "pos_weight": None,
+    }
+    if problem_type == "multi_label_classification":
+        fields["thresholds"] = [0.5] * len(names)
+        if run.pos_weight_from_train:
+            fields["pos_weight"] = positive_weights(np.asarray(corpus["train"]["multi_labels"]))
+    return fields
+
+
 def positive_weights(labels: np.ndarray) -> list[float]:
-    """Per emotion negatives / positives of the training labels (1 where an emotion has no positive example)."""
+    """Per label negatives / positives of the training labels (1 where a label has no positive example)."""
     positives = labels.sum(axis=0)
     negatives = len(labels) - positives
     return [
@@ -153,8 +198,8 @@ EMOTION = Stage(
     name="emotion",
     model_class=MMEmbedForEmotionRecognition,
     label_names=("labels",),
-    targets=emotion_targets,
-    check_labels=check_emotion_labels,
+    targets=float_targets("emotion_labels"),
+    check_labels=presence_check("emotion_labels"),
     run_fields=emotion_fields,
     evaluation_splits=("validation", "test"),
     best_metric="mean_weighted_accuracy",
@@ -174,19 +219,67 @@ SENTIMENT = replace(  # the emotion model with one regression output, on the sam
     EMOTION,
     name="sentiment",
     card_metrics=("mae", "pearson_r", "acc7", "acc5", "acc2_negative_nonnegative", "acc2_negative_positive"),
-    targets=sentiment_targets,
+    targets=float_targets("sentiment"),
     best_metric="mae",
     check_labels=check_sentiment_labels,
     greater_is_better=False,
     run_fields=sentiment_fields,
     task_name="Multimodal Sentiment Regression",
-    scorer=sentiment_scorer,
+    scorer=untuned_scorer(sentiment_split),
     card_summary="Multimodal Sentiment Regression from audio, visual features and text, trained on {dataset}.",
-    final_scores=sentiment_evaluation,
-    split_scores=sentiment_split_scores,
+    final_scores=validation_and_test(sentiment_split),
+    split_scores=one_split(sentiment_split),
 )
+MULTILABEL = replace(  # your own dataset's label set: the emotion stage's protocol (thresholds tuned on validation)
+    EMOTION,
+    name="multilabel",
+    targets=float_targets("multi_labels"),
+    check_labels=presence_check("multi_labels"),
+    run_fields=dataset_label_fields,
+    task_name="Multimodal Multi-label Classification",
+    card_metrics=("mean_weighted_accuracy", "mean_f1", "mean_auc", *SET_BASED),
+    card_summary="Multi-label classification from audio, visual features and text, trained on {dataset}.",
+)
+CLASSIFICATION = replace(
+    MULTILABEL,
+    name="classification",
+    targets=class_targets,
+    check_labels=check_class_labels,
+    best_metric="unweighted_accuracy",  # balanced accuracy: the speech-emotion convention for uneven classes
+    scorer=untuned_scorer(classification_split),
+    final_scores=validation_and_test(classification_split),
+    split_scores=one_split(classification_split),
+    task_name="Multimodal Audio Classification",
+    card_metrics=("unweighted_accuracy", "accuracy", "macro_f1"),
+    card_summary="Single-label classification from audio, visual features and text, trained on {dataset}.",
+)
+REGRESSION = replace(
+    MULTILABEL,
+    name="regression",
+    targets=float_targets("targets"),
+    check_labels=check_targets,
+    best_metric="mean_ccc",  # the concordance correlation: the convention of dimensional emotion work
+    scorer=untuned_scorer(regression_split),
+    final_scores=validation_and_test(regression_split),
+    split_scores=one_split(regression_split),
+    task_name="Multimodal Regression",
+    card_metrics=("mean_ccc", "mean_mae", "mean_pearson_r"),
+    card_summary="Regression of {dataset}'s targets from audio, visual features and text.",
+)
+
 STAGES = {stage.name: stage for stage in (PRETRAIN, EMOTION, SENTIMENT)}
-"""The training stages by `--stage` name."""
+"""The training stages a `--stage` names."""
+
+DATASET_STAGES = {
+    "single_label_classification": CLASSIFICATION,
+    "multi_label_classification": MULTILABEL,
+    "regression": REGRESSION,
+}
+"""The stages of a dataset of your own, by the problem its labels pose (`PreparedCorpus.labels`)."""
+
+
+ALL_STAGES = {stage.name: stage for stage in (*STAGES.values(), *DATASET_STAGES.values())}
+"""Every stage by name (what the collator and a results file name)."""
 
 
 def stage_of_checkpoint(config: MMEmbedConfig) -> Stage:
@@ -196,4 +289,22 @@ def stage_of_checkpoint(config: MMEmbedConfig) -> Stage:
     return SENTIMENT if config.problem_type == "regression" else EMOTION
 
 
-__all__ = ["EMOTION", "PRETRAIN", "SENTIMENT", "STAGES", "Stage", "stage_of_checkpoint"]
+def stage_of_corpus(corpus, named: Stage) -> Stage:
+    """The stage that trains on `corpus`: its own labels' (a dataset of your own), else the one `--stage` named."""
+    return named if corpus.labels is None else DATASET_STAGES[corpus.labels.problem_type]
+
+
+__all__ = [
+    "ALL_STAGES",
+    "CLASSIFICATION",
+    "DATASET_STAGES",
+    "EMOTION",
+    "MULTILABEL",
+    "PRETRAIN",
+    "REGRESSION",
+    "SENTIMENT",
+    "STAGES",
+    "Stage",
+    "stage_of_checkpoint",
+    "stage_of_corpus",
+]

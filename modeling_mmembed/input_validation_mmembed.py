@@ -254,8 +254,17 @@ def check_emotion_labels(config: MMEmbedConfig, labels: torch.Tensor, batch_size
                 f"{labels.unique()[:5].tolist()}."
             )
         return labels
-    if shape not in ((batch_size,), (batch_size, 1)):
-        raise ValueError(f"labels for regression must have shape ({batch_size},) or ({batch_size}, 1); got {shape}.")
+    if (
+        shape not in ((batch_size,), (batch_size, 1))
+        if config.num_labels == 1
+        else shape != (batch_size, config.num_labels)
+    ):
+        wanted = (
+            f"({batch_size},) or ({batch_size}, 1)"
+            if config.num_labels == 1
+            else f"({batch_size}, {config.num_labels})"
+        )
+        raise ValueError(f"labels for regression must have shape {wanted}; got {shape}.")
     if reads_values(labels) and not torch.isfinite(labels.float()).all():
         raise ValueError("labels for regression hold NaN or inf.")
     return labels

@@ -236,7 +236,7 @@ class MMEmbedEmotionPipeline(Pipeline):
         config = self.model.config
         logits = model_outputs["logits"][0].float()
         if config.problem_type == "regression":
-            return [{"label": config.id2label[0], "score": logits[0].item()}]
+            return [{"label": config.id2label[index], "score": value} for index, value in enumerate(logits.tolist())]
         if config.problem_type == "single_label_classification":
             scores = logits.softmax(-1).tolist()
             return [{"label": config.id2label[index], "score": score} for index, score in enumerate(scores)]

@@ -27,3 +27,11 @@ fi
 # espeak-ng synthesises the built-in demo speech (data_scripts/demo_corpus.py).
 source scripts/system_packages.sh
 ensure_command espeak-ng espeak-ng || true
+# datasets (4 and later) writes and decodes Audio columns (audiofolder, Hub audio datasets) with torchcodec, which
+# needs FFmpeg's libraries and the torchcodec release of the installed torch (0.N for torch 2.N). mmembed itself reads
+# the audio with its own bounded reader (data_scripts/labelled_dataset.py), never with torchcodec.
+ensure_command ffmpeg ffmpeg || true
+if ! "$PY" -m pip show -q torchcodec 2>/dev/null; then
+    TORCH_MINOR=$("$PY" -c "import torch; print(torch.__version__.split('.')[1])")
+    "$PY" -m pip install "torchcodec==0.${TORCH_MINOR}.*"
+fi
