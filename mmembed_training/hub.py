@@ -129,10 +129,16 @@ def usage_example(model_id: str, config: MMEmbedConfig) -> str:
         inputs.append(
             f'    "transcript": np.zeros((8, {config.text_feature_size}), dtype=np.float32),  # word vectors'
         )
+    names = ", ".join(config.id2label[index] for index in range(config.num_labels))
     if config.problem_type == "regression":
-        lines.append("# Sentiment in [-3, 3] from every modality")
+        lines.append(f"# The regression's values ({names}) from every modality")
     else:
-        lines.append("# Emotion from audio alone: the standard pipeline, one sigmoid score per emotion")
+        scores = (
+            "one softmax score per class"
+            if config.problem_type == "single_label_classification"
+            else ("one sigmoid score per label")
+        )
+        lines.append(f"# From audio alone: the standard pipeline, {scores} ({names})")
         lines.append(
             f'classifier = pipeline("audio-classification", model="{model_id}", trust_remote_code=True, top_k=None)'
         )

@@ -141,7 +141,13 @@ def emotion_fields(run, corpus) -> dict:
 
 
 def sentiment_fields(run, corpus) -> dict:
-    return {"num_labels": 1, "problem_type": "regression", "thresholds": None}
+    """One regression output named `sentiment` (in [-3, 3])."""
+    return {
+        "id2label": {0: "sentiment"},
+        "label2id": {"sentiment": 0},
+        "problem_type": "regression",
+        "thresholds": None,
+    }
 
 
 def dataset_label_fields(run, corpus) -> dict:
