@@ -23,7 +23,9 @@ copy of it. The rest of the package: `arguments.py`, `data.py`, `models.py`, `tr
 and `demo.py` (the default run).
 """
 
-from mmembed_training.cli import main
+import sys
+
+from mmembed_training.cli import console
 
 if __name__ == "__main__":
-    main()
+    sys.exit(console())

@@ -39,8 +39,8 @@ COMMANDS = (*STAGES, "evaluate")
 class RunArguments:
     """What to train or evaluate, on which data (the optimisation settings are `TrainingArguments`)."""
 
-    stage: str = field(default="emotion", metadata={"help": f"One of {COMMANDS}."})
-    corpus: str = field(default="demo", metadata={"help": f"One of {tuple(CORPORA)}."})
+    stage: str = field(default="emotion", metadata={"help": "What to do.", "choices": list(COMMANDS)})
+    corpus: str = field(default="demo", metadata={"help": "Which data.", "choices": list(CORPORA)})
     data_dir: str | None = field(
         default=None, metadata={"help": "CMU-MOSEI folder (mosei), .pkl file (mosei_pickle), or manifest."}
     )
@@ -151,6 +151,7 @@ def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
     parser = HfArgumentParser(
         (RunArguments, TrainingArguments), description=USAGE, formatter_class=RawTextHelpFormatter
     )
+    say_what_no_flags_turn_off(parser)
     if not torch.accelerator.is_available():  # transformers refuses `--bf16` on a CPU-only machine without it
         parser.set_defaults(use_cpu=True)
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
@@ -163,6 +164,17 @@ def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
             "trained, yet an untrained model would be saved. Give a positive --num_train_epochs or --max_steps."
         )
     return run, training
+
+
+def say_what_no_flags_turn_off(parser: HfArgumentParser) -> None:
+    """
+    `HfArgumentParser` gives each `--no_X` complement of a boolean flag the help of `--X` itself (so
+    `--no_tune_thresholds` read "Tune emotion thresholds on validation."); say instead that it turns `--X` off.
+    """
+    for action in parser._actions:  # argparse keeps no public list of a parser's actions
+        flag = next((option for option in action.option_strings if option.startswith("--no_")), None)
+        if flag is not None and action.help:
+            action.help = f"Turn off --{action.dest} ({action.help.rstrip('.')})."
 
 
 def config_path(name: str) -> Path:

@@ -1,5 +1,7 @@
 """
 `train.py` and the `mmembed-train` console script: the default run with no arguments (or `demo ...`), else one stage.
+`main` is the Python entry (errors raise); `console` the command line's (a mistake prints its message and exits 2,
+`--debug` shows the traceback).
 """
 
 import logging
@@ -24,3 +26,25 @@ def main(argv: list[str] | None = None) -> dict:
     if run.stage == "evaluate":
         return evaluate_stage(run, training)
     return train_stage(run, training)
+
+
+USER_ERRORS = (ValueError, FileNotFoundError)
+"""What the package raises for a user's mistake (a wrong flag value, missing or bad data): a message, not a bug."""
+
+
+def console(argv: list[str] | None = None) -> int:
+    """
+    `main` for the command line: a user's mistake (`USER_ERRORS`) prints `train.py: error: <message>` and returns 2,
+    as argparse does for a bad flag, instead of a traceback; `--debug` (anywhere) keeps the traceback.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [argument for argument in argv if argument != "--debug"]
+    try:
+        main(argv)
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        print(f"train.py: error: {error}\n(run with --debug for the traceback)", file=sys.stderr)
+        return 2
+    return 0

@@ -45,4 +45,4 @@ def test_the_wheel_carries_the_training_package_its_resources_and_the_console_sc
     ):
         assert name in names, name
     (entry_points,) = [name for name in names if name.endswith("entry_points.txt")]
-    assert "mmembed-train = mmembed_training.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "mmembed-train = mmembed_training.cli:console" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -93,7 +93,7 @@ def test_config_file_and_command_line_parsing(tmp_path):
     assert run.mosei_visual is None
     for name in ("pretrain", "emotion", "sentiment"):
         assert train_arguments.parse_arguments(["--stage", name, "--output_dir", str(tmp_path)])[0].stage == name
-    with pytest.raises(ValueError, match="--stage must be one of"):
+    with pytest.raises(SystemExit):  # argparse: "argument --stage: invalid choice: 'finetune' (choose from ...)"
         train_arguments.parse_arguments(["--stage", "finetune", "--output_dir", str(tmp_path)])
     nested = tmp_path / "nested.yaml"
     nested.write_text(
@@ -108,7 +108,7 @@ def test_config_file_and_command_line_parsing(tmp_path):
     (tmp_path / "typo.yaml").write_text("learnig_rate: 0.1\n")
     with pytest.raises(ValueError, match=r"typo.yaml has keys that are no argument of train.py: \['learnig_rate'\]"):
         train_arguments.parse_arguments([str(tmp_path / "typo.yaml")])
-    with pytest.raises(ValueError, match="--corpus must be one of"):
+    with pytest.raises(SystemExit):
         train_arguments.parse_arguments(["--corpus", "imagenet", "--output_dir", str(tmp_path)])
 
 
@@ -373,3 +373,23 @@ def test_a_bf16_compiled_run_trains_on_cpu(learnable, tmp_path):
     losses = training_losses(output)  # the whole run's, from the final folder (the kept checkpoint is the best one)
     assert len(losses) >= 10 and np.isfinite(losses).all(), losses
     assert results["validation"]["mean_auc"] > results["initial_validation"]["mean_auc"] + 0.05
+
+
+def test_the_command_line_prints_a_users_mistake_without_a_traceback(tmp_path, capsys):
+    """`train.py` / `mmembed-train`: the package's own error as one message and exit status 2; --debug raises it."""
+    arguments = ["--stage", "evaluate", "--output_dir", str(tmp_path)]
+    assert cli.console(arguments) == 2
+    error = capsys.readouterr().err
+    assert (
+        error.startswith("train.py: error: --stage evaluate needs --model_name_or_path.") and "Traceback" not in error
+    )
+    with pytest.raises(ValueError, match="--stage evaluate needs --model_name_or_path"):
+        cli.console([*arguments, "--debug"])
+
+
+def test_no_flags_say_what_they_turn_off(capsys):
+    with pytest.raises(SystemExit):
+        train_arguments.parse_arguments(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--no_tune_thresholds, --no-tune-thresholds Turn off --tune_thresholds (Tune emotion thresholds" in shown
+    assert "--stage {pretrain,emotion,sentiment,evaluate}" in shown
