@@ -69,4 +69,19 @@ def cached_split(generator: Callable, gen_kwargs: dict, features, files, split: 
     )
 
 
-__all__ = ["cached_split", "feature_extractor_config", "file_signatures", "files_fingerprint", "generator_fingerprint"]
+def precomputed_features_config(name: str, width: int) -> dict:
+    """
+    The feature-extractor settings of a corpus that comes with its audio features (`name`, `width` per frame): an
+    extractor that takes those features as they are and refuses audio (a model trained on them is saved with it).
+    """
+    return {"feature_size": int(width), "audio_features": name}
+
+
+__all__ = [
+    "cached_split",
+    "feature_extractor_config",
+    "precomputed_features_config",
+    "file_signatures",
+    "files_fingerprint",
+    "generator_fingerprint",
+]

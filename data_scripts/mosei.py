@@ -22,7 +22,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from .cache_fingerprint import feature_extractor_config, files_fingerprint
+from .cache_fingerprint import feature_extractor_config, files_fingerprint, precomputed_features_config
 from .csd import CsdError, read_csd
 from .mosei_pickle import load_mosei_pickle
 from .mosei_segments import (
@@ -399,7 +399,8 @@ def load_mosei(
     Returns:
         A `PreparedCorpus` (its splits read like a `DatasetDict`) whose `report` counts what was replaced (NaN/inf
         -> 0), clipped (labels out of range), dropped or kept empty, and ignored (videos in no fold), as logged at
-        INFO; its `feature_extractor_config` is the fbank extractor's with `audio="wav"`, else None (COVAREP).
+        INFO; its `feature_extractor_config` is the fbank extractor's with `audio="wav"`, else one that takes
+        COVAREP frames as they are (`precomputed_features_config`).
     """
     options = {"audio": audio, "visual": visual, "text": text}
     if Path(data_dir).suffix == ".pkl":
@@ -414,9 +415,14 @@ def load_mosei(
     options.update(align_to_words=align_to_words, drop_incomplete=drop_incomplete, audio_dir=audio_dir)
     builder = CmuMosei(data_dir=data_dir, cache_dir=None if cache_dir is None else str(cache_dir), **options)
     builder.download_and_prepare(num_proc=num_proc)
-    # fbank by the default extractor with audio="wav": what a model trained on these segments is saved with
-    extractor = feature_extractor_config(builder._feature_extractor()) if audio == "wav" else None
-    return PreparedCorpus(builder.as_dataset_dict(), extractor, builder.summary)
+    # what a model trained on these segments is saved with: the default fbank extractor (audio="wav"), or one that
+    # takes the COVAREP frames as they are
+    splits = builder.as_dataset_dict()
+    if audio == "wav":
+        extractor = feature_extractor_config(builder._feature_extractor())
+    else:
+        extractor = precomputed_features_config("COVAREP", splits["train"].features["input_features"].shape[1])
+    return PreparedCorpus(splits, extractor, builder.summary)
 
 
 __all__ = [

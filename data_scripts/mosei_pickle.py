@@ -41,7 +41,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from .cache_fingerprint import generator_fingerprint
+from .cache_fingerprint import generator_fingerprint, precomputed_features_config
 from .mosei_segments import ROLE_COLUMNS, SPLITS, clean_stream, segment_features
 from .prepared_corpus import PreparedCorpus
 from .safe_pickle import load_numpy_pickle
@@ -359,7 +359,8 @@ def load_mosei_pickle(path, *, drop_incomplete: bool = True, cache_dir=None) -> 
         root.mkdir(parents=True, exist_ok=True)
         record_path.write_text(json.dumps(record, indent=1, sort_keys=True))
     logger.info("CMU-MOSEI pickle %s (%s): %s", path, record["layout"], json.dumps(record["summary"], sort_keys=True))
-    return PreparedCorpus(mosei, None, record["summary"])  # the pickle's own features: no extractor
+    extractor = precomputed_features_config(f"{record['layout'].upper()} pickle", widths["audio"])  # its own features
+    return PreparedCorpus(mosei, extractor, record["summary"])
 
 
 __all__ = ["MoseiPickleError", "load_mosei_pickle", "pickle_layout", "read_mosei_pickle"]

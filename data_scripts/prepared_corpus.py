@@ -3,7 +3,7 @@ A prepared corpus: what every loader of `data_scripts` returns and every trainin
 
     corpus = load_mosei("CMU_MOSEI/")
     corpus["train"], corpus["validation"]     # its splits (`datasets.Dataset`), read like a `DatasetDict`
-    corpus.feature_extractor_config           # the extractor that featurised its audio (None: features came with it)
+    corpus.feature_extractor_config           # the extractor that featurised its audio (or takes its given features)
     corpus.report                             # what preparation replaced, clipped, dropped or skipped
 """
 
@@ -24,7 +24,8 @@ class PreparedCorpus(Mapping):
     """
     The splits of a corpus ready for training (name -> `datasets.Dataset`, or `IterableDataset` when streamed), the
     settings of the feature extractor that turned its audio into `input_features` (a model trained on it is saved
-    with that extractor; `None` when the corpus came with its audio features, e.g. COVAREP), and the preparation
+    with that extractor; for a corpus that came with its audio features, e.g. COVAREP, an extractor that takes them
+    as they are: `audio_features`), and the preparation
     report (counts of what was replaced, clipped, dropped or kept; `skipped`: the `(row id, reason)` of bad rows), and
     for a dataset of your own its `labels` (a `LabelSpec`: they decide the training stage; None for the corpora
     whose stage is named, CMU-MOSEI's emotions and sentiment, pre-training).

@@ -11,7 +11,7 @@ from transformers import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from modeling_mmembed import MMEmbedConfig
+from modeling_mmembed import MMEmbedConfig, MMEmbedFeatureExtractor
 
 from . import RESOURCES
 from .arguments import RunArguments
@@ -26,12 +26,18 @@ MODEL_CARD_TEMPLATE = Path(str(RESOURCES / "model_card.md"))
 
 
 def write_model_card(
-    output_dir: Path, results: dict, run: RunArguments, training: TrainingArguments, config: MMEmbedConfig
+    output_dir: Path,
+    results: dict,
+    run: RunArguments,
+    training: TrainingArguments,
+    config: MMEmbedConfig,
+    feature_extractor: MMEmbedFeatureExtractor | None = None,
 ) -> Path:
     """`README.md` of the output folder, rendered from `model_card.md` with the run's results and model `config`."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     stage, corpus = ALL_STAGES[results["stage"]], CORPORA[run.corpus]
+    audio_features = getattr(feature_extractor, "audio_features", None)
     pipeline_tag, task_name, metrics = stage.pipeline_tag, stage.task_name, stage.card_metrics
     split = "test" if isinstance(results.get("test"), dict) else "validation"
     scores = results[split]
@@ -69,7 +75,13 @@ def write_model_card(
         stage=stage.name,
         provenance=provenance(run.model_name_or_path, base_model),
         summary=stage.card_summary.format(dataset=dataset),
-        usage=usage_example(training.hub_model_id or str(training.output_dir), config),
+        usage=usage_example(training.hub_model_id or str(training.output_dir), config, audio_features),
+        audio_input=(
+            f"pre-extracted {audio_features} audio features, {config.audio_feature_size} per frame (not audio: the "
+            "included feature extractor takes them as they are)"
+            if audio_features
+            else "16 kHz audio (80-bin Kaldi filterbanks are computed by the included feature extractor)"
+        ),
         visual_input="FACET 4.2 / OpenFace 2 action units, 35 per frame by default",
         text_input="word vectors or characters, as the config says",
         method=method_description(config),
@@ -110,17 +122,23 @@ def method_description(config: MMEmbedConfig) -> str:
 AUDIO_EXAMPLE = 'audio = {"array": np.zeros(3 * 16000, dtype=np.float32), "sampling_rate": 16000}  # yours: 16 kHz'
 
 
-def usage_example(model_id: str, config: MMEmbedConfig) -> str:
+def usage_example(model_id: str, config: MMEmbedConfig, audio_features: str | None = None) -> str:
     """
     The card's code block, runnable as written (from where training ran, or anywhere once pushed): stand-in inputs
-    of the model's own sizes, the standard pipeline of the card's `pipeline_tag`, then the multimodal one.
+    of the model's own sizes, the standard pipeline of the card's `pipeline_tag`, then the multimodal one. A model
+    that reads pre-extracted audio features (`audio_features`) is fed such frames, through the multimodal pipeline.
     """
-    lines = ["import numpy as np", "from transformers import pipeline", "", AUDIO_EXAMPLE]
+    if audio_features is not None:
+        audio = f"np.zeros((500, {config.audio_feature_size}), dtype=np.float32),  # {audio_features} frames"
+        lines = ["import numpy as np", "from transformers import pipeline", ""]
+    else:
+        audio = 'audio["array"],'
+        lines = ["import numpy as np", "from transformers import pipeline", "", AUDIO_EXAMPLE]
     if "MMEmbedForPreTraining" in (config.architectures or []):
         lines.append(f'asr = pipeline("automatic-speech-recognition", model="{model_id}", trust_remote_code=True)')
         lines.append('print(asr(audio, generate_kwargs={"max_new_tokens": 20})["text"])')
         return "\n".join(lines)
-    inputs = ['    "audio": audio["array"],']
+    inputs = [f'    "audio": {audio}']
     if "visual" in config.modalities:
         inputs.append(f'    "visual": np.zeros((90, {config.visual_feature_size}), dtype=np.float32),  # frames')
     if "text" in config.modalities and config.text_feature_size is None:
@@ -132,7 +150,7 @@ def usage_example(model_id: str, config: MMEmbedConfig) -> str:
     names = ", ".join(config.id2label[index] for index in range(config.num_labels))
     if config.problem_type == "regression":
         lines.append(f"# The regression's values ({names}) from every modality")
-    else:
+    elif audio_features is None:
         scores = (
             "one softmax score per class"
             if config.problem_type == "single_label_classification"

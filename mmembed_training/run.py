@@ -41,7 +41,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     for split in splits:
         stage.check_labels(corpus[split], model.config)
     collator = MMEmbedDataCollator(stage, model.config.modalities)
-    # saved with the model: the feature extractor that featurised the corpus (CMU SDK features: the default one)
+    # saved with the model: the feature extractor that featurised the corpus, or that takes its given features
     extractor_settings = corpus.feature_extractor_config or {}
     processor = MMEmbedProcessor(MMEmbedFeatureExtractor(**extractor_settings), MMEmbedTokenizer())
 
@@ -75,7 +75,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
             processor.save_pretrained(str(folder))
             trainer.state.save_to_json(str(folder / "trainer_state.json"))  # the loss history, as `save_state()`
             write_results(folder, results, run, training)
-            write_model_card(folder, results, run, training, model.config)
+            write_model_card(folder, results, run, training, model.config, processor.feature_extractor)
 
         output.publish_final(write_final_files)
         if push:

@@ -13,7 +13,7 @@ from transformers.audio_utils import mel_filter_bank, spectrogram, window_functi
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import logging
 
-from .array_checks_mmembed import check_max_length
+from .array_checks_mmembed import check_finite, check_max_length
 from .audio_mmembed import check_sampling_rate, load_audio_file, resample, to_mono_float
 
 try:  # Kaldi fbank in torchaudio, when it imports (no torchaudio release matches torch 2.13: see the README)
@@ -72,6 +72,10 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         backend (`str`, defaults to `"auto"`):
             `"numpy"` (transformers' audio utilities), `"torchaudio"` (Kaldi compliance module, when it imports), or
             `"auto"`: the first available in `BACKEND_SPEED_ORDER` (numpy).
+        audio_features (`str`, *optional*):
+            The name of the pre-extracted audio features a model reads instead of audio (e.g. `"COVAREP"` for a model
+            trained on the CMU SDK files): the extractor then takes `(frames, feature_size)` arrays of those features
+            as they are and refuses audio, saying what to give. `None` (the default): it computes fbank from audio.
     """
 
     model_input_names = ["input_features", "attention_mask"]
@@ -86,6 +90,7 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         global_mean: float = 14.0,
         global_std: float = 9.0,
         backend: str = "auto",
+        audio_features: str | None = None,
         **kwargs,
     ):
         if type(feature_size) is not int or not 1 <= feature_size <= MAX_MEL_BINS:
@@ -108,6 +113,7 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         self.global_mean = float(global_mean)
         self.global_std = float(global_std)
         self.backend = backend
+        self.audio_features = audio_features
         self.return_attention_mask = True
         self.frame_length = int(round(0.025 * sampling_rate))
         self.hop_length = int(round(0.010 * sampling_rate))
@@ -186,6 +192,8 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         warns when array audio comes without one.
         """
         batch = list(raw_speech) if is_sample_list(raw_speech) else [raw_speech]
+        if self.audio_features is not None:
+            return [self.precomputed(item, name=f"audio[{index}]") for index, item in enumerate(batch)]
         if sampling_rate is not None:
             sampling_rate = check_sampling_rate(sampling_rate)
         elif not all(isinstance(item, (str, os.PathLike)) for item in batch):
@@ -195,8 +203,26 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
             )
         return [self.featurize(item, sampling_rate, name=f"audio[{index}]") for index, item in enumerate(batch)]
 
+    def precomputed(self, frames, name: str = "audio") -> np.ndarray:
+        """
+        One sample of pre-extracted audio features (`audio_features`): a `(frames, feature_size)` array, checked and
+        returned as float32; audio (a waveform or a file) is refused, naming what the model reads.
+        """
+        array = frames if isinstance(frames, (str, os.PathLike)) else np.asarray(frames, dtype=np.float32)
+        if isinstance(array, (str, os.PathLike)) or array.ndim != 2 or array.shape[1] != self.feature_size:
+            given = "an audio file" if isinstance(array, (str, os.PathLike)) else f"an array of shape {array.shape}"
+            raise ValueError(
+                f"{name}: this model reads pre-extracted {self.audio_features} audio features, {self.feature_size} "
+                f"per frame, not audio; got {given}. Give a (frames, {self.feature_size}) array of those features "
+                "(a model trained on waveforms takes audio)."
+            )
+        check_finite(array, name)
+        return array
+
     def featurize(self, waveform, sampling_rate: int | None = None, name: str = "audio") -> np.ndarray:
         """One waveform (array or file path) -> `(frames, feature_size)` float32 normalised log-mel filterbank."""
+        if self.audio_features is not None:
+            return self.precomputed(waveform, name)
         if isinstance(waveform, (str, os.PathLike)):
             name = os.fspath(waveform)
             waveform, sampling_rate = load_audio_file(waveform)

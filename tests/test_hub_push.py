@@ -6,6 +6,7 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from huggingface_hub import ModelCard, ModelCardData
 
@@ -209,3 +210,56 @@ def test_the_card_cites_the_paper_and_names_its_base_model(tmp_path):
             assert "local pre-training checkpoint `local-pretrain` (not on the Hub)" in card.text
         if start is None:
             assert "Trained from scratch" in card.text
+
+
+def corpus_flags(kind: str, demo_root: Path, work: Path) -> list[str]:
+    """train.py flags of a quick emotion (or, for a feature pickle, sentiment) run on each kind of corpus."""
+    if kind == "mosei":
+        from .learnable_corpus import write_learnable_corpus
+
+        return ["--corpus", "mosei", "--data_dir", str(write_learnable_corpus(work / "mosei"))]
+    if kind == "mosei_pickle":
+        from .mosei_pickle_fixture import write_mmsa
+
+        return ["--stage", "sentiment", "--corpus", "mosei_pickle", "--data_dir", str(write_mmsa(work / "u.pkl"))]
+    if kind == "dataset":
+        import soundfile
+
+        from .audio_signals import RATE, tone
+
+        (work / "clips").mkdir(parents=True)
+        rows = []
+        for index in range(12):
+            soundfile.write(work / "clips" / f"c{index}.wav", tone(200.0 * (1 + index % 3), 0.5), RATE)
+            rows.append(json.dumps({"audio": f"c{index}.wav", "label": "abc"[index % 3]}) + "\n")
+        (work / "clips" / "train.jsonl").write_text("".join(rows))
+        return ["--train_file", str(work / "clips" / "train.jsonl")]
+    return ["--corpus", kind, "--demo_root", str(demo_root)]
+
+
+@pytest.mark.parametrize("kind", ["demo", "demo-mosei", "mosei", "mosei_pickle", "dataset"])
+def test_the_card_example_runs_for_a_model_of_every_corpus_kind(kind, demo_root, tmp_path, monkeypatch, capsys):
+    """Audio or, for a model trained on pre-extracted features, frames of those features: the saved processor and
+    the card both say which, and the card's code runs against the saved folder."""
+    output = tmp_path / "model"
+    flags = [*corpus_flags(kind, demo_root, tmp_path), "--output_dir", str(output), "--max_steps", "2"]
+    cli.main([*flags, "--dataset_cache_dir", str(tmp_path / "cache"), "--report_to", "none"])
+    from modeling_mmembed import MMEmbedFeatureExtractor
+
+    features = {"demo-mosei": "COVAREP", "mosei": "COVAREP", "mosei_pickle": "MMSA pickle"}.get(kind)
+    assert MMEmbedFeatureExtractor.from_pretrained(output).audio_features == features
+    text = ModelCard.load(output / "README.md").text
+    assert ("16 kHz audio" in text) is (features is None) and (f"pre-extracted {features}" in text) is bool(features)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    exec(compile(card_code(text), "model card", "exec"), {"__name__": "__card__"})
+    assert "'score'" in capsys.readouterr().out
+
+
+def test_a_features_model_refuses_audio_naming_what_it_reads(tmp_path):
+    from modeling_mmembed import MMEmbedFeatureExtractor
+
+    MMEmbedFeatureExtractor(feature_size=74, audio_features="COVAREP").save_pretrained(tmp_path)
+    reloaded = MMEmbedFeatureExtractor.from_pretrained(tmp_path)
+    assert reloaded(np.ones((3, 74), np.float32))["input_features"][0].shape == (3, 74)  # taken as they are
+    with pytest.raises(ValueError, match=r"reads pre-extracted COVAREP audio features, 74 per frame, not audio"):
+        reloaded(np.zeros(16000, np.float32), sampling_rate=16000)
