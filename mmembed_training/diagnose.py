@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     corpus = {split: corpus[split].with_format("numpy") for split in ("train", "validation")}
     model = f"{diagnose.preset}" + (f", {diagnose.config_overrides}" if diagnose.config_overrides else "")
+    model = model if diagnose.epochs else "cue probes only"
     report = {"corpus": diagnose.corpus, "model": model, "arguments": asdict(diagnose)}
     if diagnose.epochs:
         report["learning_curves"] = curves = learning_curves(diagnose, corpus)
