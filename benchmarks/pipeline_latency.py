@@ -16,14 +16,10 @@ import numpy as np
 from transformers import pipeline
 
 from benchmarks.common import arguments, emit, peak_memory_mb, repeated
-from modeling_mmembed import (
-    MMEmbedConfig,
-    MMEmbedFeatureExtractor,
-    MMEmbedForEmotionRecognition,
-    MMEmbedForPreTraining,
-    MMEmbedProcessor,
-    MMEmbedTokenizer,
-)
+from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbedForPreTraining
+from modeling_mmembed.feature_extraction_mmembed import MMEmbedFeatureExtractor
+from modeling_mmembed.processing_mmembed import MMEmbedProcessor
+from modeling_mmembed.tokenization_mmembed import MMEmbedTokenizer
 from tests.audio_signals import speech_like
 
 

@@ -115,11 +115,7 @@ class RunArguments:
     )
     max_length_seconds: float = field(default=30.0, metadata={"help": "Longest audio read (longer: refused)."})
     problem_type: str | None = field(
-        default=None,
-        metadata={
-            "help": "single_label_classification | multi_label_classification | regression (default: from the "
-            "label column)."
-        },
+        default=None, metadata={"help": "Override what the label column suggests (single_label_classification, ...)."}
     )
     validation_fraction: float = field(
         default=0.15, metadata={"help": "Share of train carved into a missing validation / test split."}

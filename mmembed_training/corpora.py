@@ -153,6 +153,8 @@ DATASET_OPTIONS = {
     "validation_fraction": "the share of train carved into a missing validation or test split",
 }
 
+PRETRAIN_ON_SPEECH = "Pre-train on audio-visual speech: --corpus manifest --data_dir MANIFEST."
+
 CORPORA = {
     spec.name: spec
     for spec in (
@@ -178,7 +180,7 @@ CORPORA = {
             options=MOSEI_OPTIONS,
             needs_data_dir=True,
             hub_datasets=("CMU-MOSEI",),
-            unserved="Pre-train on audio-visual speech: --corpus manifest --data_dir MANIFEST.",
+            unserved=PRETRAIN_ON_SPEECH,
         ),
         CorpusSpec(
             name="mosei_pickle",
@@ -195,7 +197,7 @@ CORPORA = {
             card_name="{dataset}",
             loaders={"emotion": labelled_dataset, "sentiment": labelled_dataset},
             options=DATASET_OPTIONS,
-            unserved="Pre-train on audio-visual speech: --corpus manifest --data_dir MANIFEST.",
+            unserved=PRETRAIN_ON_SPEECH,
         ),
         CorpusSpec(
             name="manifest",

@@ -108,6 +108,18 @@ def regression_split(model, dataset, collator, batch_size: int) -> dict:
     return {**regression_scores(predictions, targets, label_names(model.config)), "samples": float(len(targets))}
 
 
+def scored_by(split_scores) -> dict:
+    """
+    The scoring fields of a stage whose scores need no tuning (`Stage.scorer`, `final_scores`, `split_scores`), all
+    from `split_scores(model, dataset, collator, batch_size)`.
+    """
+    return {
+        "scorer": untuned_scorer(split_scores),
+        "final_scores": validation_and_test(split_scores),
+        "split_scores": one_split(split_scores),
+    }
+
+
 def untuned_scorer(split_scores):
     """A stage `scorer` that scores a split with `split_scores(model, dataset, collator, batch_size)` as it is."""
 

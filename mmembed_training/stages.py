@@ -18,14 +18,12 @@ from .evaluation import (
     emotion_evaluation,
     emotion_scorer,
     emotion_split_scores,
-    one_split,
     pretraining_evaluation,
     pretraining_scorer,
     pretraining_split_scores,
     regression_split,
+    scored_by,
     sentiment_split,
-    untuned_scorer,
-    validation_and_test,
 )
 
 
@@ -231,10 +229,8 @@ SENTIMENT = replace(  # the emotion model with one regression output, on the sam
     greater_is_better=False,
     run_fields=sentiment_fields,
     task_name="Multimodal Sentiment Regression",
-    scorer=untuned_scorer(sentiment_split),
+    **scored_by(sentiment_split),
     card_summary="Multimodal Sentiment Regression from audio, visual features and text, trained on {dataset}.",
-    final_scores=validation_and_test(sentiment_split),
-    split_scores=one_split(sentiment_split),
 )
 MULTILABEL = replace(  # your own dataset's label set: the emotion stage's protocol (thresholds tuned on validation)
     EMOTION,
@@ -252,9 +248,7 @@ CLASSIFICATION = replace(
     targets=class_targets,
     check_labels=check_class_labels,
     best_metric="unweighted_accuracy",  # balanced accuracy: the speech-emotion convention for uneven classes
-    scorer=untuned_scorer(classification_split),
-    final_scores=validation_and_test(classification_split),
-    split_scores=one_split(classification_split),
+    **scored_by(classification_split),
     task_name="Multimodal Audio Classification",
     card_metrics=("unweighted_accuracy", "accuracy", "macro_f1"),
     card_summary="Single-label classification from audio, visual features and text, trained on {dataset}.",
@@ -265,9 +259,7 @@ REGRESSION = replace(
     targets=float_targets("targets"),
     check_labels=check_targets,
     best_metric="mean_ccc",  # the concordance correlation: the convention of dimensional emotion work
-    scorer=untuned_scorer(regression_split),
-    final_scores=validation_and_test(regression_split),
-    split_scores=one_split(regression_split),
+    **scored_by(regression_split),
     task_name="Multimodal Regression",
     card_metrics=("mean_ccc", "mean_mae", "mean_pearson_r"),
     card_summary="Regression of {dataset}'s targets from audio, visual features and text.",
