@@ -5,7 +5,7 @@ reads, and how a model card names it. A new corpus (the own-data route, another 
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from data_scripts.prepared_corpus import PreparedCorpus
@@ -155,40 +155,40 @@ DATASET_OPTIONS = {
 
 PRETRAIN_ON_SPEECH = "Pre-train on audio-visual speech: --corpus manifest --data_dir MANIFEST."
 
+DEMO = CorpusSpec(
+    name="demo",
+    card_name="mmembed demo corpora (synthetic)",
+    loaders={"pretrain": demo_pretraining, "emotion": demo_emotion, "sentiment": demo_emotion},
+    options=DEMO_OPTIONS,
+    generated=True,
+)
+MOSEI = CorpusSpec(
+    name="mosei",
+    card_name="CMU-MOSEI",
+    loaders={"emotion": mosei_csd, "sentiment": mosei_csd},
+    options=MOSEI_OPTIONS,
+    needs_data_dir=True,
+    hub_datasets=("CMU-MOSEI",),
+    unserved=PRETRAIN_ON_SPEECH,
+)
 CORPORA = {
     spec.name: spec
     for spec in (
-        CorpusSpec(
-            name="demo",
-            card_name="mmembed demo corpora (synthetic)",
-            loaders={"pretrain": demo_pretraining, "emotion": demo_emotion, "sentiment": demo_emotion},
-            options=DEMO_OPTIONS,
-            generated=True,
-        ),
-        CorpusSpec(
+        DEMO,
+        replace(  # the same demo corpora's CMU-MOSEI-format set
+            DEMO,
             name="demo-mosei",
             card_name="mmembed CMU-MOSEI-format demo (synthetic)",
             loaders={"emotion": demo_mosei, "sentiment": demo_mosei},
-            options=DEMO_OPTIONS,
-            generated=True,
             unserved="Pre-train on --corpus demo (its speech corpus).",
         ),
-        CorpusSpec(
-            name="mosei",
-            card_name="CMU-MOSEI",
-            loaders={"emotion": mosei_csd, "sentiment": mosei_csd},
-            options=MOSEI_OPTIONS,
-            needs_data_dir=True,
-            hub_datasets=("CMU-MOSEI",),
-            unserved=PRETRAIN_ON_SPEECH,
-        ),
-        CorpusSpec(
+        MOSEI,
+        replace(  # CMU-MOSEI as the MMSA / MulT toolkits publish it
+            MOSEI,
             name="mosei_pickle",
             card_name="CMU-MOSEI (MMSA / MulT feature pickle)",
             loaders={"sentiment": mosei_pickle},
             options={"data_dir": "the MMSA or MulT .pkl file"},
-            needs_data_dir=True,
-            hub_datasets=("CMU-MOSEI",),
             unserved="The pickle has no emotion labels (MMSA and MulT pickles publish sentiment only): train --stage "
             "sentiment on it, or emotions on the CMU SDK .csd files (--corpus mosei).",
         ),
