@@ -21,6 +21,7 @@ A missing validation (or test) split is carved from train by `seed`, by group wh
 import io
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -195,9 +196,7 @@ def label_kind(feature, values: Sequence) -> str:
     if isinstance(feature, (datasets.Sequence, datasets.List)) or (values and isinstance(values[0], (list, tuple))):
         return "multi_label_classification"
     kinds = {type(value).__name__ for value in values if value is not None}
-    if kinds <= {"str"}:
-        return "single_label_classification"
-    if kinds <= {"int", "bool"}:
+    if kinds <= {"str"} or kinds <= {"int", "bool"}:  # class names, or class ids
         return "single_label_classification"
     if kinds <= {"float", "int"}:
         return "regression"
@@ -223,16 +222,14 @@ def label_spec(splits: dict, options: DatasetOptions) -> LabelSpec:
     if len(columns) > 1:
         raise ValueError(f"Several label columns {columns} make a regression; --problem_type is {problem!r}.")
     column = columns[0]
-    names = class_names(train, column, problem)
-    for name, split in splits.items():
-        seen = set(classes_of(split, column, problem))
-        unknown = sorted(seen - set(names))
+    occurrences = {name: classes_of(split, column, problem) for name, split in splits.items()}
+    names = class_names(train, column, problem, occurrences["train"])
+    for name, seen in occurrences.items():
+        unknown = sorted(set(seen) - set(names))
         if unknown:
             raise ValueError(f"The {name} split has labels {unknown[:5]} that the train split never has.")
-    counts = {label: 0 for label in names}
-    for label in classes_of(train, column, problem):
-        counts[label] += 1
-    empty = [label for label, count in counts.items() if count == 0]
+    counts = Counter(occurrences["train"])
+    empty = [label for label in names if counts[label] == 0]
     if empty:
         raise ValueError(f"Classes {empty} have no training example; drop them from the label set or add examples.")
     if len(names) < 2:
@@ -240,24 +237,22 @@ def label_spec(splits: dict, options: DatasetOptions) -> LabelSpec:
     return LabelSpec(problem, tuple(names))
 
 
-def class_names(train, column: str, problem: str) -> list:
-    """The classes: a `ClassLabel`'s names, else the sorted distinct labels of train (`multi_hot`: `label_0...`)."""
+def class_names(train, column: str, problem: str, occurrences: list) -> list:
+    """
+    The classes: a `ClassLabel`'s names, else `label_0...` for multi-hot vectors, else the sorted distinct labels
+    of train (its label `occurrences`, `classes_of`).
+    """
     names = class_label_names(train.features[column])
     if names is not None:
         return names
     values = train[column]
     if problem == "multi_label_classification" and values and is_multi_hot(values[0]):
         return [f"label_{index}" for index in range(len(values[0]))]
-    return sorted(set(classes_of(train, column, problem)))
+    return sorted(set(occurrences))
 
 
 def is_multi_hot(value) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and len(value) > 0
-        and all(item in (0, 1) for item in value)
-        and not any(isinstance(item, str) for item in value)
-    )
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(item in (0, 1) for item in value)
 
 
 def classes_of(split, column: str, problem: str) -> list:
@@ -279,6 +274,8 @@ def featurise(split, name, options, labels, extractor_config, base, width, cache
     """`split` with the training columns (cached by `datasets` under a fingerprint of the inputs and options)."""
     if isinstance(split.features.get(options.audio_column_name), datasets.Audio):
         split = split.cast_column(options.audio_column_name, datasets.Audio(decode=False))
+    from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
+
     fingerprint = Hasher.hash((split._fingerprint, name, asdict(options), asdict(labels), extractor_config))
     return split.map(
         training_columns,
@@ -287,7 +284,8 @@ def featurise(split, name, options, labels, extractor_config, base, width, cache
             "split_name": name,
             "options": options,
             "labels": labels,
-            "extractor_config": extractor_config,
+            "extractor": MMEmbedFeatureExtractor(**extractor_config),
+            "tokenizer": MMEmbedTokenizer(),
             "base": None if base is None else str(base),
             "class_ids": {label: index for index, label in enumerate(labels.names)},
             "id_names": class_label_names(split.features[options.label_columns[0]]),
@@ -328,12 +326,11 @@ def class_label_names(feature) -> list[str] | None:
     return None
 
 
-def training_columns(example, index, split_name, options, labels, extractor_config, base, class_ids, id_names, width):
-    from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
-
+def training_columns(
+    example, index, split_name, options, labels, extractor, tokenizer, base, class_ids, id_names, width
+):
     where = f"{split_name} row {index}"
     samples, rate = read_audio(example[options.audio_column_name], base, options.max_length_seconds, where)
-    extractor = MMEmbedFeatureExtractor(**extractor_config)
     columns = {
         "id": str(example.get("id", f"{split_name}-{index}")),
         "input_features": extractor.featurize(samples, rate, name=where).astype(np.float16),
@@ -347,7 +344,7 @@ def training_columns(example, index, split_name, options, labels, extractor_conf
         transcript = example[options.text_column_name]
         if not isinstance(transcript, str):
             raise ValueError(f"{where}: the transcript ({options.text_column_name!r}) is not text.")
-        columns["text_input_ids"] = MMEmbedTokenizer()(transcript)["input_ids"]
+        columns["text_input_ids"] = tokenizer(transcript)["input_ids"]
     value = example[options.label_columns[0]]
     name_of = (lambda item: id_names[item]) if id_names is not None else str  # noqa: E731
     if labels.problem_type == "single_label_classification":
@@ -367,28 +364,29 @@ def training_columns(example, index, split_name, options, labels, extractor_conf
 
 def read_audio(value, base: str | None, max_seconds: float, where: str) -> tuple[np.ndarray, int]:
     """Mono float samples and their rate from what a `datasets` audio cell holds (undecoded, decoded, or a path)."""
-    from modeling_mmembed.audio_mmembed import check_sampling_rate, load_audio_file, to_mono_float
+    from modeling_mmembed.audio_mmembed import check_duration_limit, check_sampling_rate, to_mono_float
 
     if isinstance(value, dict) and value.get("array") is not None:
         rate = check_sampling_rate(value.get("sampling_rate"), f"{where}: sampling_rate")
         samples = to_mono_float(np.asarray(value["array"]), name=where)
-        if len(samples) > max_seconds * rate:
-            seconds = len(samples) / rate
-            raise ValueError(f"{where}: {seconds:.1f} s of audio, over --max_length_seconds {max_seconds}.")
+        check_duration_limit(where, len(samples), int(max_seconds * rate), max_seconds)
         return samples, rate
     if isinstance(value, dict) and value.get("bytes"):
         name = f"{where} ({value.get('path') or 'audio bytes'})"
         source = io.BytesIO(value["bytes"])
         source.name = name
-        return checked_audio(load_audio_file, source, max_seconds, name)
+        return checked_audio(source, max_seconds, name)
     path = value.get("path") if isinstance(value, dict) else value
     if not isinstance(path, str) or not path:
         raise ValueError(f"{where}: no audio (the audio cell is {type(value).__name__}).")
-    return checked_audio(load_audio_file, inside(path, base, where), max_seconds, f"{where} ({path})")
+    return checked_audio(inside(path, base, where), max_seconds, f"{where} ({path})")
 
 
-def checked_audio(load, source, max_seconds: float, name: str) -> tuple[np.ndarray, int]:
-    samples, rate = load(source, max_seconds=max_seconds, name=name)
+def checked_audio(source, max_seconds: float, name: str) -> tuple[np.ndarray, int]:
+    """`load_audio_file` within `max_seconds`, refusing audio shorter than one 25 ms frame."""
+    from modeling_mmembed.audio_mmembed import load_audio_file
+
+    samples, rate = load_audio_file(source, max_seconds=max_seconds, name=name)
     if len(samples) < 0.025 * rate:
         raise ValueError(f"{name}: the audio is empty or shorter than one 25 ms frame.")
     return samples, rate

@@ -22,7 +22,8 @@ class MMEmbedDataCollator:
     def __init__(self, stage: str | Stage, modalities=("audio", "visual", "text")):
         if not isinstance(stage, Stage) and stage not in ALL_STAGES:
             raise ValueError(f"stage must be one of {sorted(ALL_STAGES)}, got {stage!r}.")
-        self.stage, self.modalities = ALL_STAGES.get(stage, stage), tuple(modalities)
+        self.stage = stage if isinstance(stage, Stage) else ALL_STAGES[stage]
+        self.modalities = tuple(modalities)
         self.real_frames = self.total_frames = 0
 
     def __call__(self, examples: list[dict]) -> dict:

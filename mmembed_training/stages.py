@@ -38,7 +38,7 @@ class Stage:
         label_names: the batch keys that hold targets (`TrainingArguments.label_names`).
         targets: examples -> those batch keys' tensors (the collator's targets).
         check_labels: `(split, config)` -> raises naming what is out of range, before any training step.
-        run_fields: `(run, train_split)` -> config fields the stage sets on a new or loaded model.
+        run_fields: `(run, corpus)` -> config fields the stage sets on a new or loaded model.
         evaluation_splits: the splits it needs beyond `train`; the first is scored at each evaluation.
         best_metric, greater_is_better: the score that chooses the checkpoint.
         scorer: `(corpus, collator, batch_size, num_beams)` -> `score(model, dataset) -> dict`.
@@ -66,12 +66,15 @@ class Stage:
     card_summary: str
 
 
-def check_speaker_labels(dataset, config: MMEmbedConfig) -> None:
-    speakers = np.asarray(dataset["speaker_labels"])
-    if speakers.min() < 0 or speakers.max() >= config.num_speakers:
-        raise ValueError(
-            f"speaker_labels must lie in [0, {config.num_speakers}); found [{speakers.min()}, {speakers.max()}]."
-        )
+def class_id_check(column: str, count_field: str):
+    """`check_labels` of a column of class ids: each in [0, the config's `count_field`)."""
+
+    def check(dataset, config: MMEmbedConfig) -> None:
+        values, count = np.asarray(dataset[column]), getattr(config, count_field)
+        if values.min() < 0 or values.max() >= count:
+            raise ValueError(f"{column} must lie in [0, {count}); found [{values.min()}, {values.max()}].")
+
+    return check
 
 
 def presence_check(column: str):
@@ -89,12 +92,6 @@ def check_sentiment_labels(dataset, config: MMEmbedConfig) -> None:
     values = np.asarray(dataset["sentiment"], dtype=np.float64)
     if not np.isfinite(values).all() or np.abs(values).max() > 3:
         raise ValueError(f"sentiment must be finite and within [-3, 3]; found range [{values.min()}, {values.max()}].")
-
-
-def check_class_labels(dataset, config: MMEmbedConfig) -> None:
-    values = np.asarray(dataset["label"])
-    if values.min() < 0 or values.max() >= config.num_labels:
-        raise ValueError(f"label must lie in [0, {config.num_labels}); found [{values.min()}, {values.max()}].")
 
 
 def check_targets(dataset, config: MMEmbedConfig) -> None:
@@ -138,14 +135,14 @@ def emotion_fields(run, corpus) -> dict:
     return {"pos_weight": positive_weights(np.asarray(corpus["train"]["emotion_labels"]))}
 
 
+def named_outputs(names) -> dict:
+    """`id2label` and `label2id` of a head whose outputs are `names`, in order."""
+    return {"id2label": dict(enumerate(names)), "label2id": {name: index for index, name in enumerate(names)}}
+
+
 def sentiment_fields(run, corpus) -> dict:
     """One regression output named `sentiment` (in [-3, 3])."""
-    return {
-        "id2label": {0: "sentiment"},
-        "label2id": {"sentiment": 0},
-        "problem_type": "regression",
-        "thresholds": None,
-    }
+    return {**named_outputs(["sentiment"]), "problem_type": "regression", "thresholds": None}
 
 
 def dataset_label_fields(run, corpus) -> dict:
@@ -154,13 +151,7 @@ def dataset_label_fields(run, corpus) -> dict:
     0.5 and `pos_weight` from the training labels (with `--pos_weight_from_train`) for multi-label, none otherwise.
     """
     names, problem_type = list(corpus.labels.names), corpus.labels.problem_type
-    fields = {
-        "id2label": dict(enumerate(names)),
-        "label2id": {name: index for index, name in enumerate(names)},
-        "problem_type": problem_type,
-        "thresholds": None,
-        "pos_weight": None,
-    }
+    fields = {**named_outputs(names), "problem_type": problem_type, "thresholds": None, "pos_weight": None}
     if problem_type == "multi_label_classification":
         fields["thresholds"] = [0.5] * len(names)
         if run.pos_weight_from_train:
@@ -185,7 +176,7 @@ PRETRAIN = Stage(
     model_class=MMEmbedForPreTraining,
     label_names=("labels", "speaker_labels"),
     targets=pretraining_targets,
-    check_labels=check_speaker_labels,
+    check_labels=class_id_check("speaker_labels", "num_speakers"),
     run_fields=pretraining_fields,
     evaluation_splits=("validation_sentence", "validation_speaker", "test_sentence", "test_speaker"),
     best_metric="cer",
@@ -246,7 +237,7 @@ CLASSIFICATION = replace(
     MULTILABEL,
     name="classification",
     targets=class_targets,
-    check_labels=check_class_labels,
+    check_labels=class_id_check("label", "num_labels"),
     best_metric="unweighted_accuracy",  # balanced accuracy: the speech-emotion convention for uneven classes
     **scored_by(classification_split),
     task_name="Multimodal Audio Classification",
