@@ -162,13 +162,13 @@ def load_pipeline(task: str, model: str, device: str = "cpu"):
         processor = MMEmbedProcessor(
             MMEmbedFeatureExtractor.from_pretrained(model), MMEmbedTokenizer.from_pretrained(model)
         )
-    except (OSError, ValueError) as error:
+        if task == "multimodal-emotion-recognition":
+            return MMEmbedEmotionPipeline(model=network, processor=processor, device=device, serving_limits=True)
+        return MMEmbedSpeechRecognitionPipeline(
+            model=network, feature_extractor=processor.feature_extractor, tokenizer=processor.tokenizer, device=device
+        )
+    except (OSError, ValueError) as error:  # the pipelines refuse weights initialised at random
         raise InputProblem(f"{model} could not be loaded as an mmembed model ({error}).") from None
-    if task == "multimodal-emotion-recognition":
-        return MMEmbedEmotionPipeline(model=network, processor=processor, device=device, serving_limits=True)
-    return MMEmbedSpeechRecognitionPipeline(
-        model=network, feature_extractor=processor.feature_extractor, tokenizer=processor.tokenizer, device=device
-    )
 
 
 def is_local(model: str) -> bool:

@@ -5,7 +5,8 @@ mmembed: multimodal (audio, visual, text) embeddings learned by multi-task train
 Importing the package registers the `mmembed` model type with the transformers auto classes, so that
 `AutoConfig`, `AutoModel`, `AutoModelForAudioClassification` (emotion recognition), `AutoModelForPreTraining`
 (ASR + person identification), `AutoFeatureExtractor`, `AutoTokenizer` and `AutoProcessor` load saved MMEmbed
-checkpoints without remote code.
+checkpoints without remote code. Where torchaudio cannot load, it also makes transformers' `audio-classification`
+pipeline resample `{"array", "sampling_rate"}` inputs with soxr ([`MMEmbedAudioClassificationPipeline`]).
 """
 
 from transformers import (
@@ -17,6 +18,7 @@ from transformers import (
     AutoProcessor,
     AutoTokenizer,
 )
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .audio_mmembed import load_audio_file
 from .configuration_mmembed import EMOTIONS, MODALITIES, MMEmbedConfig
@@ -33,6 +35,7 @@ from .modeling_mmembed import (
     MMEmbedPreTrainingOutput,
 )
 from .openface_mmembed import read_openface_csv
+from .pipeline_mmembed import MMEmbedAudioClassificationPipeline, torchaudio_loads
 from .processing_mmembed import MMEmbedProcessor
 from .tokenization_mmembed import MMEmbedTokenizer, normalize_transcript
 
@@ -44,12 +47,19 @@ AutoFeatureExtractor.register(MMEmbedConfig, MMEmbedFeatureExtractor, exist_ok=T
 AutoTokenizer.register(MMEmbedConfig, slow_tokenizer_class=MMEmbedTokenizer, exist_ok=True)
 AutoProcessor.register(MMEmbedConfig, MMEmbedProcessor, exist_ok=True)
 
+if not torchaudio_loads():
+    # The standard pipeline resamples with torchaudio; the same entry with a subclass that resamples with soxr (set
+    # in place: `PIPELINE_REGISTRY.register_pipeline` would warn of the overwrite at every import).
+    _task = PIPELINE_REGISTRY.supported_tasks["audio-classification"]
+    PIPELINE_REGISTRY.supported_tasks["audio-classification"] = {**_task, "impl": MMEmbedAudioClassificationPipeline}
+
 __version__ = "0.1.0"
 
 __all__ = [
     "EMOTIONS",
     "MODALITIES",
     "MMEmbedASRMemoryOutput",
+    "MMEmbedAudioClassificationPipeline",
     "MMEmbedCTCPrefixScorer",
     "MMEmbedConfig",
     "MMEmbedEmotionOutput",

@@ -7,7 +7,9 @@ model file:
   tokenizer or a feature extractor registered for an auto class copies the module of its class and that module's
   relative imports (`transformers.dynamic_module_utils.custom_object_save`). The pipelines and the Inference Endpoints
   handler are no such class, so they are copied here, with their own relative imports;
-- the check of a checkpoint's input layers against the config `from_pretrained` is asked for.
+- the check of a checkpoint's input layers against the config `from_pretrained` is asked for;
+- the record of which weights `from_pretrained` had to initialise (`newly_initialized_weights`), so that the pipelines
+  can refuse a model whose head is random instead of answering with random scores.
 """
 
 import os
@@ -43,6 +45,13 @@ def copy_extra_code_files(save_directory) -> list[str]:
 class MMEmbedCheckpointMixin:
     """Mixed into `MMEmbedPreTrainedModel` before `PreTrainedModel`: complete checkpoints, checked input layers."""
 
+    newly_initialized_weights: tuple[str, ...] = ()
+    """
+    The weights `from_pretrained` did not find in the checkpoint (missing, or of another shape with
+    `ignore_mismatched_sizes=True`) and initialised at random: a pre-training checkpoint loaded for emotion recognition
+    has a new `classifier`. Empty for a model built from a config (its weights are all as its builder meant them).
+    """
+
     def save_pretrained(self, save_directory, *args, push_to_hub: bool = False, **kwargs):
         """
         As [`~transformers.PreTrainedModel.save_pretrained`] (which copies the model's own code), and copies the code
@@ -59,11 +68,18 @@ class MMEmbedCheckpointMixin:
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """
         As [`~transformers.PreTrainedModel.from_pretrained`], refusing a checkpoint whose input layers (feature sizes,
-        audio subsampling, text kind) differ from the requested config unless `ignore_mismatched_sizes=True`.
+        audio subsampling, text kind) differ from the requested config unless `ignore_mismatched_sizes=True`, and
+        recording the weights it initialised in `newly_initialized_weights`.
         """
         if pretrained_model_name_or_path is not None and not kwargs.get("ignore_mismatched_sizes", False):
             check_requested_input_layers(pretrained_model_name_or_path, kwargs)
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        model, loading_info = super().from_pretrained(
+            pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+        )
+        new_weights = set(loading_info["missing_keys"]) | {key[0] for key in loading_info["mismatched_keys"]}
+        model.newly_initialized_weights = tuple(sorted(new_weights))
+        return (model, loading_info) if output_loading_info else model
 
 
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")

@@ -9,7 +9,11 @@ MMEmbed pipelines:
 
 Both are written into every saved config's `custom_pipelines`, so `transformers.pipeline(task, model=directory,
 trust_remote_code=True)` builds them from the checkpoint's own code. (Emotion from audio alone needs no custom code:
-the standard `audio-classification` pipeline runs the saved emotion model.)
+the standard `audio-classification` pipeline runs the saved emotion model. Importing the package makes that pipeline
+[`MMEmbedAudioClassificationPipeline`] where torchaudio cannot load, so that it still resamples.)
+
+Every one of them refuses a model whose weights were partly initialised at random by `from_pretrained`
+([`check_loaded_weights`]): a pre-training checkpoint in the emotion pipeline would otherwise answer random scores.
 """
 
 import io
@@ -17,7 +21,7 @@ import os
 from dataclasses import dataclass
 
 import torch
-from transformers import AutomaticSpeechRecognitionPipeline, Pipeline
+from transformers import AudioClassificationPipeline, AutomaticSpeechRecognitionPipeline, Pipeline
 
 from .audio_mmembed import check_sampling_rate, load_audio_file, resample, to_mono_float
 from .configuration_mmembed import MODALITY_INPUTS
@@ -43,6 +47,49 @@ class InputLimits:
 
 SERVING_LIMITS = InputLimits()
 """The limits of the demo app and the Inference Endpoint handler (`serving_limits=True` in the emotion pipeline)."""
+
+
+TASK_OF_ARCHITECTURE = {
+    "MMEmbedForPreTraining": "automatic-speech-recognition",
+    "MMEmbedForEmotionRecognition": "multimodal-emotion-recognition",
+}
+"""The pipeline task that runs each saved head (the emotion head also runs in `audio-classification`)."""
+
+
+def check_loaded_weights(model) -> None:
+    """
+    Refuse a model some of whose weights `from_pretrained` did not find in its checkpoint and initialised at random
+    (`newly_initialized_weights`): its answers would be random. The error names those weights, the class that saved
+    the checkpoint, and what to do instead.
+    """
+    new_weights = getattr(model, "newly_initialized_weights", ())
+    if not new_weights:
+        return
+    saved_by = (getattr(model.config, "architectures", None) or ["another class"])[0]
+    shown = ", ".join(new_weights[:4]) + (f" and {len(new_weights) - 4} more" if len(new_weights) > 4 else "")
+    other_task = TASK_OF_ARCHITECTURE.get(saved_by) if saved_by != type(model).__name__ else None
+    advice = (
+        f"Use it in the '{other_task}' pipeline, which runs the head it was trained with, or t" if other_task else "T"
+    )
+    raise ValueError(
+        f"This {type(model).__name__} was loaded from a checkpoint saved by {saved_by} that lacks {shown}: "
+        "those weights were initialised at random, so its answers would be random. "
+        f"{advice}une it first (python train.py --stage emotion --model_name_or_path <this checkpoint> ...)."
+    )
+
+
+def resampled_audio_dict(inputs: dict, target_rate: int, name: str = "audio") -> dict:
+    """
+    `{"array" (or "raw"), "sampling_rate"}` (the `datasets` Audio form; a "path" beside them is ignored) as
+    `{"array", "sampling_rate": target_rate}`: mono float32, resampled with the package's resampler (soxr).
+    """
+    if "sampling_rate" not in inputs or not ("array" in inputs or "raw" in inputs):
+        raise ValueError(
+            f'{name} given as a dict must have "array" (or "raw") and "sampling_rate"; got keys {sorted(inputs)}.'
+        )
+    samples = inputs["array"] if "array" in inputs else inputs["raw"]
+    rate = check_sampling_rate(inputs["sampling_rate"], name=f"{name} sampling_rate")
+    return {"array": resample(to_mono_float(samples, name=name), rate, target_rate), "sampling_rate": target_rate}
 
 
 def merge_chunk_transcripts(texts: list[str]) -> str:
@@ -72,6 +119,7 @@ class MMEmbedSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        check_loaded_weights(self.model)
         self.type = "seq2seq"
 
     def _sanitize_parameters(self, **kwargs):
@@ -83,14 +131,8 @@ class MMEmbedSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
             samples, rate = load_audio_file(inputs)
             inputs = {"array": samples, "sampling_rate": rate}
         if isinstance(inputs, dict) and inputs.get("sampling_rate") != self.feature_extractor.sampling_rate:
-            inputs = dict(inputs)
-            samples = inputs.pop("array", None) if "array" in inputs else inputs.pop("raw", None)
-            target = self.feature_extractor.sampling_rate
             # the feature extractor's resampler (soxr), not torchaudio as the base pipeline would use
-            inputs = {
-                "array": resample(to_mono_float(samples), inputs["sampling_rate"], target),
-                "sampling_rate": target,
-            }
+            inputs = resampled_audio_dict(inputs, self.feature_extractor.sampling_rate)
         yield from super().preprocess(inputs, chunk_length_s=chunk_length_s, stride_length_s=stride_length_s)
 
     def _forward(self, model_inputs, **kwargs):
@@ -107,17 +149,17 @@ class MMEmbedEmotionPipeline(Pipeline):
     Emotion recognition from audio, optional visual features and optional transcript with an
     [`MMEmbedForEmotionRecognition`] model.
 
-    Each input is an audio array (at `sampling_rate`, default 16 kHz), an audio file path, or a dict with `audio`
-    (array or path), optional `sampling_rate`, optional `visual` (a `(frames, features)` array or an OpenFace 2 CSV
-    path) and optional `transcript` (a string, for models whose text stream reads token ids; or a `(words, features)`
-    word-vector array for models reading word vectors). Returns, per input, one dict per label in `id2label` order:
-    `label`, `score` (sigmoid probability for multi-label heads, softmax for single-label, the value for regression)
-    and, for multi-label heads, `present` (score >= the config's per-class threshold). `batch_size`, `device` and
-    `dtype` work as in every pipeline. Audio may also be the bytes of a file. `serving_limits=True` (or an
-    [`InputLimits`]) bounds every input for untrusted requests ([`SERVING_LIMITS`]): audio length and channels from
-    the file header before decoding, visual frames and transcript length before they are converted; and, since a
-    request must never name a file on the server, audio is then bytes or samples (never a path) and a `visual` string
-    is the text of an OpenFace CSV (never a path).
+    Each input is an audio array (at `sampling_rate`, default 16 kHz), `{"array", "sampling_rate"}` (the `datasets`
+    form), an audio file path, or a dict with `audio` (any of those), optional `sampling_rate`, optional `visual` (a
+    `(frames, features)` array or an OpenFace 2 CSV path) and optional `transcript` (a string, for models whose text
+    stream reads token ids; or a `(words, features)` word-vector array for models reading word vectors). Returns,
+    per input, one dict per label in `id2label` order: `label`, `score` (sigmoid probability for multi-label heads,
+    softmax for single-label, the value for regression) and, for multi-label heads, `present` (score >= the config's
+    per-class threshold). `batch_size`, `device` and `dtype` work as in every pipeline. Audio may also be the bytes
+    of a file. `serving_limits=True` (or an [`InputLimits`]) bounds every input for untrusted requests
+    ([`SERVING_LIMITS`]): audio length and channels from the file header before decoding, visual frames and
+    transcript length before they are converted; and, since a request must never name a file on the server, audio is
+    then bytes or samples (never a path) and a `visual` string is the text of an OpenFace CSV (never a path).
     `torch_compile=True` (or a backend name) runs the model through `torch.compile` (opt-in: the first call of each
     new input shape compiles).
     """
@@ -128,6 +170,10 @@ class MMEmbedEmotionPipeline(Pipeline):
 
     compiled_model = None
     """`torch.compile(model)` when the pipeline was made with `torch_compile=True` (or a backend name)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_loaded_weights(self.model)
 
     def _sanitize_parameters(
         self, sampling_rate=None, visual_columns=None, serving_limits=None, torch_compile=None, **kwargs
@@ -145,7 +191,7 @@ class MMEmbedEmotionPipeline(Pipeline):
         return preprocess_params, {}, {}
 
     def preprocess(self, inputs, sampling_rate=None, visual_columns="action_units", limits: InputLimits | None = None):
-        if not isinstance(inputs, dict):
+        if not isinstance(inputs, dict) or "array" in inputs or "raw" in inputs:
             inputs = {"audio": inputs}
         unknown = set(inputs) - {"audio", "sampling_rate", "visual", "transcript"}
         if unknown or "audio" not in inputs:
@@ -182,6 +228,13 @@ class MMEmbedEmotionPipeline(Pipeline):
         """
         if rate is not None:
             rate = check_sampling_rate(rate)
+        if isinstance(audio, dict):
+            if rate is not None and audio.get("sampling_rate") != rate:
+                raise ValueError(f"sampling_rate is {rate} but the audio dict says {audio.get('sampling_rate')}.")
+            if limits is not None:
+                _check_audio_length(audio.get("array", audio.get("raw")), audio.get("sampling_rate"), limits)
+            audio = resampled_audio_dict(audio, self.processor.feature_extractor.sampling_rate)
+            return audio["array"], audio["sampling_rate"]
         if limits is not None and isinstance(audio, (str, os.PathLike)):
             raise ValueError("audio must be the bytes of an audio file or its samples; a request names no files.")
         if isinstance(audio, (str, os.PathLike, bytes, bytearray)):
@@ -193,13 +246,9 @@ class MMEmbedEmotionPipeline(Pipeline):
                 raise ValueError(f"sampling_rate is {rate} but the audio file's header says {file_rate} Hz.")
             return samples, file_rate
         if limits is not None:
-            rate = rate if rate is not None else self.processor.feature_extractor.sampling_rate
-            if not hasattr(audio, "__len__"):
-                raise ValueError(f"audio must be file bytes or an array of samples; got {type(audio).__name__}.")
-            if len(audio) > limits.max_audio_seconds * rate:
-                raise ValueError(
-                    f"audio lasts {len(audio) / rate:.1f} s; at most {limits.max_audio_seconds:g} s are accepted."
-                )
+            _check_audio_length(
+                audio, rate if rate is not None else self.processor.feature_extractor.sampling_rate, limits
+            )
         return audio, rate
 
     def _text_input(self, transcript):
@@ -247,6 +296,33 @@ class MMEmbedEmotionPipeline(Pipeline):
         ]
 
 
+class MMEmbedAudioClassificationPipeline(AudioClassificationPipeline):
+    """
+    transformers' `audio-classification` pipeline, unchanged but for two things: `{"array", "sampling_rate"}` at
+    another rate is resampled with the package's resampler (soxr) where torchaudio, which the base class uses, cannot
+    load (no torchaudio release loads beside torch 2.13); and an MMEmbed model whose head `from_pretrained` initialised
+    at random is refused ([`check_loaded_weights`]). Importing the package registers it for the task in that case only.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_loaded_weights(self.model)
+
+    def preprocess(self, inputs):
+        if isinstance(inputs, dict) and inputs.get("sampling_rate") != self.feature_extractor.sampling_rate:
+            inputs = resampled_audio_dict(inputs, self.feature_extractor.sampling_rate)
+        return super().preprocess(inputs)
+
+
+def torchaudio_loads() -> bool:
+    """Whether `torchaudio.functional` imports here (it is absent, or built for another torch, in many setups)."""
+    try:
+        import torchaudio.functional  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
 def absent_inputs(config, modality: str, batch_size: int = 1) -> dict[str, torch.Tensor]:
     """
     `modality`'s inputs for samples that lack it, in the one way absence is said (the modality table): a mask row of
@@ -283,6 +359,17 @@ def _bounded_visual(visual, columns, limits: InputLimits):
     return visual
 
 
+def _check_audio_length(audio, rate, limits: InputLimits) -> None:
+    """Samples at `rate` lasting longer than `limits` allow are refused before they are converted."""
+    if not hasattr(audio, "__len__"):
+        raise ValueError(f"audio must be file bytes or an array of samples; got {type(audio).__name__}.")
+    rate = check_sampling_rate(rate)
+    if len(audio) > limits.max_audio_seconds * rate:
+        raise ValueError(
+            f"audio lasts {len(audio) / rate:.1f} s; at most {limits.max_audio_seconds:g} s are accepted."
+        )
+
+
 def _check_transcript_length(transcript, limits: InputLimits) -> None:
     """A transcript (string or word vectors) longer than `limits` allow is refused before it is tokenised."""
     if isinstance(transcript, str) and len(transcript) > limits.max_transcript_characters:
@@ -298,7 +385,9 @@ def _check_transcript_length(transcript, limits: InputLimits) -> None:
 __all__ = [
     "SERVING_LIMITS",
     "InputLimits",
+    "MMEmbedAudioClassificationPipeline",
     "MMEmbedEmotionPipeline",
     "MMEmbedSpeechRecognitionPipeline",
+    "check_loaded_weights",
     "merge_chunk_transcripts",
 ]

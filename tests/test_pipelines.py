@@ -250,13 +250,19 @@ def test_merge_chunk_transcripts_keeps_overlapping_words_once():
     assert merge_chunk_transcripts(["", "hello", ""]) == "hello"
 
 
-@pytest.fixture(scope="module")
-def handler(emotion_dir):
+def module_from_file(path):
+    """A checkpoint's code file (`handler.py`) imported as the endpoint imports it."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("checkpoint_handler", emotion_dir / "handler.py")
+    spec = importlib.util.spec_from_file_location(f"checkpoint_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def handler(emotion_dir):
+    module = module_from_file(emotion_dir / "handler.py")
     return module, module.EndpointHandler(str(emotion_dir))
 
 
@@ -478,3 +484,46 @@ def test_export_embeddings_from_audio_files_and_a_dataset(emotion_dir, processor
 def test_export_embeddings_rejects_an_unknown_output_format(emotion_dir, tmp_path):
     with pytest.raises(SystemExit):
         export_embeddings([str(emotion_dir), "--audio-dir", str(tmp_path), "--output", str(tmp_path / "e.csv")])
+
+
+def test_every_pipeline_refuses_a_checkpoint_whose_head_would_be_random(emotion_dir, asr_dir):
+    """A pre-training checkpoint has no emotion classifier: every emotion pipeline refuses it instead of guessing."""
+    from transformers import pipeline
+
+    import app
+
+    for task in ("audio-classification", "multimodal-emotion-recognition"):
+        with pytest.raises(ValueError, match=r"saved by MMEmbedForPreTraining that lacks classifier\..*random.*'aut"):
+            pipeline(task, model=str(asr_dir), trust_remote_code=True)
+    with pytest.raises(app.InputProblem, match="without the MMEmbedForEmotionRecognition head"):
+        app.load_pipeline("multimodal-emotion-recognition", str(asr_dir))
+    with pytest.raises(ValueError, match="initialised at random"):
+        module_from_file(emotion_dir / "handler.py").EndpointHandler(str(asr_dir))
+    # the model loaded on its own still works (tuning starts from exactly this), and says what it lacks
+    model = MMEmbedForEmotionRecognition.from_pretrained(asr_dir)
+    assert model.newly_initialized_weights
+    assert all(name.startswith("classifier") for name in model.newly_initialized_weights)
+    assert MMEmbedForEmotionRecognition.from_pretrained(emotion_dir).newly_initialized_weights == ()
+
+
+def test_a_44_1_khz_array_with_its_rate_is_resampled_by_every_emotion_pipeline(emotion_dir):
+    """`{"array", "sampling_rate": 44100}`: the same answer as the 16 kHz clip (soxr), in both emotion pipelines."""
+    import soxr
+    from transformers import pipeline
+
+    clip = clips()[1]
+    resampled = {"array": soxr.resample(clip, RATE, 44_100).astype(np.float32), "sampling_rate": 44_100}
+    classifier = pipeline("audio-classification", model=str(emotion_dir), top_k=None)
+    expected = {item["label"]: item["score"] for item in classifier(clip)}
+    answer = {item["label"]: item["score"] for item in classifier(dict(resampled))}
+    assert answer.keys() == expected.keys()
+    np.testing.assert_allclose([answer[name] for name in expected], list(expected.values()), atol=0.02)
+
+    emotion = pipeline("multimodal-emotion-recognition", model=str(emotion_dir), trust_remote_code=True)
+    reference = [item["score"] for item in emotion(clip)]
+    for given in (dict(resampled), {"audio": dict(resampled)}, {"audio": dict(resampled), "visual": None}):
+        np.testing.assert_allclose([item["score"] for item in emotion(given)], reference, atol=0.02)
+    with pytest.raises(ValueError, match='audio given as a dict must have "array"'):
+        emotion({"audio": {"sampling_rate": 44_100}})
+    with pytest.raises(ValueError, match="sampling_rate is 16000 but the audio dict says 44100"):
+        emotion({"audio": dict(resampled), "sampling_rate": 16_000})
