@@ -16,7 +16,7 @@ from transformers.utils import logging
 from .array_checks_mmembed import check_finite, check_max_length
 from .audio_mmembed import check_sampling_rate, load_audio_file, resample, to_mono_float
 
-try:  # Kaldi fbank in torchaudio, when it imports (no torchaudio release matches torch 2.13: see the README)
+try:  # Kaldi fbank in torchaudio, when it imports (no torchaudio release loads beside torch 2.13: see docs/usage.md)
     import torch
     import torchaudio.compliance.kaldi as torchaudio_kaldi
 except Exception:  # noqa: BLE001 - any import failure (missing, ABI mismatch, CUDA libraries) disables the back-end

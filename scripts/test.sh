@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh), lint, and run the whole test suite. Extra arguments go to pytest.
+# Set up (scripts/setup.sh), lint, and run the whole test suite: in .venv, then the tests of the torchaudio code paths
+# in the second environment (scripts/setup_torchaudio_env.sh: torch 2.11 + torchaudio 2.11). Extra arguments go to the
+# first pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,4 +15,6 @@ else
 fi
 PY="${VENV:-.venv}/bin/python"
 "$PY" -m ruff check .
-"$PY" -m pytest "$@"
+"$PY" -m pytest --ignore=tests/torchaudio_env "$@"
+bash scripts/setup_torchaudio_env.sh
+"${TORCHAUDIO_VENV:-.venv-torchaudio}/bin/python" -m pytest tests/torchaudio_env
