@@ -1,5 +1,6 @@
 """
-Run every benchmark, one module per figure, each in its own process (so each peak-memory figure is its own):
+Run every benchmark, one module per figure, each in its own process (so each peak-memory figure is its own), from the
+root of a clone of the repository (the benchmarks are not part of the installed package):
 
     python -m benchmarks [--smoke] [--only training_step data_loader ...] [--output outputs/benchmarks.json]
 

@@ -17,3 +17,6 @@ from importlib import resources
 
 RESOURCES = resources.files(__name__)
 """The packaged `configs/`, `model_card.md` and `metrics/`."""
+
+EMOTION_METRIC_PATH = str(RESOURCES / "metrics" / "mmembed_emotion")
+"""The `evaluate` metric's folder, wherever the package is installed: `evaluate.load(EMOTION_METRIC_PATH)`."""

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmembed_training import EMOTION_METRIC_PATH
 from mmembed_training.scores import (
     asr_scores,
     emotion_scores,
@@ -13,7 +14,7 @@ from mmembed_training.scores import (
     weighted_accuracy,
 )
 
-METRIC_MODULE = Path(__file__).resolve().parents[1] / "metrics" / "mmembed_emotion"
+METRIC_MODULE = Path(EMOTION_METRIC_PATH)
 
 
 def test_weighted_accuracy_by_hand():
@@ -84,11 +85,12 @@ def test_asr_scores_by_hand():
     assert scores["wer"] == pytest.approx(1 / 3)
 
 
-def test_evaluate_module_loads_offline_and_matches(monkeypatch):
+def test_evaluate_module_loads_offline_from_any_folder_and_matches(monkeypatch, tmp_path):
     import evaluate
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    metric = evaluate.load(str(METRIC_MODULE))
+    monkeypatch.chdir(tmp_path)  # the packaged path, not one relative to the repository's root
+    metric = evaluate.load(EMOTION_METRIC_PATH)
     rng = np.random.default_rng(0)
     probabilities = rng.random((30, 6))
     labels = (rng.random((30, 6)) > 0.6).astype(int)

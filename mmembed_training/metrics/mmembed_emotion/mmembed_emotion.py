@@ -5,7 +5,8 @@ CARAT): per-sample Jaccard accuracy (an empty union counts 0), Hamming loss, mic
 per-emotion decision thresholds and, suffixed `_untuned`, at 0.5.
 
     import evaluate
-    metric = evaluate.load("metrics/mmembed_emotion")        # a local path: works offline
+    from mmembed_training import EMOTION_METRIC_PATH         # this folder, wherever mmembed is installed
+    metric = evaluate.load(EMOTION_METRIC_PATH)              # a local path: works offline
     metric.compute(predictions=probabilities, references=labels, thresholds=[0.5] * 6)
 
 `predictions` are per-example lists of 6 probabilities (happy, sad, anger, surprise, disgust, fear), `references`
