@@ -42,20 +42,23 @@ def write_model_card(
     split = "test" if isinstance(results.get("test"), dict) else "validation"
     scores = results[split]
     dataset, real_data = corpus.dataset_name(run), not corpus.generated
+    hub_datasets = corpus.hub_dataset_ids(run)
     card_data = ModelCardData(
-        model_name=training.hub_model_id or output_dir.name,
+        model_name=training.hub_model_id or Path(training.output_dir).name,  # not the folder it is written into
+        language=corpus.language,
         library_name="transformers",
         pipeline_tag=pipeline_tag,
         license="other" if real_data else "apache-2.0",
         license_name="research-data-terms" if real_data else None,
         tags=["mmembed", "multimodal", "audio", "custom_code", stage.name],
-        datasets=list(corpus.hub_datasets) or None,
+        datasets=hub_datasets or None,
         metrics=list(metrics),
+        # the Hub links a model-index dataset by its id: results are declared there only for a Hub dataset
         eval_results=[
             EvalResult(
                 task_type=pipeline_tag,
                 task_name=task_name,
-                dataset_type=run.corpus,
+                dataset_type=hub_datasets[0],
                 dataset_name=dataset,
                 dataset_split=split,
                 metric_type=metric,
@@ -64,7 +67,9 @@ def write_model_card(
             )
             for metric in metrics
             if scores.get(metric) is not None
-        ],
+        ]
+        if hub_datasets
+        else None,
     )
     base_model = hub_base_model(run.model_name_or_path)
     card_data.base_model = base_model
@@ -91,8 +96,12 @@ def write_model_card(
             "decisions about individuals (hiring, policing, health, credit) or for inferring what a person feels."
         ),
         training_data_short=dataset,
+        synthetic_data=corpus.generated,
         training_data=f"{dataset}; splits and preparation as in mmembed's `data_scripts` "
         f"(corpus `{run.corpus}`, modalities {', '.join(run.modalities or ['all available'])}).",
+        data_terms=corpus.data_terms.format(dataset=dataset),
+        labels=labels_section(stage, corpus, config, dataset),
+        metric_definitions=metric_definitions(metrics),
         privacy_note=(
             "The pre-training objective includes person identification: the encoder's embeddings carry speaker "
             "identity, and a pre-training checkpoint contains a speaker classifier for the training speakers. Speaker "
@@ -104,10 +113,105 @@ def write_model_card(
         training_summary=f"seed {training.seed}, learning rate {training.learning_rate}, "
         f"{training.num_train_epochs:g} epochs (max steps {training.max_steps}), "
         f"batch {training.per_device_train_batch_size} per device",
+        size_and_compute=size_and_compute(results),
     )
     path = output_dir / "README.md"
     card.save(str(path))
     return path
+
+
+METRIC_DEFINITIONS = {
+    "cer": "character error rate of the greedy or beam-search transcripts (character edits / reference characters, "
+    "jiwer); lower is better",
+    "wer": "word error rate of the same transcripts (jiwer); lower is better",
+    "speaker_accuracy": "share of held-out sentences of training speakers whose speaker the person-identification "
+    "head names",
+    "mean_weighted_accuracy": "mean over the emotions of the weighted accuracy, (TP x N / P + TN) / 2N for P positive "
+    "and N negative segments (balanced accuracy), at the per-emotion thresholds tuned on validation",
+    "mean_f1": "mean over the emotions of the weighted F1 of the present/absent decisions (scikit-learn, "
+    "average='weighted')",
+    "mean_auc": "mean over the emotions of the ROC AUC of the scores (no threshold)",
+    "jaccard_accuracy": "per segment, |predicted and true emotions| / |predicted or true emotions| (an empty union "
+    "counts 0), averaged",
+    "hamming_loss": "share of (segment, emotion) decisions that are wrong; lower is better",
+    "micro_f1": "F1 of all (segment, label) decisions pooled",
+    "macro_f1": "mean over the labels of each label's F1",
+    "mae": "mean absolute error of the predicted sentiment; lower is better",
+    "pearson_r": "Pearson correlation of predicted and annotated sentiment",
+    "acc7": "7-class accuracy: predicted and annotated sentiment clipped to [-3, 3] and rounded",
+    "acc5": "5-class accuracy: clipped to [-2, 2] and rounded",
+    "acc2_negative_nonnegative": "binary accuracy of negative (< 0) against non-negative (>= 0) sentiment",
+    "acc2_negative_positive": "binary accuracy of negative against positive sentiment, segments annotated 0 left out",
+    "unweighted_accuracy": "mean over the classes of each class's recall (balanced accuracy; 'UA' in speech-emotion "
+    "papers)",
+    "accuracy": "share of samples whose class is predicted ('WA' in speech-emotion papers)",
+    "mean_ccc": "mean over the targets of the concordance correlation coefficient",
+    "mean_mae": "mean over the targets of the mean absolute error; lower is better",
+    "mean_pearson_r": "mean over the targets of the Pearson correlation",
+}
+"""What each metric a card declares measures (the `card_metrics` of every stage)."""
+
+
+def metric_definitions(metrics) -> str:
+    """The card's list of what each declared metric measures (an `_untuned` one: the same at a 0.5 threshold)."""
+    lines = [f"- `{metric}`: {METRIC_DEFINITIONS[metric]}." for metric in metrics if metric in METRIC_DEFINITIONS]
+    if any(metric.endswith("_untuned") for metric in metrics):
+        lines.append(
+            "- `..._untuned`: the same figure with every decision at a fixed 0.5 instead of the tuned thresholds."
+        )
+    return "\n".join(lines)
+
+
+def labels_section(stage, corpus, config: MMEmbedConfig, dataset: str) -> str:
+    """The card's list of what the model outputs: each label with what it means, or the pre-training heads."""
+    if stage.name not in corpus.label_meaning:  # pre-training: no label set of its own
+        return (
+            f"A character-level ASR decoder ({config.vocab_size} tokens) and a person-identification classifier over "
+            f"the {config.num_speakers} training speakers; the encoder's embedding is what later stages tune."
+        )
+    meaning = corpus.label_meaning[stage.name]
+    names = [config.id2label[index] for index in range(config.num_labels)]
+    return "\n".join(f"- `{name}`: {meaning.format(label=name, dataset=dataset)}." for name in names)
+
+
+def size_and_compute(results: dict) -> str:
+    """The card's sentence on the model's size and the training it took, from the run's `training_compute`."""
+    compute = results.get("training_compute")
+    if not compute:
+        return "not recorded."
+    size = f"{compute['parameters'] / 1e6:.2f} M parameters"
+    if compute["train_seconds"] is None:
+        return f"{size}; training time not recorded (the run was resumed after training had finished)."
+    processes = compute["processes"]
+    seconds = compute["train_seconds"]
+    duration = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} minutes"
+    return (
+        f"{size}; trained for {duration} on {compute['hardware']} "
+        f"({processes} process{'es' if processes > 1 else ''}; {compute['total_flos']:.3g} floating-point operations "
+        "as the Trainer counts them)."
+    )
+
+
+def training_compute(model, trainer, train_seconds: float | None) -> dict:
+    """The record of what training took, kept in `results.json` and shown on the card."""
+    import os
+    import platform
+
+    import torch
+
+    device = trainer.args.device
+    hardware = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{os.cpu_count()} CPU cores ({platform.machine()}, {device.type})"
+    )
+    return {
+        "parameters": model.num_parameters(),
+        "train_seconds": train_seconds,
+        "hardware": hardware,
+        "processes": trainer.args.world_size,
+        "total_flos": float(trainer.state.total_flos),
+    }
 
 
 def method_description(config: MMEmbedConfig) -> str:

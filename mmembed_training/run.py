@@ -15,7 +15,7 @@ from .arguments import RunArguments
 from .collator import MMEmbedDataCollator
 from .data import check_splits, load_corpus, with_train_fraction
 from .evaluation import write_results
-from .hub import push_output, write_model_card
+from .hub import push_output, training_compute, write_model_card
 from .models import build_model, mmembed_checkpoint_config
 from .stages import STAGES, stage_of_checkpoint, stage_of_corpus
 from .trainer import OutputFolder, stage_trainer
@@ -55,8 +55,9 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     initial = score(model, trainer.eval_dataset)  # not logged: trackers start with training
     model.train()
     finished = output.finished_state(resume)
+    train_seconds = None
     if finished is None:
-        trainer.train(resume_from_checkpoint=resume)
+        train_seconds = trainer.train(resume_from_checkpoint=resume).metrics["train_runtime"]
         model = trainer.accelerator.unwrap_model(trainer.model).eval()
     else:  # killed while saving the final folder: training itself is complete, only the saving is left
         best = finished.best_model_checkpoint if training.load_best_model_at_end else None
@@ -66,6 +67,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     # 3. Final scores: thresholds tuned on validation, then the test split scored once with them
     results = {"stage": stage.name, "initial_validation": initial}
     results.update(stage.final_scores(model, corpus, collator, training.per_device_eval_batch_size, run))
+    results["training_compute"] = training_compute(model, trainer, train_seconds)
 
     # 4. Save (atomically), card, push
     if trainer.is_world_process_zero():
