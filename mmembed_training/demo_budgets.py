@@ -60,9 +60,10 @@ CER). The CMU-MOSEI-format runs at 2e-3: best validation mean WA after 8 epochs 
 
 DEMO_EXTENSIONS = "initializer_range=0.1,source_positions=aligned,cross_modal_locality=0.5,pooling=attention"
 """The method's extensions the demo's emotion runs use (`--config_overrides`), chosen on validation by `python -m
-mmembed_training.diagnose` (README, "Diagnosis"): branches initialised at 0.1 so that the visual and text branches
-are fitted at all, source frames placed on the audio's time axis with a distance bias in cross-modal attention (cues
-that co-occur in time), attention pooling (time-local cues). The `published` variants run the method as published."""
+mmembed_training.diagnose` (docs/results.md, "Diagnosis"): branches initialised at 0.1 so that the visual and text
+branches are fitted at all, source frames placed on the audio's time axis with a distance bias in cross-modal
+attention (cues that co-occur in time), attention pooling (time-local cues). The `published` variants run the method
+as published."""
 
 JUDGED_SIZES = ("full", "long")
 """The sizes the targets are set for; smaller budgets run the same code path and report, without judging."""

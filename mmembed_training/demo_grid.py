@@ -31,7 +31,7 @@ def labelled(start: str, fraction: float) -> str:
 def default_run_models(output_dir: Path, seed: int = 0) -> tuple[Path, Path]:
     """
     The default run's main emotion model of `seed` (raw corpus, pre-trained, all modalities, all labels) and the
-    pre-training model it was tuned from, as saved under `output_dir`: what the demo app and the README load.
+    pre-training model it was tuned from, as saved under `output_dir`: what the demo app and the README's example load.
     """
     return Path(output_dir) / run_folder(labelled("pretrained", 1.0), seed), Path(output_dir) / pretraining_folder(
         seed

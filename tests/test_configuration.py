@@ -32,8 +32,8 @@ def test_one_label_is_regression_and_has_no_thresholds():
     [("tiny", 56_224, (80, 35, 300)), ("small", 1_280_512, (80, 35, 300)), ("base", 8_247_040, (80, 35, 300)),
      ("mosei_sdk", 8_242_432, (74, 35, 300))],
 )  # fmt: skip
-def test_presets_build_the_encoders_the_readme_states(preset, encoder_parameters, frame_sizes):
-    """The parameter counts of the README's Performance section, and the input sizes each preset is made for."""
+def test_presets_build_the_encoders_the_docs_state(preset, encoder_parameters, frame_sizes):
+    """The parameter counts of docs/benchmarks.md, and the input sizes each preset is made for."""
     from modeling_mmembed import MMEmbedModel
 
     config = MMEmbedConfig.from_preset(preset)

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_every_extra_named_in_messages_and_docs_is_declared():
     declared = set(metadata("mmembed").get_all("Provides-Extra"))
-    sources = [REPO / "README.md", *REPO.glob("*.py"), *(REPO / "modeling_mmembed").glob("*.py")]
+    sources = [REPO / "README.md", *(REPO / "docs").glob("*.md"), *REPO.glob("*.py")]
+    sources += [*(REPO / "modeling_mmembed").glob("*.py")]
     sources += [*(REPO / "data_scripts").glob("*.py"), *(REPO / "metrics").rglob("*.py")]
     named = {
         (path.name, extra)
