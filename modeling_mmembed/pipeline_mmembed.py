@@ -161,7 +161,8 @@ class MMEmbedEmotionPipeline(Pipeline):
     transcript length before they are converted; and, since a request must never name a file on the server, audio is
     then bytes or samples (never a path) and a `visual` string is the text of an OpenFace CSV (never a path).
     `torch_compile=True` (or a backend name) runs the model through `torch.compile` (opt-in: the first call of each
-    new input shape compiles).
+    new input shape compiles). `onnx_model="model.onnx"` runs the model's ONNX export (`onnx_mmembed.export_onnx`,
+    the `onnx` extra) in ONNX Runtime instead of PyTorch; `onnx_threads` sets its threads.
     """
 
     _load_processor = True
@@ -171,16 +172,30 @@ class MMEmbedEmotionPipeline(Pipeline):
     compiled_model = None
     """`torch.compile(model)` when the pipeline was made with `torch_compile=True` (or a backend name)."""
 
+    onnx_session = None
+    """The `MMEmbedOnnxModel` of `onnx_model=`, which then computes the logits."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         check_loaded_weights(self.model)
 
     def _sanitize_parameters(
-        self, sampling_rate=None, visual_columns=None, serving_limits=None, torch_compile=None, **kwargs
+        self,
+        sampling_rate=None,
+        visual_columns=None,
+        serving_limits=None,
+        torch_compile=None,
+        onnx_model=None,
+        onnx_threads=None,
+        **kwargs,
     ):
         if torch_compile:
             backend = torch_compile if isinstance(torch_compile, str) else "inductor"
             self.compiled_model = torch.compile(self.model, backend=backend)
+        if onnx_model is not None:
+            from .onnx_mmembed import MMEmbedOnnxModel
+
+            self.onnx_session = MMEmbedOnnxModel(onnx_model, self.model.config, threads=onnx_threads)
         preprocess_params = {}
         if sampling_rate is not None:
             preprocess_params["sampling_rate"] = sampling_rate
@@ -278,6 +293,8 @@ class MMEmbedEmotionPipeline(Pipeline):
                 )
 
     def _forward(self, model_inputs):
+        if self.onnx_session is not None:
+            return {"logits": torch.from_numpy(self.onnx_session(**model_inputs))}
         model = self.model if self.compiled_model is None else self.compiled_model
         return {"logits": model(**model_inputs).logits}
 
