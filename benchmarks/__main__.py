@@ -3,6 +3,7 @@ Run every benchmark, one module per figure, each in its own process (so each pea
 root of a clone of the repository (the benchmarks are not part of the installed package):
 
     python -m benchmarks [--smoke] [--only training_step data_loader ...] [--output outputs/benchmarks.json]
+                         [--mult-repo PATH] [--device cuda]
 
 Prints each module's table, then a summary with the targets, and writes all JSON records to `--output` (default
 `outputs/benchmarks.json`, or `outputs/benchmarks-smoke.json` with `--smoke`, so the fast mode never overwrites the
@@ -29,12 +30,14 @@ FIGURES = (
     "encoder_forward",
     "generate_speed",
     "precision_speed",
+    "onnx_runtime",
 )
+"""The figures of a run; `mult_reference` (figure 10) joins them when `--mult-repo` names a MulT checkout."""
 
 
-def run_figure(name: str, smoke: bool, work: Path, device: str | None) -> dict:
+def run_figure(name: str, smoke: bool, work: Path, device: str | None, extra: tuple[str, ...] = ()) -> dict:
     record = work / f"{name}.json"
-    command = [sys.executable, "-m", f"benchmarks.{name}", "--record", str(record)]
+    command = [sys.executable, "-m", f"benchmarks.{name}", "--record", str(record), *extra]
     command += ["--smoke"] if smoke else []
     command += ["--device", device] if device else []
     start = time.perf_counter()
@@ -63,12 +66,16 @@ def main() -> dict:
     parser.add_argument("--only", nargs="+", choices=FIGURES, default=list(FIGURES))
     parser.add_argument("--device")
     parser.add_argument("--output", type=Path, help="default: outputs/benchmarks.json (--smoke: benchmarks-smoke)")
+    parser.add_argument("--mult-repo", type=Path, help="a checkout of yaohungt/Multimodal-Transformer: adds figure 10")
     args = parser.parse_args()
     args.output = args.output or Path("outputs", "benchmarks-smoke.json" if args.smoke else "benchmarks.json")
     records = {}
     with tempfile.TemporaryDirectory() as work:
         for name in args.only:
             records[name] = run_figure(name, args.smoke, Path(work), args.device)
+        if args.mult_repo is not None:
+            extra = ("--mult-repo", str(args.mult_repo.resolve()))
+            records["mult_reference"] = run_figure("mult_reference", args.smoke, Path(work), args.device, extra)
     records["cross_figure"] = cross_figure_targets(records)
     print("\nsummary" + (" (smoke sizes: the targets apply to the full sizes only)" if args.smoke else ""))
     for name, record in records.items():

@@ -292,6 +292,9 @@ class MMEmbedEmotionPipeline(Pipeline):
                     "model with that modality."
                 )
 
+    def get_inference_context(self):
+        return torch.inference_mode  # no autograd state at all (the base class uses `no_grad`)
+
     def _forward(self, model_inputs):
         if self.onnx_session is not None:
             return {"logits": torch.from_numpy(self.onnx_session(**model_inputs))}
@@ -324,6 +327,9 @@ class MMEmbedAudioClassificationPipeline(AudioClassificationPipeline):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         check_loaded_weights(self.model)
+
+    def get_inference_context(self):
+        return torch.inference_mode
 
     def preprocess(self, inputs):
         if isinstance(inputs, dict) and inputs.get("sampling_rate") != self.feature_extractor.sampling_rate:

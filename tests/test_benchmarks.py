@@ -75,3 +75,63 @@ def test_precision_figure_and_backward_memory_are_reported(records):
     memory = records["attention_backends"]["results"]
     assert all(row["sdpa_saved_mb"] > 0 and row["eager_saved_mb"] > 0 for row in memory)
     assert "memory_growth" in memory[1]
+
+
+def test_the_onnx_figure_times_every_variant(records):
+    latency = records["onnx_runtime"]["latency"]
+    for timings in latency.values():
+        assert {"PyTorch fp32", "ONNX Runtime fp32", "ONNX Runtime int8"} <= set(timings)
+        assert all(0 < timing["median_s"] <= timing["p95_s"] for timing in timings.values())
+
+
+STAND_IN_MULT = """
+import torch
+from torch import nn
+
+
+class MULTModel(nn.Module):  # the constructor and call of MulT's, around a small network
+    def __init__(self, hyp_params):
+        super().__init__()
+        widths = hyp_params.orig_d_l + hyp_params.orig_d_a + hyp_params.orig_d_v
+        self.out_layer = nn.Linear(widths, hyp_params.output_dim)
+
+    def forward(self, x_l, x_a, x_v):
+        pooled = torch.cat([x_l.mean(1), x_a.mean(1), x_v.mean(1)], dim=-1)
+        return self.out_layer(pooled), pooled
+"""
+
+
+def test_the_mult_figure_times_both_models_from_a_checkout_it_is_given(tmp_path):
+    """The harness of figure 10 against a stand-in with MulT's layout and interface (no MulT checkout in CI)."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "src" / "models.py").write_text(STAND_IN_MULT)
+    (tmp_path / "modules" / "position_embedding.py").write_text(
+        "def make_positions(tensor, *rest):\n    return tensor\n"
+    )
+    record_path = tmp_path / "record.json"
+    command = [sys.executable, "-m", "benchmarks.mult_reference", "--smoke", "--mult-repo", str(tmp_path)]
+    completed = subprocess.run(
+        [*command, "--record", str(record_path)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads(record_path.read_text())
+    assert {"training", "batch-1, PyTorch fp32", "batch-1, ONNX Runtime int8"} <= set(record["speedup_over_mult"])
+    assert record["parameters"]["MulT"] > 0
+    missing = subprocess.run(
+        [sys.executable, "-m", "benchmarks.mult_reference", "--smoke"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert missing.returncode != 0 and "--mult-repo PATH is needed" in missing.stderr
+
+
+def test_the_bf16_quality_figure_trains_both_precisions_and_compares_them(tmp_path):
+    record_path = tmp_path / "record.json"
+    command = [sys.executable, "-m", "benchmarks.precision_quality", "--smoke", "--corpus-seed", "0"]
+    command += ["--output-dir", str(tmp_path / "runs"), "--record", str(record_path)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads(record_path.read_text())
+    assert set(record["mean_weighted_accuracy"]) == {"fp32", "bf16"} and record["test_segments"] > 0
+    difference = record["bf16_minus_fp32"]
+    assert difference["low"] <= difference["difference"] <= difference["high"]
+    assert (tmp_path / "runs" / "bf16-seed0" / "config.json").is_file()
