@@ -24,8 +24,7 @@ import torch
 
 from benchmarks.common import arguments, emit, interleaved, peak_memory_mb, summary
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition
-from modeling_mmembed.configuration_mmembed import MODALITY_INPUTS
-from modeling_mmembed.onnx_mmembed import MMEmbedOnnxModel, export_onnx, quantize_onnx
+from modeling_mmembed.onnx_mmembed import MMEmbedOnnxModel, export_onnx, modality_inputs, quantize_onnx
 
 REQUESTS = {
     "mosei_sdk, CMU-MOSEI lengths": ("mosei_sdk", {"audio": 500, "visual": 500, "text": 50}),
@@ -36,21 +35,6 @@ REQUESTS = {
 def cpu_has_native_bf16() -> bool:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
-
-
-def request(config, lengths: dict[str, int]) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    inputs = {}
-    for modality in config.modalities:
-        shape = config.frame_shape(modality)
-        frames = lengths[modality]
-        inputs[config.values_name(modality)] = (
-            torch.randn(1, frames, *shape, generator=generator)
-            if shape
-            else torch.randint(4, config.text_vocab_size, (1, frames), generator=generator)
-        )
-        inputs[MODALITY_INPUTS[modality].mask_name] = torch.ones(1, frames, dtype=torch.long)
-    return inputs
 
 
 def variants(model, work: Path, threads: int) -> dict:
@@ -83,7 +67,7 @@ def latency(args, repeats: int) -> dict:
         config_overrides = {"text_feature_size": None, "text_vocab_size": 42} if preset == "base" else {}
         torch.manual_seed(0)
         model = MMEmbedForEmotionRecognition(MMEmbedConfig.from_preset(preset, **config_overrides)).eval()
-        inputs = request(model.config, lengths)
+        inputs = modality_inputs(model.config, {modality: [frames] for modality, frames in lengths.items()})
         with tempfile.TemporaryDirectory() as work:
             calls = variants(model, Path(work), args.threads)
             timings = interleaved({name: partial(call, **inputs) for name, call in calls.items()}, repeats, "cpu")

@@ -194,17 +194,12 @@ def size_and_compute(results: dict) -> str:
 
 def training_compute(model, trainer, train_seconds: float | None) -> dict:
     """The record of what training took, kept in `results.json` and shown on the card."""
-    import os
-    import platform
-
     import torch
 
+    from .demo_report import machine_description
+
     device = trainer.args.device
-    hardware = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{os.cpu_count()} CPU cores ({platform.machine()}, {device.type})"
-    )
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else machine_description()
     return {
         "parameters": model.num_parameters(),
         "train_seconds": train_seconds,

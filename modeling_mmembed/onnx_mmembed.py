@@ -46,20 +46,22 @@ class _LogitsOfInputs(torch.nn.Module):
         return self.model(**dict(zip(self.names, inputs, strict=True))).logits
 
 
-def example_inputs(config, batch_size: int = 2, frames: int = 64) -> dict[str, torch.Tensor]:
-    """Inputs of every modality for export: two samples of different lengths (so that padding is traced)."""
-    generator = torch.Generator().manual_seed(0)
+def modality_inputs(config, lengths: dict[str, list[int]], seed: int = 0) -> dict[str, torch.Tensor]:
+    """
+    Random right-padded inputs of every modality `config` reads, one sample per entry of `lengths[modality]` (its
+    frame count; 0: the sample lacks that modality): what export traces, and what the tests and benchmarks feed.
+    """
+    generator = torch.Generator().manual_seed(seed)
     inputs = {}
     for modality in config.modalities:
-        length = frames if modality == "audio" else max(4, frames // 4)
-        values_name, shape = config.values_name(modality), config.frame_shape(modality)
+        frames, shape = max(lengths[modality]), config.frame_shape(modality)
+        mask = torch.arange(frames)[None, :] < torch.tensor(lengths[modality])[:, None]
         if shape:
-            inputs[values_name] = torch.randn(batch_size, length, *shape, generator=generator)
+            values = torch.randn(len(mask), frames, *shape, generator=generator) * mask[..., None]
         else:
-            inputs[values_name] = torch.randint(4, config.text_vocab_size, (batch_size, length), generator=generator)
-        mask = torch.ones(batch_size, length, dtype=torch.long)
-        mask[1:, length // 2 :] = 0
-        inputs[mask_name(modality)] = mask
+            values = torch.randint(4, config.text_vocab_size, (len(mask), frames), generator=generator) * mask
+        inputs[config.values_name(modality)] = values
+        inputs[mask_name(modality)] = mask.long()
     return inputs
 
 
@@ -71,7 +73,8 @@ def export_onnx(model, path, opset_version: int | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = model.config
-    inputs = example_inputs(config)
+    # two samples of different lengths, so that padding is traced
+    inputs = modality_inputs(config, {modality: [16, 8] for modality in config.modalities} | {"audio": [64, 32]})
     batch = torch.export.Dim("batch")
     lengths = {modality: torch.export.Dim(f"{modality}_length", min=1) for modality in config.modalities}
     if "audio" in lengths:  # the strided convolutions need a few frames
@@ -118,24 +121,27 @@ class MMEmbedOnnxModel:
         self.path = Path(path)
         self.config = config
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        expected = input_names(config)
+        self.input_names = input_names(config)
         found = [graph_input.name for graph_input in self.session.get_inputs()]
-        if found != expected:
-            raise ValueError(f"{path} takes inputs {found}; this model's config needs {expected} (another model?).")
+        if found != self.input_names:
+            raise ValueError(
+                f"{path} takes inputs {found}; this model's config needs {self.input_names} (another model?)."
+            )
 
     def __call__(self, **inputs) -> np.ndarray:
-        unknown = set(inputs) - set(input_names(self.config))
+        from .pipeline_mmembed import absent_inputs
+
+        unknown = set(inputs) - set(self.input_names)
         if unknown:
-            raise ValueError(f"Unknown inputs {sorted(unknown)}; the ONNX model takes {input_names(self.config)}.")
+            raise ValueError(f"Unknown inputs {sorted(unknown)}; the ONNX model takes {self.input_names}.")
         arrays = {name: as_array(value) for name, value in inputs.items() if value is not None}
         batch_size = len(next(iter(arrays.values())))
         feed = {}
         for modality in self.config.modalities:
             values_name, mask = self.config.values_name(modality), mask_name(modality)
             if values_name not in arrays:
-                shape, float_values = self.config.frame_shape(modality), bool(self.config.frame_shape(modality))
-                arrays[values_name] = np.zeros((batch_size, 1, *shape), np.float32 if float_values else np.int64)
-                arrays[mask] = np.zeros((batch_size, 1), np.int64)
+                absent = absent_inputs(self.config, modality, batch_size)
+                arrays.update({name: value.numpy() for name, value in absent.items()})
             values = arrays[values_name]
             feed[values_name] = values.astype(np.float32 if values.dtype.kind == "f" else np.int64, copy=False)
             given_mask = arrays.get(mask)
@@ -181,4 +187,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["MMEmbedOnnxModel", "export_onnx", "quantize_onnx"]
+__all__ = ["MMEmbedOnnxModel", "export_onnx", "modality_inputs", "quantize_onnx"]

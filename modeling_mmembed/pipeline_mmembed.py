@@ -68,13 +68,12 @@ def check_loaded_weights(model) -> None:
     saved_by = (getattr(model.config, "architectures", None) or ["another class"])[0]
     shown = ", ".join(new_weights[:4]) + (f" and {len(new_weights) - 4} more" if len(new_weights) > 4 else "")
     other_task = TASK_OF_ARCHITECTURE.get(saved_by) if saved_by != type(model).__name__ else None
-    advice = (
-        f"Use it in the '{other_task}' pipeline, which runs the head it was trained with, or t" if other_task else "T"
-    )
+    steps = ["Tune it first (python train.py --stage emotion --model_name_or_path <this checkpoint> ...)."]
+    if other_task:
+        steps.insert(0, f"Use it in the '{other_task}' pipeline, which runs the head it was trained with.")
     raise ValueError(
         f"This {type(model).__name__} was loaded from a checkpoint saved by {saved_by} that lacks {shown}: "
-        "those weights were initialised at random, so its answers would be random. "
-        f"{advice}une it first (python train.py --stage emotion --model_name_or_path <this checkpoint> ...)."
+        f"those weights were initialised at random, so its answers would be random. {' Or: '.join(steps)}"
     )
 
 

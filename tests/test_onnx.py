@@ -5,29 +5,12 @@ import pytest
 import torch
 
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition
-from modeling_mmembed.configuration_mmembed import MODALITY_INPUTS
-from modeling_mmembed.onnx_mmembed import MMEmbedOnnxModel, export_onnx, main, quantize_onnx
+from modeling_mmembed.onnx_mmembed import MMEmbedOnnxModel, export_onnx, main, modality_inputs, quantize_onnx
 
 from .conftest import tiny_config
 
 TOLERANCE = 1e-4
 """ONNX Runtime's logits against PyTorch's (fp32): kernels differ in summation order only."""
-
-
-def batch(config, batch_size: int, lengths: dict[str, list[int]], seed: int = 0) -> dict[str, torch.Tensor]:
-    """Right-padded inputs of every modality of `config`, each sample as long as `lengths` says (0: absent)."""
-    generator = torch.Generator().manual_seed(seed)
-    inputs = {}
-    for modality in config.modalities:
-        frames, shape = max(lengths[modality]), config.frame_shape(modality)
-        mask = torch.arange(frames)[None, :] < torch.tensor(lengths[modality])[:, None]
-        if shape:
-            values = torch.randn(batch_size, frames, *shape, generator=generator) * mask[..., None]
-        else:
-            values = torch.randint(4, config.text_vocab_size, (batch_size, frames), generator=generator) * mask
-        inputs[config.values_name(modality)] = values
-        inputs[MODALITY_INPUTS[modality].mask_name] = mask.long()
-    return inputs
 
 
 @pytest.fixture(scope="module", params=["word vectors", "token ids"])
@@ -43,15 +26,17 @@ def test_onnx_runtime_equals_pytorch_on_padded_batches_absent_modalities_and_new
     model, path = exported
     session = MMEmbedOnnxModel(path, model.config)
     cases = [
-        (1, {"audio": [200], "visual": [60], "text": [9]}),  # batch 1, longer than the export's example
-        (3, {"audio": [120, 64, 33], "visual": [30, 0, 7], "text": [0, 5, 12]}),  # padding, absent rows
+        {"audio": [200], "visual": [60], "text": [9]},  # batch 1, longer than the export's example
+        {"audio": [120, 64, 33], "visual": [30, 0, 7], "text": [0, 5, 12]},  # padding, absent rows
     ]
-    for batch_size, lengths in cases:
-        inputs = batch(model.config, batch_size, lengths)
+    for lengths in cases:
+        inputs = modality_inputs(model.config, lengths)
         with torch.inference_mode():
             expected = model(**inputs).logits.numpy()
         np.testing.assert_allclose(session(**inputs), expected, atol=TOLERANCE)
-    audio_only = {name: value for name, value in batch(model.config, 3, cases[1][1]).items() if "visual" not in name}
+    audio_only = {
+        name: value for name, value in modality_inputs(model.config, cases[1]).items() if "visual" not in name
+    }
     with torch.inference_mode():
         expected = model(**audio_only).logits.numpy()
     np.testing.assert_allclose(session(**audio_only), expected, atol=TOLERANCE)  # not given: fed as absent
@@ -60,7 +45,7 @@ def test_onnx_runtime_equals_pytorch_on_padded_batches_absent_modalities_and_new
 def test_int8_quantized_graph_runs_close_to_fp32(exported, tmp_path):
     model, path = exported
     quantized = quantize_onnx(path, tmp_path / "model_int8.onnx")
-    inputs = batch(model.config, 2, {"audio": [150, 90], "visual": [40, 20], "text": [8, 4]})
+    inputs = modality_inputs(model.config, {"audio": [150, 90], "visual": [40, 20], "text": [8, 4]})
     full, int8 = (MMEmbedOnnxModel(graph, model.config)(**inputs) for graph in (path, quantized))
     import onnx
 
