@@ -28,7 +28,8 @@ class PreparedCorpus(Mapping):
     as they are: `audio_features`), and the preparation
     report (counts of what was replaced, clipped, dropped or kept; `skipped`: the `(row id, reason)` of bad rows), and
     for a dataset of your own its `labels` (a `LabelSpec`: they decide the training stage; None for the corpora
-    whose stage is named, CMU-MOSEI's emotions and sentiment, pre-training).
+    whose stage is named, CMU-MOSEI's emotions and sentiment, pre-training), and for a streamed training split its
+    `stream` (`data_scripts.pretraining_stream.PretrainingStream`).
     Read like a `DatasetDict` (`corpus["train"]`, `list(corpus)`, `"test" in corpus`); `with_splits` returns a copy
     with some splits replaced.
     """
@@ -37,6 +38,8 @@ class PreparedCorpus(Mapping):
     feature_extractor_config: dict | None = None
     report: dict = field(default_factory=dict)
     labels: LabelSpec | None = None
+    stream: object | None = None
+    """A streamed `train` split's `PretrainingStream` (its resumable order), else None."""
 
     def __getitem__(self, name: str):
         return self.splits[name]

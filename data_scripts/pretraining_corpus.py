@@ -17,12 +17,18 @@ its checkpoint on the validation splits; the test splits are scored once, at the
 reported by row id (`skipped`), or raise
 with `strict=True`. The Arrow cache is keyed on the rows and on the size, modification and inode-change time of every
 audio and visual file (`cache_fingerprint`): a file replaced in place rebuilds the split.
+
+At VoxCeleb2 scale, stream the training split instead (`streaming=True`, or a folder of Parquet shards written by
+`mmembed-shard`, `pretraining_shards.py`): it is featurised as it is read, in a resumable order
+(`pretraining_stream.py`), and the held-out splits, capped by `max_heldout_utterances`, stay cached.
 """
 
 import csv
+import io
 import json
 import logging
 import random
+from collections import Counter
 from pathlib import Path
 
 import datasets
@@ -122,10 +128,11 @@ class RowChecker:
     with the earlier ones (a repeated id; a visual file of another width than the first usable one).
     """
 
-    def __init__(self, visual_columns: str, max_transcript_tokens: int):
+    def __init__(self, visual_columns: str, max_transcript_tokens: int, check_files: bool = True):
         from modeling_mmembed import MMEmbedTokenizer
 
         self.visual_columns, self.max_transcript_tokens = visual_columns, max_transcript_tokens
+        self.check_files = check_files
         self.tokenizer = MMEmbedTokenizer()
         self.first_row_of: dict[str, int] = {}
         self.visual_width: int | None = None
@@ -138,7 +145,7 @@ class RowChecker:
             return "no id"
         if row_id in self.first_row_of:
             return f"duplicate id (first in row {self.first_row_of[row_id]}, which is kept)"
-        problem = self._fields_problem(row) or _audio_problem(row.get("audio")) or self._visual_problem(row)
+        problem = self._fields_problem(row) or self.files_problem(row)
         if problem is None:
             self.first_row_of[row_id] = number
         return problem
@@ -160,6 +167,15 @@ class RowChecker:
         if text is not None and not isinstance(text, str):
             return f"text is not a string but a {type(text).__name__}"
         return None
+
+    def files_problem(self, row: dict) -> str | None:
+        """
+        What is wrong with the row's audio or visual file (None: nothing). Without `check_files` only the first
+        visual file is read (for the corpus's width): the others are checked where they are streamed.
+        """
+        if not self.check_files:
+            return None if self.visual_width is not None else self._visual_problem(row)
+        return _audio_problem(row.get("audio")) or self._visual_problem(row)
 
     def _visual_problem(self, row: dict) -> str | None:
         visual = row.get("visual")
@@ -212,20 +228,46 @@ def _visual_width(path: str, visual_columns: str) -> int:
     return frames.shape[1]
 
 
+def checked_rows(manifest, visual_columns: str, max_transcript_tokens: int, check_files: bool = True):
+    """The usable rows of `manifest`, the `(row id, reason)` of the others, and the `RowChecker` that checked them."""
+    checker = RowChecker(visual_columns, max_transcript_tokens, check_files=check_files)
+    rows, skipped = [], []
+    for number, row in enumerate(read_manifest(manifest)):
+        problem = checker.problem(number, row)
+        if problem is None:
+            rows.append(row)
+        else:
+            row_id = row.get("id") if isinstance(row, dict) else None
+            skipped.append((str(row_id or f"row {number}"), problem))
+    return rows, skipped, checker
+
+
 def assign_splits(
-    rows: list[dict], heldout_sentence_fraction: float, heldout_utterance_fraction: float, seed: int
+    rows: list[dict],
+    heldout_sentence_fraction: float,
+    heldout_utterance_fraction: float,
+    seed: int,
+    max_heldout_utterances: int | None = None,
 ) -> dict[str, list[dict]]:
     """
     Held-out sentences first (every utterance of them; `heldout_sentence_fraction` of the sentences for validation and
     as many others for test), then per speaker `heldout_utterance_fraction` of the remaining utterances for validation
-    and as many for test, always leaving each speaker at least one training utterance.
+    and as many for test, always leaving each speaker at least one training utterance. With `max_heldout_utterances`
+    each held-out split holds at most that many utterances (at VoxCeleb2 scale a tenth would be 100,000 utterances
+    to score at each evaluation): fewer sentences are held out, and speaker utterances beyond it stay in training.
     """
     generator = random.Random(seed)
-    sentences = sorted({normalize_transcript(row["transcript"]) for row in rows})
+    spoken = Counter(normalize_transcript(row["transcript"]) for row in rows)
+    sentences = sorted(spoken)
     count = round(len(sentences) * heldout_sentence_fraction)
     drawn = generator.sample(sentences, min(2 * count, len(sentences)))
-    sentence_split = {sentence: "validation_sentence" for sentence in drawn[:count]}
-    sentence_split.update({sentence: "test_sentence" for sentence in drawn[count:]})
+    sentence_split = {}
+    for name, candidates in (("validation_sentence", drawn[:count]), ("test_sentence", drawn[count:])):
+        held = 0
+        for sentence in candidates:
+            if max_heldout_utterances is not None and held + spoken[sentence] > max_heldout_utterances:
+                break
+            sentence_split[sentence], held = name, held + spoken[sentence]
     splits = {name: [] for name in SPLIT_NAMES}
     by_speaker: dict[str, list[dict]] = {}
     for row in rows:
@@ -242,6 +284,11 @@ def assign_splits(
         held_out.update({index: "test_speaker" for index in order[count : 2 * count]})
         for index, row in enumerate(utterances):
             splits[held_out.get(index, "train")].append(row)
+    for name in ("validation_speaker", "test_speaker"):
+        if max_heldout_utterances is not None and len(splits[name]) > max_heldout_utterances:
+            kept = set(generator.sample(range(len(splits[name])), max_heldout_utterances))
+            splits["train"] += [row for index, row in enumerate(splits[name]) if index not in kept]
+            splits[name] = [row for index, row in enumerate(splits[name]) if index in kept]
     return splits
 
 
@@ -257,25 +304,60 @@ def _examples(
     Examples of `rows` (fbank computed here, once, by a feature extractor built from `extractor_config`, which is
     also part of the cache fingerprint); optional columns are empty where a row lacks them.
     """
-    from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
-
-    extractor, tokenizer = MMEmbedFeatureExtractor(**extractor_config), MMEmbedTokenizer()
-    speaker_index = {speaker: index for index, speaker in enumerate(speakers)}
+    featurize = RowFeaturizer(speakers, feature_dtype, visual_columns, schema, extractor_config)
     for row in rows:
+        yield featurize(row)
+
+
+class RowFeaturizer:
+    """
+    A manifest row (`audio` and `visual` paths) or a shard row (`audio_bytes` / `visual_npy`, with the paths they
+    came from) -> a training example: fbank by a feature extractor built from `extractor_config`, the speaker's class,
+    the transcript's tokens; optional columns empty where the row lacks them. Errors name the row's files.
+    """
+
+    def __init__(self, speakers, feature_dtype: str, visual_columns: str, schema: dict, extractor_config: dict):
+        from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
+
+        self.extractor, self.tokenizer = MMEmbedFeatureExtractor(**extractor_config), MMEmbedTokenizer()
+        self.speaker_index = {speaker: index for index, speaker in enumerate(speakers)}
+        self.feature_dtype, self.visual_columns, self.schema = feature_dtype, visual_columns, schema
+
+    def __call__(self, row: dict) -> dict:
+        from modeling_mmembed.audio_mmembed import load_audio_file
+
+        audio = row.get("audio_path") or row.get("audio")
+        if row.get("audio_bytes") is not None:
+            samples, rate = load_audio_file(io.BytesIO(row["audio_bytes"]), name=audio)
+            features = self.extractor.featurize(samples, rate, name=audio)
+        else:
+            features = self.extractor.featurize(audio)
         example = {
             "id": row["id"],
-            "input_features": extractor.featurize(row["audio"]).astype(feature_dtype),
-            "speaker_labels": speaker_index[row["speaker"]],
-            "labels": tokenizer(row["transcript"])["input_ids"],
+            "input_features": features.astype(self.feature_dtype),
+            "speaker_labels": self.speaker_index[row["speaker"]],
+            "labels": self.tokenizer(row["transcript"])["input_ids"],
             "transcript": normalize_transcript(row["transcript"]),
         }
-        if "visual_size" in schema:
-            empty = np.zeros((0, schema["visual_size"]), dtype=np.float32)
-            example["visual_features"] = _visual_frames(row["visual"], visual_columns) if row.get("visual") else empty
-        if schema["text"]:
+        if "visual_size" in self.schema:
+            example["visual_features"] = self._visual(row)
+        if self.schema["text"]:
             text = row.get("text") or ""
-            example["text_input_ids"] = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
-        yield example
+            example["text_input_ids"] = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        return example
+
+    def _visual(self, row: dict) -> np.ndarray:
+        width, path = self.schema["visual_size"], row.get("visual_path") or row.get("visual")
+        if row.get("visual_npy") is not None:
+            frames = np.load(io.BytesIO(row["visual_npy"]), allow_pickle=False)
+        elif path:
+            frames = read_visual_frames(path, self.visual_columns)
+        else:
+            return np.zeros((0, width), dtype=np.float32)
+        if frames.ndim != 2 or frames.shape[1] != width:
+            raise ValueError(f"visual file {path} has frames of shape {frames.shape}; the corpus has {width} features")
+        check_finite(frames, f"visual file {path}")
+        return np.asarray(frames, dtype=np.float32)
 
 
 def source_files(rows: list[dict]) -> list[str]:
@@ -283,13 +365,8 @@ def source_files(rows: list[dict]) -> list[str]:
     return [row[key] for row in rows for key in ("audio", "visual") if row.get(key)]
 
 
-def _shard_examples(rows: list[list[dict]], **kwargs):
-    """Streaming: `rows` holds the shards given to this worker."""
-    for shard in rows:
-        yield from _examples(shard, **kwargs)
-
-
-def _visual_frames(path: str, visual_columns: str) -> np.ndarray:
+def read_visual_frames(path: str, visual_columns: str) -> np.ndarray:
+    """The frames of a visual file (`.npy`, or the `visual_columns` of an OpenFace 2 CSV) as float32."""
     from modeling_mmembed import read_openface_csv
 
     frames = np.load(path, allow_pickle=False) if path.endswith(".npy") else read_openface_csv(path, visual_columns)
@@ -319,44 +396,53 @@ def build_pretraining_corpus(
     feature_dtype: str = "float16",
     heldout_sentence_fraction: float = 0.1,
     heldout_utterance_fraction: float = 0.1,
+    max_heldout_utterances: int | None = None,
     visual_columns: str = "action_units",
     seed: int = 0,
     strict: bool = False,
     streaming: bool = False,
     num_shards: int = 8,
+    shuffle_buffer_size: int = 1000,
     max_transcript_tokens: int = MMEmbedConfig.max_target_positions,
     feature_extractor=None,
-) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+) -> PreparedCorpus:
     """
     The pre-training `PreparedCorpus` (splits `train`, `validation_speaker`, `validation_sentence`, `test_speaker`,
     `test_sentence`) with columns `id`,
     `input_features` (fbank, `feature_dtype`), `speaker_labels` (`ClassLabel` of the speaker names),
     `labels` (transcript characters + eos), `transcript` (normalised), and `visual_features` / `text_input_ids`
-    when the manifest has them (empty for rows without). `streaming=True` returns an `IterableDatasetDict` over
-    `num_shards` shards per split (the same examples, computed on the fly). Audio is featurised by
+    when the manifest has them (empty for rows without). Audio is featurised by
     `feature_extractor` (default: `MMEmbedFeatureExtractor()`), whose settings the result keeps as
     `feature_extractor_config` (a model trained on it is saved with that extractor). Its `report["skipped"]`
     lists `(row id, reason)` of the bad rows: a row that is not an object, without id or speaker, a
     repeated id (the later row), a transcript that is not a string, empty or longer than `max_transcript_tokens`
     (the decoder's `max_target_positions`), a `text` that is not a string, audio missing, unreadable or shorter than
     one 25 ms frame, a visual file missing, pickled, not 2-D numeric, or of another width than the first usable one.
+    The splits are `assign_splits`'s (held-out fractions, at most `max_heldout_utterances` per held-out split).
+
+    `streaming=True` (or `manifest` a shard folder written by `mmembed-shard`) streams `train`: a
+    `datasets.IterableDataset` featurised as it is read, in a resumable shuffled order (`corpus.stream`, a
+    `PretrainingStream`, `shuffle_buffer_size`), while the held-out splits, small, are cached as above. A manifest is
+    then first written as `num_shards` Parquet shards of paths in the cache, its rows' files checked as they are
+    streamed (bad ones skipped and counted there) instead of all before the first step.
     """
     if feature_dtype not in ("float16", "float32"):
         raise ValueError(f"feature_dtype must be 'float16' or 'float32', got {feature_dtype!r}.")
-    rows, skipped = [], []
-    checker = RowChecker(visual_columns, max_transcript_tokens)
-    for number, row in enumerate(read_manifest(manifest)):
-        problem = checker.problem(number, row)
-        if problem is None:
-            rows.append(row)
-        else:
-            row_id = row.get("id") if isinstance(row, dict) else None
-            skipped.append((str(row_id or f"row {number}"), problem))
-    if skipped:
-        message = "; ".join(f"{row_id}: {problem}" for row_id, problem in skipped)
-        if strict:
-            raise ValueError(f"{manifest}: {len(skipped)} bad rows: {message}")
-        logger.warning("%s: skipped %d bad rows: %s", manifest, len(skipped), message)
+    from .pretraining_shards import is_shard_folder
+
+    if streaming or is_shard_folder(manifest):
+        folder = manifest
+        if not is_shard_folder(manifest):
+            folder = path_shards(
+                manifest, cache_dir, num_shards, heldout_sentence_fraction, heldout_utterance_fraction,
+                max_heldout_utterances, visual_columns, seed, max_transcript_tokens,
+            )  # fmt: skip
+        return load_shard_corpus(
+            folder, cache_dir=cache_dir, num_proc=num_proc, feature_dtype=feature_dtype, seed=seed, strict=strict,
+            shuffle_buffer_size=shuffle_buffer_size, feature_extractor=feature_extractor,
+        )  # fmt: skip
+    rows, skipped, checker = checked_rows(manifest, visual_columns, max_transcript_tokens)
+    report_skipped(manifest, skipped, strict)
     if not rows:
         raise ValueError(f"{manifest} has no usable rows.")
     speakers = sorted({row["speaker"] for row in rows})
@@ -373,20 +459,124 @@ def build_pretraining_corpus(
         "extractor_config": extractor_config,
     }
     built = {}
-    for name, split_rows in assign_splits(rows, heldout_sentence_fraction, heldout_utterance_fraction, seed).items():
-        if streaming:
-            shards = [split_rows[index::num_shards] for index in range(num_shards)]
-            built[name] = datasets.IterableDataset.from_generator(
-                _shard_examples, features=features, gen_kwargs={"rows": shards, **generator_kwargs}
-            )
-        elif split_rows:
-            gen_kwargs = {"rows": split_rows, **generator_kwargs}
-            files = source_files(split_rows)
-            built[name] = cached_split(_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
-        else:
-            built[name] = datasets.Dataset.from_dict({key: [] for key in features}, features=features)
-    splits = datasets.IterableDatasetDict(built) if streaming else datasets.DatasetDict(built)
-    return PreparedCorpus(splits, extractor_config, {"skipped": skipped})
+    splits = assign_splits(rows, heldout_sentence_fraction, heldout_utterance_fraction, seed, max_heldout_utterances)
+    for name, split_rows in splits.items():
+        built[name] = cached_rows(
+            split_rows, generator_kwargs, features, source_files(split_rows), name, cache_dir, num_proc
+        )
+    return PreparedCorpus(datasets.DatasetDict(built), extractor_config, {"skipped": skipped})
+
+
+def report_skipped(source, skipped: list, strict: bool) -> None:
+    """Log the bad rows of `source`, or with `strict` refuse it naming them."""
+    if skipped:
+        message = "; ".join(f"{row_id}: {problem}" for row_id, problem in skipped)
+        if strict:
+            raise ValueError(f"{source}: {len(skipped)} bad rows: {message}")
+        logger.warning("%s: skipped %d bad rows: %s", source, len(skipped), message)
+
+
+def cached_rows(rows, generator_kwargs: dict, features, files, name: str, cache_dir, num_proc):
+    """One split of featurised `rows`, cached (`cached_split`), or empty."""
+    if not rows:
+        return datasets.Dataset.from_dict({key: [] for key in features}, features=features)
+    return cached_split(_examples, {"rows": rows, **generator_kwargs}, features, files, name, cache_dir, num_proc)
+
+
+def path_shards(manifest, cache_dir, num_shards: int, *split_options) -> Path:
+    """
+    `manifest` written as Parquet shards of paths (`write_shards(embed_audio=False)`) under `cache_dir` (default: the
+    datasets cache), once per manifest content and split options: its rows' fields are checked, its files are not.
+    """
+    import hashlib
+
+    from filelock import FileLock
+
+    from .cache_fingerprint import file_signatures
+    from .pretraining_shards import is_shard_folder, write_shards
+
+    heldout_sentence, heldout_utterance, max_heldout, visual_columns, seed, max_tokens = split_options
+    key = hashlib.sha256(repr((file_signatures([manifest]), num_shards, split_options)).encode()).hexdigest()[:16]
+    root = Path(cache_dir) if cache_dir is not None else Path(datasets.config.HF_DATASETS_CACHE)
+    folder = root / "mmembed-pretraining-shards" / key
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):  # every process of a run prepares its corpus: one writes, the others wait
+        if not is_shard_folder(folder):
+            write_shards(
+                manifest, folder, num_shards=num_shards, embed_audio=False, heldout_sentence_fraction=heldout_sentence,
+                heldout_utterance_fraction=heldout_utterance, max_heldout_utterances=max_heldout,
+                visual_columns=visual_columns, seed=seed,
+                max_transcript_tokens=max_tokens, check_files=False,
+            )  # fmt: skip
+    return folder
+
+
+def load_shard_corpus(
+    folder,
+    *,
+    cache_dir=None,
+    num_proc: int | None = None,
+    feature_dtype: str = "float16",
+    seed: int = 0,
+    strict: bool = False,
+    shuffle_buffer_size: int = 1000,
+    feature_extractor=None,
+) -> PreparedCorpus:
+    """The corpus of a shard folder: `train` streamed (`PretrainingStream`), the held-out splits cached."""
+    from .pretraining_shards import read_shard_index, shard_rows
+    from .pretraining_stream import STREAM_COLUMNS, PretrainingStream
+
+    index = read_shard_index(folder)
+    skipped = [tuple(item) for item in index["skipped"]]
+    report_skipped(folder, skipped, strict)
+    schema = {"text": index["text"]}
+    if index["visual_size"] is not None:
+        schema["visual_size"] = index["visual_size"]
+    extractor_config = feature_extractor_config(feature_extractor)
+    features = _features(index["speakers"], feature_dtype, schema, extractor_config["feature_size"])
+    featurizer = {
+        "speakers": tuple(index["speakers"]),
+        "feature_dtype": feature_dtype,
+        "visual_columns": index["visual_columns"],
+        "schema": schema,
+        "extractor_config": extractor_config,
+    }
+    splits = {}
+    for name, file in index["heldout"].items():
+        path = Path(folder) / file
+        rows = [manifest_row(row) for row in shard_rows(path, columns=["audio_path", "visual_path"])]
+        files = [path] + ([] if index["embed_audio"] else source_files(rows))
+        gen_kwargs = {"path": str(path), **featurizer}
+        splits[name] = (
+            cached_split(_shard_file_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
+            if rows
+            else datasets.Dataset.from_dict({key: [] for key in features}, features=features)
+        )
+    stream = PretrainingStream(
+        folder=str(Path(folder).resolve()),
+        shards=tuple(entry["file"] for entry in index["shards"]),
+        rows=tuple(entry["rows"] for entry in index["shards"]),
+        features=datasets.Features({**features, **STREAM_COLUMNS}),
+        featurizer=featurizer,
+        seed=seed,
+        shuffle_buffer_size=shuffle_buffer_size,
+    )
+    splits = {"train": stream.dataset(), **splits}
+    return PreparedCorpus(splits, extractor_config, {"skipped": skipped}, stream=stream)
+
+
+def _shard_file_examples(path: str, **featurizer):
+    """The featurised examples of one Parquet file of rows (a held-out split of a shard folder)."""
+    from .pretraining_shards import shard_rows
+
+    featurize = RowFeaturizer(**featurizer)
+    for row in shard_rows(path):
+        yield featurize(row)
+
+
+def manifest_row(row: dict) -> dict:
+    """A shard row's paths as a manifest row names them."""
+    return {"audio": row["audio_path"], "visual": row.get("visual_path")}
 
 
 __all__ = ["build_pretraining_corpus", "manifest_from_tree", "read_manifest", "write_manifest"]

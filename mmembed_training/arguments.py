@@ -120,6 +120,22 @@ class RunArguments:
     validation_fraction: float = field(
         default=0.15, metadata={"help": "Share of train carved into a missing validation / test split."}
     )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Pre-training: stream the training split, featurised in DataLoader workers (with --max_steps)."
+        },
+    )
+    num_shards: int = field(
+        default=8, metadata={"help": "--streaming a manifest: its Parquet shards (a multiple of processes x workers)."}
+    )
+    shuffle_buffer_size: int = field(
+        default=1000, metadata={"help": "--streaming: rows in each shard's shuffle buffer."}
+    )
+    max_heldout_utterances: int | None = field(
+        default=2000,
+        metadata={"help": "Pre-training: utterances per held-out split at most (scored at each evaluation)."},
+    )
     num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset preparation."})
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Arrow cache of prepared datasets."})
 
@@ -135,6 +151,10 @@ class RunArguments:
                 setattr(self, name, None)
         if not 0 < self.train_fraction <= 1:
             raise ValueError(f"--train_fraction must be in (0, 1], got {self.train_fraction}.")
+        if self.streaming and (self.stage != "pretrain" or self.train_fraction < 1):
+            raise ValueError(
+                "--streaming streams a pre-training corpus (--stage pretrain) whole (no --train_fraction)."
+            )
         CORPORA[self.corpus].check_options(self)
 
 
@@ -154,6 +174,8 @@ def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:
         parser.set_defaults(**config_file_values(config_path(argv[0]), parser))
         argv = argv[1:]
     run, training = parser.parse_args_into_dataclasses(args=list(argv))
+    if run.streaming and training.max_steps <= 0:
+        raise ValueError("--streaming needs --max_steps: a streamed corpus is read epoch after epoch without an end.")
     if run.stage != "evaluate" and training.max_steps <= 0 and training.num_train_epochs <= 0:
         raise ValueError(
             f"--num_train_epochs is {training.num_train_epochs:g} and --max_steps is not set: nothing would be "

@@ -77,8 +77,7 @@ def demo_pretraining(run) -> PreparedCorpus:
     from data_scripts.demo_corpus import DemoCorpora
     from data_scripts.pretraining_corpus import build_pretraining_corpus
 
-    manifest = DemoCorpora.prepare(run.demo_root).speech_manifest
-    return build_pretraining_corpus(manifest, cache_dir=run.dataset_cache_dir, num_proc=run.num_proc)
+    return build_pretraining_corpus(DemoCorpora.prepare(run.demo_root).speech_manifest, **pretraining_options(run))
 
 
 def demo_emotion(run) -> PreparedCorpus:
@@ -128,12 +127,30 @@ def labelled_dataset(run) -> PreparedCorpus:
 def manifest_pretraining(run) -> PreparedCorpus:
     from data_scripts.pretraining_corpus import build_pretraining_corpus
 
-    return build_pretraining_corpus(run.data_dir, cache_dir=run.dataset_cache_dir, num_proc=run.num_proc)
+    return build_pretraining_corpus(run.data_dir, **pretraining_options(run))
 
 
+def pretraining_options(run) -> dict:
+    return {
+        "cache_dir": run.dataset_cache_dir,
+        "num_proc": run.num_proc,
+        "streaming": run.streaming,
+        "num_shards": run.num_shards,
+        "shuffle_buffer_size": run.shuffle_buffer_size,
+        "max_heldout_utterances": run.max_heldout_utterances,
+    }
+
+
+STREAM_OPTIONS = {  # pre-training corpora's
+    "max_heldout_utterances": "the size of a pre-training corpus's held-out splits",
+    "streaming": "streaming a pre-training corpus",
+    "num_shards": "the shards a streamed manifest is written as",
+    "shuffle_buffer_size": "the shuffle buffer of a streamed corpus",
+}
 DEMO_OPTIONS = {
     "demo_root": "where the demo corpora are generated",
     "shuffled_labels": "the demo corpora's control (labels permuted within each split)",
+    **STREAM_OPTIONS,
 }
 MOSEI_OPTIONS = {
     "data_dir": "the folder of CMU-MOSEI .csd files (or an MMSA/MulT .pkl file)",
@@ -236,7 +253,10 @@ CORPORA = {
             name="manifest",
             card_name="audio-visual speech (VoxCeleb2/LRS3 style)",
             loaders={"pretrain": manifest_pretraining},
-            options={"data_dir": "the pre-training manifest (JSON Lines)"},
+            options={
+                "data_dir": "the pre-training manifest or shard folder (mmembed-shard)",
+                **STREAM_OPTIONS,
+            },
             needs_data_dir=True,
             unserved="A manifest is pre-training speech; tune emotions on --corpus mosei, demo or demo-mosei.",
             language=None,

@@ -36,6 +36,8 @@ def with_train_fraction(corpus: PreparedCorpus, fraction: float) -> PreparedCorp
     """`corpus` with its `train` split cut to `fraction` of its items (`train_fraction_indices`)."""
     if fraction >= 1:
         return corpus
+    if corpus.stream is not None:
+        raise ValueError("--train_fraction cuts a cached corpus; a streamed one is read whole.")
     train = corpus["train"]
     chosen = train_fraction_indices(len(train), fraction)
     logger.info("--train_fraction %g: training on %d of %d items", fraction, len(chosen), len(train))
@@ -60,8 +62,12 @@ def corpus_input_sizes(features) -> dict:
 
 
 def check_splits(corpus, names: list[str]) -> None:
+    stream = getattr(corpus, "stream", None)  # a `PreparedCorpus` streamed, or any mapping of datasets
     for name in names:
-        if name not in corpus or len(corpus[name]) == 0:
+        if name == "train" and stream is not None:
+            if stream.num_rows == 0:
+                raise ValueError(f"The streamed training split of {stream.folder} has no rows.")
+        elif name not in corpus or len(corpus[name]) == 0:
             raise ValueError(
                 f"The {name!r} split is empty or missing (splits: {list(corpus)}); nothing to train or score."
             )

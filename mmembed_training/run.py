@@ -18,6 +18,7 @@ from .evaluation import write_results
 from .hub import push_output, training_compute, write_model_card
 from .models import build_model, mmembed_checkpoint_config
 from .stages import STAGES, stage_of_checkpoint, stage_of_corpus
+from .streaming import skipped_rows_report
 from .trainer import OutputFolder, stage_trainer
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     splits = ["train", *stage.evaluation_splits]
     check_splits(corpus, splits)
     model = build_model(run, stage, corpus)
-    for split in splits:
+    for split in splits[1:] if corpus.stream is not None else splits:  # a stream's speakers are its index's classes
         stage.check_labels(corpus[split], model.config)
     collator = MMEmbedDataCollator(stage, model.config.modalities)
     # saved with the model: the feature extractor that featurised the corpus, or that takes its given features
@@ -68,6 +69,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     results = {"stage": stage.name, "initial_validation": initial}
     results.update(stage.final_scores(model, corpus, collator, training.per_device_eval_batch_size, run))
     results["training_compute"] = training_compute(model, trainer, train_seconds)
+    results["skipped_rows"] = skipped_rows_report(trainer.stream_loader, corpus.report.get("skipped", []))
 
     # 4. Save (atomically), card, push
     if trainer.is_world_process_zero():

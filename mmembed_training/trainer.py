@@ -3,6 +3,7 @@
 import logging
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .data import with_lengths
 from .stages import Stage
+from .streaming import BATCH_KEY, StreamLoader, StreamPositionCallback
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +26,9 @@ logger = logging.getLogger(__name__)
 class MMEmbedTrainer(Trainer):
     """`Trainer` whose evaluation computes the stage's own metrics (generation CER, tuned weighted accuracy, MAE)."""
 
-    def __init__(self, *args, score=None, **kwargs):
+    def __init__(self, *args, score=None, stream=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.score = score
+        self.score, self.stream, self.stream_loader = score, stream, None
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(ProgressWithoutEvaluationTime)
 
@@ -45,6 +47,65 @@ class MMEmbedTrainer(Trainer):
         if "loss" in logs:
             logs["padding_fraction"] = round(self.data_collator.padding_fraction, 4)
         super().log(logs, *args, **kwargs)
+
+    def get_train_dataloader(self):
+        """A streamed corpus: its `StreamLoader` (each process reads its own shards, from the saved position)."""
+        if self.stream is None:
+            return super().get_train_dataloader()
+        self.stream_loader = StreamLoader(
+            self.stream,
+            self.data_collator,
+            self._train_batch_size,
+            self.args.dataloader_num_workers,
+            self.args.process_index,
+            self.args.world_size,
+            pin_memory=self.args.dataloader_pin_memory,
+            prefetch_factor=self.args.dataloader_prefetch_factor,
+        )
+        return self.stream_loader
+
+    def get_resumed_dataloader(self, dataloader, num_batches: int):
+        """A stream resumes at its saved position (`StreamPositionCallback`), not by reading the batches again."""
+        return (
+            dataloader
+            if isinstance(dataloader, StreamLoader)
+            else super().get_resumed_dataloader(dataloader, num_batches)
+        )
+
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device):
+        """
+        transformers' batches of one optimizer step, and the number of their speaker-labelled examples on every
+        process (`step_examples`), which the person-id loss is a mean over (`compute_loss`).
+        """
+        batches, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
+        self.step_examples = None
+        if num_items_in_batch is not None and any("speaker_labels" in batch for batch in batches):
+            count = torch.tensor(sum(len(batch["speaker_labels"]) for batch in batches), device=device)
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                count = self.accelerator.gather(count).sum()
+            self.step_examples = int(count)
+        return batches, num_items_in_batch
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """
+        transformers' loss, with the person-id term made the mean over the step's examples on every process: the
+        model's token losses are normalised by the step's token count (`num_items_in_batch`), but its person-id loss
+        is the mean of one batch, which `Trainer` would add up over accumulated batches and processes (counting it
+        `gradient_accumulation_steps x processes` times over the paper's 0.8 / 0.2 weighting).
+        """
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        speaker_loss = outputs.get("speaker_loss") if isinstance(outputs, dict) else None
+        if num_items_in_batch is not None and speaker_loss is not None and getattr(self, "step_examples", None):
+            scale = self.accelerator.num_processes if self.args.average_tokens_across_devices else 1
+            weight = self.accelerator.unwrap_model(model).config.speaker_loss_weight
+            share = len(inputs["speaker_labels"]) / self.step_examples
+            loss = loss + scale * weight * speaker_loss * (share - 1)
+        return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        if BATCH_KEY in inputs:
+            inputs = self.stream_loader.consume(inputs)
+        return super().training_step(model, inputs, *args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):
         sampler = super()._get_train_sampler(train_dataset)
@@ -153,16 +214,20 @@ class OutputFolder:
 def stage_trainer(stage: Stage, model, training: TrainingArguments, corpus, collator, score, callbacks=()):
     """
     The `MMEmbedTrainer` of `stage`: `training` configured for it (`configure_training`), `corpus["train"]` with its
-    lengths for length grouping, evaluated by `score` on the stage's first evaluation split.
+    lengths for length grouping (or, streamed, read by a `StreamLoader` whose position checkpoints keep), evaluated by
+    `score` on the stage's first evaluation split.
     """
+    streamed = corpus.stream is not None
+    seed = training.data_seed if training.data_seed is not None else training.seed
     return MMEmbedTrainer(
         model=model,
         args=configure_training(training, stage),
-        train_dataset=with_lengths(corpus["train"]),
+        train_dataset=corpus["train"] if streamed else with_lengths(corpus["train"]),
         eval_dataset=corpus[stage.evaluation_splits[0]],
         data_collator=collator,
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, *([StreamPositionCallback()] if streamed else [])],
         score=score,
+        stream=replace(corpus.stream, seed=seed) if streamed else None,
     )
 
 

@@ -71,8 +71,8 @@ def load_audio_file(
     name = name or (os.fspath(source) if is_path else getattr(source, "name", "audio"))
     if is_path and not os.path.isfile(source):
         raise ValueError(f"Audio file {name} does not exist.")
-    if is_path and os.path.splitext(name)[1].lower() in FILES_READ_BY_PYAV:
-        return _decode_with_pyav(os.fspath(source), max_seconds, max_channels)
+    if os.path.splitext(name)[1].lower() in FILES_READ_BY_PYAV:
+        return _decode_with_pyav(os.fspath(source) if is_path else source, max_seconds, max_channels, name)
     if soundfile is None:
         raise ImportError(f"Reading {name} needs soundfile: pip install soundfile.")
     _check_wav_not_cut_off(source, name)
@@ -179,14 +179,18 @@ def _wav_data_sizes(stream) -> tuple[int | None, int]:
     return None, 0
 
 
-def _decode_with_pyav(path: str, max_seconds: float | None = None, max_channels: int | None = None):
-    """Decode the first audio stream of a container file to float32 mono samples with PyAV, within the limits."""
+def _decode_with_pyav(source, max_seconds: float | None = None, max_channels: int | None = None, name=None):
+    """
+    Decode the first audio stream of a container file (a path or a binary file object) to float32 mono samples with
+    PyAV, within the limits.
+    """
+    path = name or source
     if av is None:
         raise ImportError(
             f"Reading {path} needs PyAV to decode .m4a/.mp4 audio: install the video extra, "
             "pip install 'mmembed[video]'."
         )
-    with av.open(path) as container:
+    with av.open(source) as container:
         if not container.streams.audio:
             raise ValueError(f"{path} has no audio stream.")
         stream = container.streams.audio[0]

@@ -135,3 +135,18 @@ def test_the_bf16_quality_figure_trains_both_precisions_and_compares_them(tmp_pa
     difference = record["bf16_minus_fp32"]
     assert difference["low"] <= difference["difference"] <= difference["high"]
     assert (tmp_path / "runs" / "bf16-seed0" / "config.json").is_file()
+
+
+def test_the_scale_figure_measures_each_manifest_size_in_its_own_process(tmp_path):
+    record_path = tmp_path / "record.json"
+    command = [sys.executable, "-m", "benchmarks.pretraining_scale", "--smoke", "--record", str(record_path)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads(record_path.read_text())
+    assert set(record["results"]) == {"200", "2000"}
+    for size, result in record["results"].items():
+        assert result["rows"] == int(size) and 0 < result["heldout_utterances"] <= 4 * 20  # 20 per split at most
+        assert set(result["loader_samples_per_s"]) == {"0", "2"} and result["first_batch_s"] > 0
+        assert result["shards_bytes"] > 0 and result["peak_rss_mb"] >= result["manifest_rss_mb"]
+    assert record["results"]["2000"]["heldout_utterances"] == 4 * 20  # at this size every split reaches the cap
+    assert "rss_growth_within_manifest_growth_plus_10pct" in record["targets"]

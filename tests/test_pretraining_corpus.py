@@ -4,6 +4,7 @@ import csv
 import json
 import shutil
 
+import datasets
 import numpy as np
 import pytest
 
@@ -65,18 +66,22 @@ def test_held_out_sentences_are_unseen_and_held_out_speakers_are_seen(corpus):
     assert sum(len(corpus[split]) for split in corpus) == 40
 
 
-def test_streaming_yields_the_same_examples(manifest, corpus):
+def test_streaming_yields_the_same_examples(manifest, corpus, tmp_path):
     streamed = build_pretraining_corpus(
-        manifest, streaming=True, num_shards=3, heldout_sentence_fraction=0.2, heldout_utterance_fraction=0.2
-    )
-    assert streamed["train"].num_shards == 3
+        manifest, streaming=True, num_shards=3, heldout_sentence_fraction=0.2, heldout_utterance_fraction=0.2,
+        cache_dir=tmp_path,
+    )  # fmt: skip
+    assert isinstance(streamed["train"], datasets.IterableDataset) and streamed["train"].num_shards == 3
+    assert streamed.stream.num_rows == len(corpus["train"])
     for split in corpus:
         stored = {example["id"]: example for example in corpus[split].with_format("numpy")}
         examples = list(streamed[split].with_format("numpy"))
-        assert sorted(example["id"] for example in examples) == sorted(stored)
+        assert sorted(example["id"] for example in examples) == sorted(stored), split
         for example in examples:
             np.testing.assert_array_equal(example["input_features"], stored[example["id"]]["input_features"])
+            np.testing.assert_array_equal(example["visual_features"], stored[example["id"]]["visual_features"])
             assert example["labels"].tolist() == stored[example["id"]]["labels"].tolist()
+            assert example["speaker_labels"] == stored[example["id"]]["speaker_labels"]
 
 
 def test_float32_features(manifest, tmp_path):
@@ -193,3 +198,20 @@ def test_a_source_file_replaced_in_place_rebuilds_the_cache(manifest, tmp_path):
     rebuilt = next(row for row in again["train"].with_format("numpy") if row["id"] == example["id"])
     assert again["train"].cache_files != first["train"].cache_files
     assert not np.array_equal(rebuilt["input_features"], example["input_features"])
+
+
+def test_held_out_splits_are_capped_and_stay_whole_sentences(manifest):
+    from data_scripts.pretraining_corpus import assign_splits
+
+    rows = read_manifest(manifest)
+    uncapped = assign_splits(rows, 0.3, 0.3, seed=0)
+    capped = assign_splits(rows, 0.3, 0.3, seed=0, max_heldout_utterances=3)
+    assert all(len(uncapped[name]) > 3 for name in uncapped if name != "train")
+    assert all(0 < len(capped[name]) <= 3 for name in capped if name != "train")
+    assert sorted(row["id"] for split in capped.values() for row in split) == sorted(row["id"] for row in rows)
+    sentences = {name: {normalize_transcript(row["transcript"]) for row in capped[name]} for name in capped}
+    for held_out in ("validation_sentence", "test_sentence"):
+        others = set().union(*(sentences[name] for name in capped if name != held_out))
+        assert not sentences[held_out] & others  # every utterance of a held-out sentence, and only those
+    speakers = {row["speaker"] for row in capped["train"]}
+    assert {row["speaker"] for row in capped["validation_speaker"] + capped["test_speaker"]} <= speakers

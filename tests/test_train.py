@@ -64,6 +64,9 @@ def stage_arguments(stage: str, corpus: str, demo_root, output, *extra: str, cac
         (["--corpus", "demo", "--mosei_visual", "openface2"], "--mosei_visual is not read with --corpus demo"),
         (["--train_fraction", "0"], r"--train_fraction must be in \(0, 1\], got 0.0"),
         (["--train_fraction", "1.5"], r"--train_fraction must be in \(0, 1\], got 1.5"),
+        (["--streaming"], r"--streaming streams a pre-training corpus \(--stage pretrain\)"),
+        (["--stage", "pretrain", "--streaming"], "--streaming needs --max_steps"),
+        (["--corpus", "mosei", "--num_shards", "16"], "--num_shards is not read with --corpus mosei"),
     ],
 )
 def test_runs_that_would_silently_do_nothing_are_refused(flags, message):

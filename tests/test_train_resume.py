@@ -173,3 +173,91 @@ def test_two_processes_match_one_process_with_the_same_global_batch(demo_root, t
     results = {name: json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two")}
     assert results["two"]["initial_validation"]["samples"] == 3 * 24  # the whole validation split (3 voices x 24)
     assert results["two"]["test"] == pytest.approx(results["one"]["test"], abs=1e-5)
+
+
+def pretraining_arguments(manifest: Path, cache: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        str(REPO / "configs" / "demo_pretrain.yaml"), "--corpus", "manifest", "--data_dir", str(manifest),
+        "--dataset_cache_dir", str(cache), "--output_dir", str(output), "--report_to", "none", "--num_beams", "1",
+        "--train_sampling_strategy", "random", "--logging_steps", "1", "--dropout", "0", "--eval_strategy", "no",
+        "--load_best_model_at_end", "false", *extra,
+    ]  # fmt: skip
+
+
+def launch_two_processes(arguments: list[str], **popen) -> subprocess.Popen:
+    environment = dict(os.environ, ACCELERATE_USE_CPU="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "train.py"]
+    return subprocess.Popen(
+        [*launch, *arguments], cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen
+    )
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL the launcher and its training processes (torch's launcher starts each in a session of its own)."""
+    import psutil
+
+    for member in [*psutil.Process(process.pid).children(recursive=True), psutil.Process(process.pid)]:
+        try:
+            member.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:  # a DataLoader worker that ended with its epoch
+            pass
+    process.wait()
+
+
+def losses(output: Path) -> list[float]:
+    history = json.loads((output / "trainer_state.json").read_text())["log_history"]
+    return [entry["loss"] for entry in history if "loss" in entry]
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "cached"])
+def test_two_processes_pretrain_as_one_process_with_the_same_global_batch(demo_root, tmp_path, streamed):
+    """
+    Streamed: 2 processes x 1 DataLoader worker read what 1 process x 2 workers reads (one worker's batch per
+    accumulation step); cached: 2 processes x 8 against 1 process x 16, as the emotion test above.
+    """
+    manifest = demo_root / "speech" / "manifest.jsonl"
+    common = ["--max_steps", "6", "--save_strategy", "no"]
+    if streamed:
+        common += ["--streaming", "--num_shards", "4", "--per_device_train_batch_size", "8"]
+        one_only = ["--dataloader_num_workers", "2", "--gradient_accumulation_steps", "2"]
+        two_only = ["--dataloader_num_workers", "1"]
+    else:
+        one_only, two_only = ["--per_device_train_batch_size", "16"], ["--per_device_train_batch_size", "8"]
+    finish(train_process(pretraining_arguments(manifest, tmp_path / "cache", tmp_path / "one", *common, *one_only)))
+    finish(
+        launch_two_processes(pretraining_arguments(manifest, tmp_path / "cache", tmp_path / "two", *common, *two_only))
+    )
+    assert len(losses(tmp_path / "one")) == 6
+    assert losses(tmp_path / "two") == pytest.approx(losses(tmp_path / "one"), abs=1e-5)
+    single, double = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert max(float((single[name] - double[name]).abs().max()) for name in single) <= 1e-5
+
+
+def test_sigkill_of_two_streaming_processes_then_resume_is_exact_and_counts_bad_rows(demo_root, tmp_path):
+    """2 processes x 2 workers, a row whose audio is missing: killed after checkpoint 8 of 40, resumed."""
+    from data_scripts.pretraining_corpus import read_manifest, write_manifest
+
+    rows = read_manifest(demo_root / "speech" / "manifest.jsonl")
+    rows[5] = dict(rows[5], audio=str(tmp_path / "gone.wav"))
+    manifest = write_manifest(rows, tmp_path / "manifest.jsonl")
+    extra = ["--streaming", "--num_shards", "4", "--dataloader_num_workers", "2", "--max_steps", "40",
+             "--per_device_train_batch_size", "8", "--save_strategy", "steps", "--save_steps", "8",
+             "--shuffle_buffer_size", "16"]  # fmt: skip
+    finish(launch_two_processes(pretraining_arguments(manifest, tmp_path / "cache", tmp_path / "reference", *extra)))
+    output = tmp_path / "killed"
+    arguments = pretraining_arguments(manifest, tmp_path / "cache", output, *extra)
+    process = launch_two_processes(arguments)
+    wait_for(lambda: (output / "checkpoint-8" / "trainer_state.json").is_file(), process)
+    kill_tree(process)
+    assert not (output / "model.safetensors").exists()
+    position = json.loads((output / "checkpoint-8" / "trainer_state.json").read_text())["stateful_callbacks"]
+    position = position["StreamPositionCallback"]["attributes"]["position"]
+    assert position["layout"] == {"world_size": 2, "num_workers": 2, "batch_size": 8}
+    assert sum(sum(process["consumed"].values()) for process in position["processes"]) >= 8 * 2 * 8
+    log = finish(launch_two_processes([*arguments, "--resume", "true"]))
+    assert "continuing from" in log and "Resuming the streamed corpus at" in log and "had finished" not in log
+    assert_bitwise_equal_weights(tmp_path / "reference", output)
+    assert losses(output) == losses(tmp_path / "reference")
+    for folder in (tmp_path / "reference", output):
+        skipped = json.loads((folder / "results.json").read_text())["skipped_rows"]
+        assert skipped["count"] == 1 and rows[5]["id"] in skipped["rows"][0], skipped
