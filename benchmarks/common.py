@@ -10,6 +10,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -215,6 +216,26 @@ def peak_memory_mb(device: str) -> dict:
 def machine(device: str) -> str:
     name = torch.cuda.get_device_name() if device.startswith("cuda") else f"{os.cpu_count()} CPU cores"
     return f"{platform.machine()}, {name}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def measured_in_own_process(module: str, arguments: list[str], environment: dict | None = None) -> dict:
+    """
+    Run `python -m benchmarks.<module> *arguments` (its `--measure`-style mode, which prints `MEASURED <json>` through
+    `print_measured`) in a process of its own, so that its peak memory is its own; the JSON it printed.
+    """
+    command = [sys.executable, "-m", f"benchmarks.{module}", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+                          env={**os.environ, **(environment or {})})  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(arguments)} failed:\n{done.stderr[-4000:]}")
+    line = next(line for line in done.stdout.splitlines() if line.startswith("MEASURED "))
+    return json.loads(line[len("MEASURED ") :])
+
+
+def print_measured(result: dict) -> dict:
+    """What `measured_in_own_process` reads back."""
+    print("MEASURED " + json.dumps(result))
+    return result
 
 
 def emit(figure: str, record: dict, rows: list[list], header: list[str], args: argparse.Namespace) -> dict:

@@ -15,16 +15,13 @@ utterance's fbank: its disk is estimated from the mean frames per utterance (flo
 """
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import arguments, emit, peak_memory_mb
+from benchmarks.common import arguments, emit, measured_in_own_process, peak_memory_mb, print_measured
 
 WORDS = ("the quick brown fox jumps over a lazy dog while seven bright stars glow above cold quiet hills near "
          "old stone bridges and river banks").split()  # fmt: skip
@@ -158,8 +155,7 @@ def main() -> dict:
         batch = result.pop("sample_batch")
         if not args.smoke:
             result["paper_step_samples_per_s"] = training_step_rate(batch, 3)
-        print("MEASURED " + json.dumps(result))
-        return result
+        return print_measured(result)
     sizes = [200, 2000] if args.smoke else [int(size) for size in args.sizes.split(",")]
     max_heldout = 20 if args.smoke else args.max_heldout  # reached at every size: held-out memory is then equal
     results = {}
@@ -169,16 +165,12 @@ def main() -> dict:
             folder = Path(work) / f"n{size}"
             folder.mkdir()
             mean_seconds = write_scale_manifest(folder / "manifest.jsonl", files, size)
-            manifest = str(folder / "manifest.jsonl")
-            command = [sys.executable, "-m", "benchmarks.pretraining_scale", "--measure", manifest,
-                       "--batch-size", str(args.batch_size), "--max-heldout", str(max_heldout)]  # fmt: skip
-            command += ["--smoke"] if args.smoke else []
-            done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
-                                  env=dict(os.environ, HF_DATASETS_DISABLE_PROGRESS_BARS="1"))  # fmt: skip
-            if done.returncode != 0:
-                raise RuntimeError(f"measuring {size} rows failed:\n{done.stderr[-4000:]}")
-            line = next(line for line in done.stdout.splitlines() if line.startswith("MEASURED "))
-            results[size] = {**json.loads(line[len("MEASURED ") :]), "mean_seconds": mean_seconds}
+            options = ["--measure", str(folder / "manifest.jsonl"), "--batch-size", str(args.batch_size)]
+            options += ["--max-heldout", str(max_heldout)] + (["--smoke"] if args.smoke else [])
+            measured = measured_in_own_process(
+                "pretraining_scale", options, {"HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+            )
+            results[size] = {**measured, "mean_seconds": mean_seconds}
             results[size]["cached_fbank_bytes_estimate"] = size * results[size]["mean_frames"] * 80 * 2
     small, large = results[sizes[0]], results[sizes[-1]]
     growth = {

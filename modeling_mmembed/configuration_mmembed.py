@@ -44,6 +44,8 @@ MODALITIES = tuple(MODALITY_INPUTS)
 DEFAULT_MODALITY_WEIGHTS = {"audio": 0.4, "visual": 0.4, "text": 0.2}
 SOURCE_POSITIONS = ("index", "aligned")
 POOLINGS = ("mean", "attention")
+AUDIO_ENCODER_FREEZING = ("none", "feature_encoder", "all")
+ENCODER_LAYERS = ("weighted", "last")
 
 EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 """The six CMU-MOSEI emotions in the CMU Multimodal SDK's label-column order."""
@@ -258,6 +260,25 @@ class MMEmbedConfig(PreTrainedConfig):
             The same over the feature bins (the whole time axis of the masked bins is set to 0).
         freeze_encoder (`bool`, defaults to `False`):
             Train only the head: the encoder's parameters get `requires_grad=False`.
+        audio_encoder (`dict` or `str`, *optional*):
+            A pretrained speech encoder in front of the audio stream (WavLM, HuBERT, wav2vec 2.0): a transformers model
+            id or folder (its weights are loaded when the model is built) or its config dict (with `model_type`).
+            The model then takes the raw 16 kHz waveform (`input_values`); building sets this field to the encoder's
+            config dict and `audio_feature_size` to its hidden size (`encoders_mmembed.py`).
+        audio_encoder_name_or_path (`str`, *optional*):
+            The model id the audio encoder was loaded from (set when it is built; for the record).
+        text_encoder (`dict` or `str`, *optional*):
+            A pretrained text encoder (BERT, RoBERTa, ...) for the text stream, as `audio_encoder`: `text_input_ids`
+            are then its tokenizer's ids, and `text_feature_size` its hidden size.
+        text_encoder_name_or_path (`str`, *optional*):
+            The model id the text encoder was loaded from.
+        freeze_audio_encoder (`str`, defaults to `"none"`):
+            `"feature_encoder"` freezes the speech encoder's convolutional feature encoder, `"all"` the whole encoder.
+        freeze_text_encoder (`bool`, defaults to `False`):
+            Freeze the text encoder.
+        encoder_layers (`str`, defaults to `"weighted"`):
+            What the stream reads of a pretrained encoder: a learned softmax-weighted sum of its hidden layers
+            (`"weighted"`, SUPERB) or its last layer (`"last"`).
         vocab_size (`int`, defaults to 42):
             Size of the character vocabulary of the ASR decoder (4 specials, space, apostrophe, a-z, 0-9).
         decoder_layers (`int`, defaults to 4):
@@ -334,6 +355,13 @@ class MMEmbedConfig(PreTrainedConfig):
     mask_feature_length: int = 10
     mask_feature_min_masks: int = 0
     freeze_encoder: bool = False
+    audio_encoder: dict | str | None = None
+    audio_encoder_name_or_path: str | None = None
+    text_encoder: dict | str | None = None
+    text_encoder_name_or_path: str | None = None
+    freeze_audio_encoder: str = "none"
+    freeze_text_encoder: bool = False
+    encoder_layers: str = "weighted"
     vocab_size: int = 42
     decoder_layers: int = 4
     max_target_positions: int = 256
@@ -486,6 +514,16 @@ class MMEmbedConfig(PreTrainedConfig):
             f"must be one of {SOURCE_POSITIONS}, got {self.source_positions!r}",
         )
         _require(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}, got {self.pooling!r}")
+        _require(
+            self.freeze_audio_encoder in AUDIO_ENCODER_FREEZING,
+            "freeze_audio_encoder",
+            f"must be one of {AUDIO_ENCODER_FREEZING}, got {self.freeze_audio_encoder!r}",
+        )
+        _require(
+            self.encoder_layers in ENCODER_LAYERS,
+            "encoder_layers",
+            f"must be one of {ENCODER_LAYERS}, got {self.encoder_layers!r}",
+        )
         _require(
             math.isfinite(self.cross_modal_locality) and self.cross_modal_locality >= 0,
             "cross_modal_locality",

@@ -67,6 +67,25 @@ def check_encoder_inputs(
     return validated
 
 
+def check_waveform_input(
+    input_values: torch.Tensor, attention_mask: torch.Tensor | None, dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    The raw waveform of a model with a speech encoder: a finite float `(batch_size, samples)` tensor (cast to `dtype`)
+    and its right-padded sample mask (all true when None), checked as `input_features` and their mask are.
+    """
+    if torch.is_tensor(input_values) and input_values.dim() != 2:
+        raise ValueError(
+            f"input_values (audio) must have shape (batch, samples): a 16 kHz mono waveform per sample; got "
+            f"{tuple(input_values.shape)}."
+        )
+    frames = _check_features("audio", "input_values", input_values[..., None] if torch.is_tensor(input_values)
+                             else input_values, 1, dtype)  # fmt: skip
+    if frames.shape[0] == 0:
+        raise ValueError("input_values (audio) has batch size 0; give one sample.")
+    return frames[..., 0], _check_mask("audio", attention_mask, frames, frames.shape[0])
+
+
 def _check_source(
     config: MMEmbedConfig, modality: str, inputs: dict, dtype: torch.dtype | None
 ) -> torch.Tensor | None:

@@ -25,6 +25,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 from .checkpoint_files_mmembed import MMEmbedCheckpointMixin
 from .configuration_mmembed import MODALITY_INPUTS, MMEmbedConfig
 from .ctc_decoding_mmembed import MMEmbedCTCPrefixScorer
+from .encoders_mmembed import MMEmbedSpeechEncoder, MMEmbedTextEncoder, build_encoder
 from .input_validation_mmembed import (
     ModalityInput,
     check_asr_labels,
@@ -33,6 +34,7 @@ from .input_validation_mmembed import (
     check_encoder_inputs,
     check_speaker_labels,
     check_token_ids,
+    check_waveform_input,
 )
 
 logger = logging.get_logger(__name__)
@@ -178,9 +180,13 @@ MODALITY_INPUTS_DOCSTRING = r"""
     text_features (`torch.FloatTensor` of shape `(batch_size, text_length, text_feature_size)`, *optional*):
         Word vectors (e.g. GloVe). Give either these or `text_input_ids`, as the config says.
     text_input_ids (`torch.LongTensor` of shape `(batch_size, text_length)`, *optional*):
-        Token ids when the config sets `text_vocab_size`.
+        Token ids when the config sets `text_vocab_size`, or ids of the text encoder's tokenizer with a
+        `config.text_encoder`.
     text_attention_mask (`torch.Tensor` of shape `(batch_size, text_length)`, *optional*):
         1 for real words; an all-zero row marks a sample without text.
+    input_values (`torch.FloatTensor` of shape `(batch_size, samples)`, *optional*):
+        The raw 16 kHz waveform, for a model with a pretrained speech encoder (`config.audio_encoder`), which reads it
+        instead of `input_features`; `attention_mask` `(batch_size, samples)` then marks its real samples.
 """
 
 
@@ -807,6 +813,14 @@ class MMEmbedDecoder(MMEmbedPreTrainedModel):
 class MMEmbedModel(MMEmbedPreTrainedModel):
     def __init__(self, config: MMEmbedConfig):
         super().__init__(config)
+        self.audio_encoder = self.text_encoder = None
+        speech_model, text_model = build_encoder(config, "audio"), build_encoder(config, "text")
+        if speech_model is not None:  # its frames are the audio stream's input frames
+            config.audio_feature_size = speech_model.config.hidden_size
+            self.audio_encoder = MMEmbedSpeechEncoder(config, speech_model)
+        if text_model is not None:  # its token states are the text stream's vectors
+            config.text_feature_size, config.text_vocab_size = text_model.config.hidden_size, None
+            self.text_encoder = MMEmbedTextEncoder(config, text_model)
         self.audio_embedding = MMEmbedAudioEmbedding(config)
         self.audio_layers = nn.ModuleList(MMEmbedEncoderLayer(config) for _ in range(config.num_audio_layers))
         self.audio_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -844,8 +858,11 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
         text_features: torch.Tensor | None = None,
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MMEmbedModelOutput:
+        input_features, attention_mask = self.audio_frames(input_features, input_values, attention_mask)
+        text_features, text_input_ids = self.text_vectors(text_features, text_input_ids, text_attention_mask)
         given = {
             "input_features": input_features,
             "attention_mask": attention_mask,
@@ -883,6 +900,52 @@ class MMEmbedModel(MMEmbedPreTrainedModel):
             attention_mask=audio_mask,
             modality_weights=self.expand_to_all_modalities(weights, list(branches)),
         )
+
+    def audio_frames(
+        self,
+        input_features: torch.Tensor | None,
+        input_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """
+        The audio stream's input frames and their mask: `input_features` as given, or with a pretrained speech encoder
+        its 50 Hz frames `(batch_size, frames, encoder_hidden_size)` of `input_values` `(batch_size, samples)`.
+        """
+        if self.audio_encoder is None:
+            if input_values is not None:
+                raise ValueError(
+                    "input_values (a raw waveform) are read by a model with a pretrained speech encoder "
+                    "(config.audio_encoder); this one reads fbank input_features (its feature extractor makes them)."
+                )
+            return input_features, attention_mask
+        if input_features is not None or input_values is None:
+            raise ValueError(
+                "This model reads the raw 16 kHz waveform through its speech encoder (config.audio_encoder="
+                f"{self.config.audio_encoder_name_or_path or self.config.audio_encoder.get('model_type')!r}): pass "
+                "input_values (batch_size, samples) and their attention_mask, not input_features."
+            )
+        samples, mask = check_waveform_input(input_values, attention_mask, dtype=self.dtype)
+        return self.audio_encoder(samples, mask)
+
+    def text_vectors(
+        self, text_features: torch.Tensor | None, text_input_ids: torch.Tensor | None, text_attention_mask
+    ) -> tuple[torch.Tensor | None, None]:
+        """
+        With a pretrained text encoder, its states `(batch_size, tokens, encoder_hidden_size)` of `text_input_ids`
+        (ids of its tokenizer) as the text stream's vectors; the text inputs as given otherwise.
+        """
+        if self.text_encoder is None:
+            return text_features, text_input_ids
+        if text_features is not None:
+            raise ValueError(
+                "This model reads text through its text encoder (config.text_encoder): pass text_input_ids of its "
+                "tokenizer and text_attention_mask, not text_features."
+            )
+        if text_input_ids is None:
+            return None, None
+        check_token_ids("text_input_ids (text)", text_input_ids, self.text_encoder.model.config.vocab_size)
+        mask = text_attention_mask if text_attention_mask is not None else torch.ones_like(text_input_ids)
+        return self.text_encoder(text_input_ids, mask), None
 
     def pool(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """
@@ -1119,6 +1182,7 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
         text_input_ids: torch.Tensor | None = None,
         text_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        input_values: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MMEmbedEmotionOutput:
         outputs = self.mmembed(
@@ -1129,6 +1193,7 @@ class MMEmbedForEmotionRecognition(MMEmbedPreTrainedModel):
             text_features=text_features,
             text_input_ids=text_input_ids,
             text_attention_mask=text_attention_mask,
+            input_values=input_values,
             **kwargs,
         )
         logits = self.classifier(outputs.pooler_output)
@@ -1254,10 +1319,11 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
         use_cache: bool | None = None,
         labels: torch.LongTensor | None = None,
         speaker_labels: torch.LongTensor | None = None,
+        input_values: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MMEmbedPreTrainingOutput:
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
-        batch_size = self._batch_size(input_features, encoder_outputs)
+        batch_size = self._batch_size(input_values if input_features is None else input_features, encoder_outputs)
         if labels is not None:
             check_asr_labels(self.config, labels, batch_size)
             if decoder_input_ids is None:
@@ -1279,6 +1345,7 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
                 text_features=text_features,
                 text_input_ids=text_input_ids,
                 text_attention_mask=text_attention_mask,
+                input_values=input_values,
                 **kwargs,
             )
             memory, memory_mask = asr_memory(self.mmembed, encoder_output)
@@ -1368,7 +1435,7 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
             return encoder_outputs.last_hidden_state.shape[0]
         if input_features is None:
             raise ValueError("input_features (audio) is required: the audio stream is the query of every branch.")
-        return input_features.shape[0]
+        return input_features.shape[0]  # or input_values: the audio given
 
     def pretraining_losses(
         self,

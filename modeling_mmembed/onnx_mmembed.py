@@ -70,9 +70,14 @@ def export_onnx(model, path, opset_version: int | None = None) -> Path:
     Export an emotion model (`model.eval()` is used as it is) to `path`: inputs named as the model's keyword
     arguments, dynamic batch and per-modality lengths, output `logits` `(batch_size, num_labels)`.
     """
+    config = model.config
+    if config.audio_encoder is not None or config.text_encoder is not None:
+        raise ValueError(
+            "export_onnx exports models that read fbank and text ids or vectors; this one has a pretrained "
+            "audio_encoder or text_encoder, whose export is not supported yet."
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    config = model.config
     # two samples of different lengths, so that padding is traced
     inputs = modality_inputs(config, {modality: [16, 8] for modality in config.modalities} | {"audio": [64, 32]})
     batch = torch.export.Dim("batch")

@@ -150,3 +150,15 @@ def test_the_scale_figure_measures_each_manifest_size_in_its_own_process(tmp_pat
         assert result["shards_bytes"] > 0 and result["peak_rss_mb"] >= result["manifest_rss_mb"]
     assert record["results"]["2000"]["heldout_utterances"] == 4 * 20  # at this size every split reaches the cap
     assert "rss_growth_within_manifest_growth_plus_10pct" in record["targets"]
+
+
+def test_the_pretrained_encoder_figure_times_every_freezing_choice(tmp_path):
+    record_path = tmp_path / "record.json"
+    command = [sys.executable, "-m", "benchmarks.pretrained_encoders", "--smoke", "--record", str(record_path)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(record_path.read_text())["results"]
+    assert len(results) == 4
+    trained = {name: result["parameters"]["trained"] for name, result in results.items()}
+    assert trained["both encoders frozen"] < trained["feature encoder frozen"] < trained["nothing frozen"]
+    assert all(result["step_s"] > 0 and result["peak_rss_mb"] > 0 for result in results.values())

@@ -153,3 +153,21 @@ def test_the_shard_command(manifest, tmp_path):
     missing = subprocess.run([*command[:3], str(tmp_path / "none.jsonl"), str(tmp_path / "x")], cwd=REPO,
                              capture_output=True, text=True, timeout=300)  # fmt: skip
     assert missing.returncode == 2 and "mmembed-shard: error:" in missing.stderr and "none.jsonl" in missing.stderr
+
+
+def test_a_position_saved_with_another_layout_is_refused(stream):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from mmembed_training.streaming import StreamPositionCallback
+
+    saved = loader(stream, num_workers=2)
+    read_batches(saved, 3)
+    callback = StreamPositionCallback()
+    state, control = TrainerState(stateful_callbacks=[callback]), TrainerControl(should_save=True)
+    callback.on_step_end(None, state, control, train_dataloader=saved)
+    state.stateful_callbacks[type(callback).__name__] = callback.state()  # as Trainer writes it into a checkpoint
+    same = loader(stream, num_workers=2)
+    StreamPositionCallback().on_train_begin(TrainingArguments("unused"), state, control, train_dataloader=same)
+    assert same.state() == saved.state()
+    with pytest.raises(ValueError, match=r"resume with the same processes, --dataloader_num_workers and"):
+        StreamPositionCallback().on_train_begin(None, state, control, train_dataloader=loader(stream, num_workers=1))
