@@ -22,6 +22,11 @@ def load_corpus(run: "RunArguments", stage: str) -> PreparedCorpus:
     return CORPORA[run.corpus].load(run, stage)
 
 
+def corpus_stream(corpus):
+    """The `PretrainingStream` of a corpus whose training split is streamed, else None (as for a plain mapping)."""
+    return getattr(corpus, "stream", None)
+
+
 def train_fraction_indices(count: int, fraction: float) -> np.ndarray:
     """
     The indices (sorted) of `fraction` of `count` training items: the first ones of a fixed permutation, so that the
@@ -36,7 +41,7 @@ def with_train_fraction(corpus: PreparedCorpus, fraction: float) -> PreparedCorp
     """`corpus` with its `train` split cut to `fraction` of its items (`train_fraction_indices`)."""
     if fraction >= 1:
         return corpus
-    if corpus.stream is not None:
+    if corpus_stream(corpus) is not None:
         raise ValueError("--train_fraction cuts a cached corpus; a streamed one is read whole.")
     train = corpus["train"]
     chosen = train_fraction_indices(len(train), fraction)
@@ -62,7 +67,7 @@ def corpus_input_sizes(features) -> dict:
 
 
 def check_splits(corpus, names: list[str]) -> None:
-    stream = getattr(corpus, "stream", None)  # a `PreparedCorpus` streamed, or any mapping of datasets
+    stream = corpus_stream(corpus)
     for name in names:
         if name == "train" and stream is not None:
             if stream.num_rows == 0:

@@ -39,7 +39,7 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     splits = ["train", *stage.evaluation_splits]
     check_splits(corpus, splits)
     model = build_model(run, stage, corpus)
-    for split in splits[1:] if corpus.stream is not None else splits:  # a stream's speakers are its index's classes
+    for split in splits[1:] if corpus.stream else splits:  # a stream's speakers are its index's classes
         stage.check_labels(corpus[split], model.config)
     collator = MMEmbedDataCollator(stage, model.config.modalities)
     # saved with the model: the feature extractor that featurised the corpus, or that takes its given features

@@ -16,7 +16,7 @@ from transformers import (
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from .data import with_lengths
+from .data import corpus_stream, with_lengths
 from .stages import Stage
 from .streaming import BATCH_KEY, StreamLoader, StreamPositionCallback
 
@@ -29,6 +29,7 @@ class MMEmbedTrainer(Trainer):
     def __init__(self, *args, score=None, stream=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.score, self.stream, self.stream_loader = score, stream, None
+        self.step_examples = None  # speaker-labelled examples of the current optimizer step (`get_batch_samples`)
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(ProgressWithoutEvaluationTime)
 
@@ -95,7 +96,7 @@ class MMEmbedTrainer(Trainer):
         """
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         speaker_loss = outputs.get("speaker_loss") if isinstance(outputs, dict) else None
-        if num_items_in_batch is not None and speaker_loss is not None and getattr(self, "step_examples", None):
+        if num_items_in_batch is not None and speaker_loss is not None and self.step_examples:
             scale = self.accelerator.num_processes if self.args.average_tokens_across_devices else 1
             weight = self.accelerator.unwrap_model(model).config.speaker_loss_weight
             share = len(inputs["speaker_labels"]) / self.step_examples
@@ -217,17 +218,17 @@ def stage_trainer(stage: Stage, model, training: TrainingArguments, corpus, coll
     lengths for length grouping (or, streamed, read by a `StreamLoader` whose position checkpoints keep), evaluated by
     `score` on the stage's first evaluation split.
     """
-    streamed = corpus.stream is not None
+    stream = corpus_stream(corpus)
     seed = training.data_seed if training.data_seed is not None else training.seed
     return MMEmbedTrainer(
         model=model,
         args=configure_training(training, stage),
-        train_dataset=corpus["train"] if streamed else with_lengths(corpus["train"]),
+        train_dataset=corpus["train"] if stream else with_lengths(corpus["train"]),
         eval_dataset=corpus[stage.evaluation_splits[0]],
         data_collator=collator,
-        callbacks=[*callbacks, *([StreamPositionCallback()] if streamed else [])],
+        callbacks=[*callbacks, *([StreamPositionCallback()] if stream else [])],
         score=score,
-        stream=replace(corpus.stream, seed=seed) if streamed else None,
+        stream=replace(stream, seed=seed) if stream else None,
     )
 
 
