@@ -89,12 +89,16 @@ class MMEmbedSpeechEncoder(nn.Module):
     A wav2vec 2.0-family model over the raw 16 kHz waveform `(batch_size, samples)` and its sample mask -> frames
     `(batch_size, frames, encoder_hidden_size)` (50 Hz) and their mask `(batch_size, frames)` (bool).
     `config.freeze_audio_encoder`: `"feature_encoder"` freezes its convolutional feature encoder, `"all"` all of it.
+    With the weighted sum of its layers, its LayerDrop is turned off (a dropped layer returns no state).
     """
 
     def __init__(self, config: MMEmbedConfig, model: nn.Module):
         super().__init__()
         self.model = model
         self.layers = MMEmbedLayerWeighting(hidden_state_count(model.config), config.encoder_layers == "weighted")
+        if config.encoder_layers == "weighted" and getattr(model.config, "layerdrop", 0.0):
+            # a layer dropped in training returns no state, and the weighted sum needs every layer's
+            model.config.layerdrop = config.audio_encoder["layerdrop"] = 0.0
         if config.freeze_audio_encoder == "all":
             self.model.requires_grad_(False)
         elif config.freeze_audio_encoder == "feature_encoder":

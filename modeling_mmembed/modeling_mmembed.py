@@ -649,6 +649,8 @@ class MMEmbedPreTrainedModel(MMEmbedCheckpointMixin, PreTrainedModel):
     def post_init(self):
         # a head's own post_init runs after those of its sub-models (which share the config), so it has the last word
         self.config.is_encoder_decoder = self.is_encoder_decoder_model
+        if self.config.audio_encoder is not None and self.main_input_name == "input_features":
+            self.main_input_name = "input_values"  # the raw waveform its speech encoder reads (`generate()` too)
         super().post_init()
 
     def get_embeddings(self, **inputs) -> "MMEmbedModelOutput":
@@ -1117,6 +1119,7 @@ class MMEmbedASREncoder(nn.Module):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool = True,
+        input_values: torch.Tensor | None = None,
     ) -> MMEmbedASRMemoryOutput:
         if self.encoder.config.asr_memory == "audio":
             visual_features = visual_attention_mask = None
@@ -1125,6 +1128,7 @@ class MMEmbedASREncoder(nn.Module):
             attention_mask=attention_mask,
             visual_features=visual_features,
             visual_attention_mask=visual_attention_mask,
+            input_values=input_values,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
         )

@@ -200,3 +200,28 @@ def test_a_few_training_steps_move_the_encoders_and_their_layer_weights(stage):
     for part in ("audio_encoder.model.encoder.layers.0", "audio_encoder.layers.layer_logits",
                  "text_encoder.model.encoder.layer.0", "text_encoder.layers.layer_logits"):  # fmt: skip
         assert any(part in name for name in moved), part
+
+
+def test_generate_reads_the_waveform_as_the_main_input():
+    torch.manual_seed(0)
+    model = MMEmbedForPreTraining(encoder_config(num_speakers=3)).eval()
+    assert model.main_input_name == "input_values" and model.mmembed.main_input_name == "input_values"
+    inputs = batch()
+    memory = model.get_encoder()(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"])
+    alone = model.get_encoder()(input_values=inputs["input_values"][1:, :12000])
+    frames = alone.attention_mask.shape[1]
+    torch.testing.assert_close(memory.last_hidden_state[1:, :frames], alone.last_hidden_state, atol=1e-5, rtol=1e-5)
+    tokens = model.generate(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"],
+                            max_new_tokens=5, num_beams=2)  # fmt: skip
+    assert tokens.shape == (2, 6)
+
+
+def test_layerdrop_is_off_where_every_layer_is_weighted():
+    speech = SPEECH_CONFIGS["wav2vec2"]()
+    speech.layerdrop = 0.9
+    config = MMEmbedConfig.from_preset("tiny", audio_encoder=speech.to_dict(), audio_subsampling=2)
+    model = MMEmbedForEmotionRecognition(config).train()
+    assert model.mmembed.audio_encoder.model.config.layerdrop == 0.0 and config.audio_encoder["layerdrop"] == 0.0
+    for seed in range(5):  # with LayerDrop 0.9 some layer would be dropped in one of these
+        torch.manual_seed(seed)
+        model(input_values=torch.randn(2, 8000)).logits.sum().backward()
