@@ -446,25 +446,40 @@ def build_pretraining_corpus(
     if not rows:
         raise ValueError(f"{manifest} has no usable rows.")
     speakers = sorted({row["speaker"] for row in rows})
-    schema = {"text": any(row.get("text") for row in rows)}
-    if checker.visual_width is not None:
-        schema["visual_size"] = checker.visual_width
-    extractor_config = feature_extractor_config(feature_extractor)
-    features = _features(speakers, feature_dtype, schema, extractor_config["feature_size"])
-    generator_kwargs = {
-        "speakers": tuple(speakers),  # a tuple: datasets shards over lists only
-        "feature_dtype": feature_dtype,
-        "visual_columns": visual_columns,
-        "schema": schema,
-        "extractor_config": extractor_config,
-    }
+    text = any(row.get("text") for row in rows)
+    features, generator_kwargs = featurisation(
+        speakers, text, checker.visual_width, feature_dtype, visual_columns, feature_extractor
+    )
     built = {}
     splits = assign_splits(rows, heldout_sentence_fraction, heldout_utterance_fraction, seed, max_heldout_utterances)
     for name, split_rows in splits.items():
         built[name] = cached_rows(
             split_rows, generator_kwargs, features, source_files(split_rows), name, cache_dir, num_proc
         )
-    return PreparedCorpus(datasets.DatasetDict(built), extractor_config, {"skipped": skipped})
+    return PreparedCorpus(datasets.DatasetDict(built), generator_kwargs["extractor_config"], {"skipped": skipped})
+
+
+def featurisation(speakers, text: bool, visual_size: int | None, feature_dtype: str, visual_columns: str, extractor):
+    """
+    The `datasets.Features` of a corpus's examples and the `RowFeaturizer` arguments that make them (the generators'
+    keyword arguments, part of the cache key): its speakers, whether it has text, its visual width (None: no visual),
+    and the feature extractor's settings (`feature_extractor_config(extractor)`).
+    """
+    schema = {"text": bool(text)} | ({"visual_size": visual_size} if visual_size is not None else {})
+    extractor_config = feature_extractor_config(extractor)
+    featurizer = {
+        "speakers": tuple(speakers),  # a tuple: datasets shards over lists only
+        "feature_dtype": feature_dtype,
+        "visual_columns": visual_columns,
+        "schema": schema,
+        "extractor_config": extractor_config,
+    }
+    return _features(list(speakers), feature_dtype, schema, extractor_config["feature_size"]), featurizer
+
+
+def empty_split(features) -> datasets.Dataset:
+    """A split without examples, with the corpus's columns."""
+    return datasets.Dataset.from_dict({key: [] for key in features}, features=features)
 
 
 def report_skipped(source, skipped: list, strict: bool) -> None:
@@ -479,7 +494,7 @@ def report_skipped(source, skipped: list, strict: bool) -> None:
 def cached_rows(rows, generator_kwargs: dict, features, files, name: str, cache_dir, num_proc):
     """One split of featurised `rows`, cached (`cached_split`), or empty."""
     if not rows:
-        return datasets.Dataset.from_dict({key: [] for key in features}, features=features)
+        return empty_split(features)
     return cached_split(_examples, {"rows": rows, **generator_kwargs}, features, files, name, cache_dir, num_proc)
 
 
@@ -529,18 +544,14 @@ def load_shard_corpus(
     index = read_shard_index(folder)
     skipped = [tuple(item) for item in index["skipped"]]
     report_skipped(folder, skipped, strict)
-    schema = {"text": index["text"]}
-    if index["visual_size"] is not None:
-        schema["visual_size"] = index["visual_size"]
-    extractor_config = feature_extractor_config(feature_extractor)
-    features = _features(index["speakers"], feature_dtype, schema, extractor_config["feature_size"])
-    featurizer = {
-        "speakers": tuple(index["speakers"]),
-        "feature_dtype": feature_dtype,
-        "visual_columns": index["visual_columns"],
-        "schema": schema,
-        "extractor_config": extractor_config,
-    }
+    features, featurizer = featurisation(
+        index["speakers"],
+        index["text"],
+        index["visual_size"],
+        feature_dtype,
+        index["visual_columns"],
+        feature_extractor,
+    )
     splits = {}
     for name, file in index["heldout"].items():
         path = Path(folder) / file
@@ -550,7 +561,7 @@ def load_shard_corpus(
         splits[name] = (
             cached_split(_shard_file_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
             if rows
-            else datasets.Dataset.from_dict({key: [] for key in features}, features=features)
+            else empty_split(features)
         )
     stream = PretrainingStream(
         folder=str(Path(folder).resolve()),
@@ -562,16 +573,14 @@ def load_shard_corpus(
         shuffle_buffer_size=shuffle_buffer_size,
     )
     splits = {"train": stream.dataset(), **splits}
-    return PreparedCorpus(splits, extractor_config, {"skipped": skipped}, stream=stream)
+    return PreparedCorpus(splits, featurizer["extractor_config"], {"skipped": skipped}, stream=stream)
 
 
 def _shard_file_examples(path: str, **featurizer):
     """The featurised examples of one Parquet file of rows (a held-out split of a shard folder)."""
     from .pretraining_shards import shard_rows
 
-    featurize = RowFeaturizer(**featurizer)
-    for row in shard_rows(path):
-        yield featurize(row)
+    yield from _examples(shard_rows(path), **featurizer)
 
 
 def manifest_row(row: dict) -> dict:
