@@ -4,7 +4,7 @@ Cache keys of the prepared datasets: they follow the content of every source fil
 A file replaced in place keeps its path, so a key built from the builder's arguments alone would serve stale
 features. Each key therefore includes every source file's resolved path, size, modification time and inode-change
 time (`st_ctime_ns`, which also moves when a file is replaced by `mv`/`cp -p` with an old modification time), and
-the feature extractor's settings (`feature_extractor_config`) when audio is featurised.
+the feature extractor's settings (`model_inputs.feature_extractor_config`) when audio is featurised.
 """
 
 import hashlib
@@ -37,20 +37,6 @@ def generator_fingerprint(generator: Callable, gen_kwargs: dict, paths: Iterable
     return Hasher.hash((generator, gen_kwargs, file_signatures(paths)))
 
 
-def feature_extractor_config(extractor=None) -> dict:
-    """
-    The settings of `extractor` (default: a default `MMEmbedFeatureExtractor`) that shape its features: generators
-    take them as arguments, so the datasets cache follows them and the training data can be featurised again.
-    """
-    from modeling_mmembed import MMEmbedFeatureExtractor
-
-    settings = (extractor or MMEmbedFeatureExtractor()).to_dict()
-    return {
-        name: settings[name]
-        for name in ("feature_size", "sampling_rate", "dither", "do_normalize", "global_mean", "global_std")
-    }
-
-
 def cached_split(generator: Callable, gen_kwargs: dict, features, files, split: str, cache_dir=None, num_proc=None):
     """
     `datasets.Dataset.from_generator` for one split, cached under `cache_dir` with a key that follows the content of
@@ -79,7 +65,6 @@ def precomputed_features_config(name: str, width: int) -> dict:
 
 __all__ = [
     "cached_split",
-    "feature_extractor_config",
     "precomputed_features_config",
     "file_signatures",
     "files_fingerprint",

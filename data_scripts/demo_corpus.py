@@ -206,41 +206,44 @@ def load_demo_emotion(
     seed: int = 0,
     num_proc: int | None = None,
     feature_extractor=None,
+    text_tokenizer=None,
 ) -> PreparedCorpus:
     """
     The raw demo emotion corpus in `directory` (`DemoCorpora.emotion_dir`) as a `PreparedCorpus` split by voice
     (`voice_splits`: train half the voices, validation and test a quarter each, drawn by `seed`; `DemoCorpora.
     load_emotion` passes the generation seed) with the columns of `load_mosei(audio="wav", text="tokens")`: fbank
-    `input_features` (by `feature_extractor`, default `MMEmbedFeatureExtractor()`, whose settings it keeps),
-    `visual_features`, `text_input_ids`, `words`, labels; `video_id` is the voice. `shuffled_labels=True` permutes
+    `input_features` (by `feature_extractor`, default `MMEmbedFeatureExtractor()`, whose settings it keeps; a speech
+    encoder's extractor makes the waveform `input_values` instead), `visual_features`, `text_input_ids` (characters,
+    or the tokens of `text_tokenizer`), `words`, labels; `video_id` is the voice. `shuffled_labels=True` permutes
     the labels across the utterances of each split (`with_shuffled_labels`, the control) by `seed`.
     """
     import datasets
 
-    from .cache_fingerprint import cached_split, feature_extractor_config
+    from .cache_fingerprint import cached_split
+    from .model_inputs import audio_feature, feature_extractor_config
     from .pretraining_corpus import read_manifest, source_files
 
     rows = read_manifest(Path(directory) / "labels.jsonl")
     parts = voice_splits(rows, seed)
     extractor_config = feature_extractor_config(feature_extractor)
-    features = segment_features(extractor_config["feature_size"], VISUAL_SIZE, text_tokens=True)
+    features = segment_features(None, VISUAL_SIZE, text_tokens=True, audio=audio_feature(extractor_config, "float32"))
     splits = {}
     for name, indices in parts.items():
         split_rows = [rows[index] for index in indices]
-        gen_kwargs = {"rows": split_rows, "extractor_config": extractor_config}
+        gen_kwargs = {"rows": split_rows, "extractor_config": extractor_config, "text_tokenizer": text_tokenizer}
         files = source_files(split_rows)
         splits[name] = cached_split(_emotion_examples, gen_kwargs, features, files, name, cache_dir, num_proc)
     corpus = PreparedCorpus(datasets.DatasetDict(splits), extractor_config)
     return with_shuffled_labels(corpus, seed) if shuffled_labels else corpus
 
 
-def _emotion_examples(rows: list[dict], extractor_config: dict):
-    from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
+def _emotion_examples(rows: list[dict], extractor_config: dict, text_tokenizer=None):
     from modeling_mmembed.tokenization_mmembed import normalize_transcript
 
-    extractor, tokenizer = MMEmbedFeatureExtractor(**extractor_config), MMEmbedTokenizer()
+    from .model_inputs import InputFeaturizer
+
+    featurize = InputFeaturizer(extractor_config, text_tokenizer)
     for row in rows:
-        frames = extractor.featurize(row["audio"])
         text = normalize_transcript(row["transcript"])
         values = np.asarray(row["emotion_intensities"], dtype=np.float32)
         yield {
@@ -249,9 +252,9 @@ def _emotion_examples(rows: list[dict], extractor_config: dict):
             "segment_index": 0,
             "start": 0.0,
             "end": wav_seconds(Path(row["audio"])),
-            "input_features": frames,
+            featurize.audio_column: featurize.audio(row["audio"], name=row["audio"]),
             "visual_features": np.load(row["visual"]),
-            "text_input_ids": tokenizer(text, add_special_tokens=False)["input_ids"],
+            "text_input_ids": featurize.text_ids(text),
             "words": text.split(),
             "emotion_intensities": values.tolist(),
             "emotion_labels": (values > 0).astype(np.int8).tolist(),

@@ -30,7 +30,7 @@ import datasets
 import numpy as np
 from datasets.fingerprint import Hasher
 
-from .cache_fingerprint import feature_extractor_config
+from .model_inputs import InputFeaturizer, audio_feature, feature_extractor_config
 from .prepared_corpus import LabelSpec, PreparedCorpus
 
 logger = logging.getLogger(__name__)
@@ -67,11 +67,18 @@ class DatasetOptions:
 
 
 def load_labelled_dataset(
-    options: DatasetOptions, *, cache_dir=None, num_proc: int | None = None, feature_extractor=None
+    options: DatasetOptions,
+    *,
+    cache_dir=None,
+    num_proc: int | None = None,
+    feature_extractor=None,
+    text_tokenizer=None,
 ) -> PreparedCorpus:
     """
     The dataset `options` name as a `PreparedCorpus` with splits `train`, `validation`, `test` and the columns
-    training reads: `id`, `input_features`, `visual_features` / `text_input_ids` when asked for, and the labels as
+    training reads: `id`, `input_features` (fbank of `feature_extractor`, default `MMEmbedFeatureExtractor()`; a
+    speech encoder's extractor makes the waveform `input_values`), `visual_features` / `text_input_ids` (characters,
+    or the tokens of `text_tokenizer`) when asked for, and the labels as
     `label` (class id), `multi_labels` (0/1 per class) or `targets` (floats); its `report` says
     where each split came from and how many examples each has, its `labels` the `LabelSpec`.
     """
@@ -86,7 +93,10 @@ def load_labelled_dataset(
         width = read_visual(splits["train"][0][options.visual_column_name], base, "train row 0").shape[1]
     prepared = {}
     for name, split in splits.items():
-        prepared[name] = featurise(split, name, options, labels, extractor_config, base, width, cache_dir, num_proc)
+        prepared[name] = featurise(
+            split, name, options, labels, InputFeaturizer(extractor_config, text_tokenizer), base, width, cache_dir,
+            num_proc,
+        )  # fmt: skip
         report["splits"][name]["examples"] = len(prepared[name])
     logger.info("Dataset %s: %s", options.dataset_name or options.train_file, report)
     return PreparedCorpus(datasets.DatasetDict(prepared), extractor_config, report, labels)
@@ -270,13 +280,14 @@ def classes_of(split, column: str, problem: str) -> list:
     return occurrences
 
 
-def featurise(split, name, options, labels, extractor_config, base, width, cache_dir, num_proc):
+def featurise(split, name, options, labels, featurize: InputFeaturizer, base, width, cache_dir, num_proc):
     """`split` with the training columns (cached by `datasets` under a fingerprint of the inputs and options)."""
     if isinstance(split.features.get(options.audio_column_name), datasets.Audio):
         split = split.cast_column(options.audio_column_name, datasets.Audio(decode=False))
-    from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
-
-    fingerprint = Hasher.hash((split._fingerprint, name, asdict(options), asdict(labels), extractor_config))
+    extractor_config = feature_extractor_config(featurize.extractor)
+    fingerprint = Hasher.hash(
+        (split._fingerprint, name, asdict(options), asdict(labels), extractor_config, featurize.text_tokenizer)
+    )
     return split.map(
         training_columns,
         with_indices=True,
@@ -284,15 +295,14 @@ def featurise(split, name, options, labels, extractor_config, base, width, cache
             "split_name": name,
             "options": options,
             "labels": labels,
-            "extractor": MMEmbedFeatureExtractor(**extractor_config),
-            "tokenizer": MMEmbedTokenizer(),
+            "featurize": featurize,
             "base": None if base is None else str(base),
             "class_ids": {label: index for index, label in enumerate(labels.names)},
             "id_names": class_label_names(split.features[options.label_columns[0]]),
             "width": width,
         },
         remove_columns=split.column_names,
-        features=training_features(options, labels, extractor_config["feature_size"], width),
+        features=training_features(options, labels, extractor_config, width),
         new_fingerprint=fingerprint,
         cache_file_name=None if cache_dir is None else str(Path(cache_dir) / f"labelled-{fingerprint}.arrow"),
         num_proc=num_proc,
@@ -300,11 +310,8 @@ def featurise(split, name, options, labels, extractor_config, base, width, cache
     )
 
 
-def training_features(options: DatasetOptions, labels: LabelSpec, audio_size: int, width) -> datasets.Features:
-    features = {
-        "id": datasets.Value("string"),
-        "input_features": datasets.Array2D((None, audio_size), "float16"),
-    }
+def training_features(options: DatasetOptions, labels: LabelSpec, extractor_config: dict, width) -> datasets.Features:
+    features = {"id": datasets.Value("string"), **audio_feature(extractor_config, "float16")}
     if options.visual_column_name:
         features["visual_features"] = datasets.Array2D((None, width), "float32")
     if options.text_column_name:
@@ -326,14 +333,12 @@ def class_label_names(feature) -> list[str] | None:
     return None
 
 
-def training_columns(
-    example, index, split_name, options, labels, extractor, tokenizer, base, class_ids, id_names, width
-):
+def training_columns(example, index, split_name, options, labels, featurize, base, class_ids, id_names, width):
     where = f"{split_name} row {index}"
     samples, rate = read_audio(example[options.audio_column_name], base, options.max_length_seconds, where)
     columns = {
         "id": str(example.get("id", f"{split_name}-{index}")),
-        "input_features": extractor.featurize(samples, rate, name=where).astype(np.float16),
+        featurize.audio_column: featurize.audio(samples, rate, name=where).astype(np.float16),
     }
     if options.visual_column_name:
         frames = read_visual(example[options.visual_column_name], base, where)
@@ -344,7 +349,7 @@ def training_columns(
         transcript = example[options.text_column_name]
         if not isinstance(transcript, str):
             raise ValueError(f"{where}: the transcript ({options.text_column_name!r}) is not text.")
-        columns["text_input_ids"] = tokenizer(transcript)["input_ids"]
+        columns["text_input_ids"] = featurize.text_ids(transcript)
     value = example[options.label_columns[0]]
     name_of = (lambda item: id_names[item]) if id_names is not None else str  # noqa: E731
     if labels.problem_type == "single_label_classification":

@@ -22,8 +22,9 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from .cache_fingerprint import feature_extractor_config, files_fingerprint, precomputed_features_config
+from .cache_fingerprint import files_fingerprint, precomputed_features_config
 from .csd import CsdError, read_csd
+from .model_inputs import feature_extractor_config
 from .mosei_pickle import load_mosei_pickle
 from .mosei_segments import (
     EPSILON,

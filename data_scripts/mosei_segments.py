@@ -54,17 +54,18 @@ def fbank_intervals(num_frames: int, start: float) -> np.ndarray:
 
 
 def segment_features(
-    audio_size: int,
+    audio_size: int | None,
     visual_size: int | None = None,
     text_size: int | None = None,
     text_tokens: bool = False,
     emotions: bool = True,
+    audio: dict | None = None,
 ) -> datasets.Features:
     """
     The columns of a CMU-MOSEI-style segment dataset (`load_mosei`, `load_mosei_pickle`, the raw demo emotion
     corpus): ids and bounds, `input_features` `(frames, audio_size)`, optional `visual_features`, `text_features` or
     `text_input_ids`, the words, and the labels (six emotion intensities and presences unless `emotions=False`,
-    sentiment).
+    sentiment). `audio` replaces the audio column (`model_inputs.audio_feature`: a speech encoder's waveform).
     """
     features = {
         "id": datasets.Value("string"),
@@ -72,7 +73,7 @@ def segment_features(
         "segment_index": datasets.Value("int32"),
         "start": datasets.Value("float64"),
         "end": datasets.Value("float64"),
-        "input_features": datasets.Array2D(shape=(None, audio_size), dtype="float32"),
+        **(audio or {"input_features": datasets.Array2D(shape=(None, audio_size), dtype="float32")}),
     }
     if visual_size is not None:
         features["visual_features"] = datasets.Array2D(shape=(None, visual_size), dtype="float32")

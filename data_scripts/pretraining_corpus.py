@@ -38,7 +38,8 @@ from modeling_mmembed.array_checks_mmembed import check_finite
 from modeling_mmembed.configuration_mmembed import MMEmbedConfig
 from modeling_mmembed.tokenization_mmembed import normalize_transcript
 
-from .cache_fingerprint import cached_split, feature_extractor_config
+from .cache_fingerprint import cached_split
+from .model_inputs import InputFeaturizer, audio_feature, feature_extractor_config
 from .prepared_corpus import PreparedCorpus
 
 logger = logging.getLogger(__name__)
@@ -299,12 +300,13 @@ def _examples(
     visual_columns: str,
     schema: dict,
     extractor_config: dict,
+    text_tokenizer=None,
 ):
     """
-    Examples of `rows` (fbank computed here, once, by a feature extractor built from `extractor_config`, which is
+    Examples of `rows` (audio featurised here, once, by a feature extractor built from `extractor_config`, which is
     also part of the cache fingerprint); optional columns are empty where a row lacks them.
     """
-    featurize = RowFeaturizer(speakers, feature_dtype, visual_columns, schema, extractor_config)
+    featurize = RowFeaturizer(speakers, feature_dtype, visual_columns, schema, extractor_config, text_tokenizer)
     for row in rows:
         yield featurize(row)
 
@@ -312,14 +314,17 @@ def _examples(
 class RowFeaturizer:
     """
     A manifest row (`audio` and `visual` paths) or a shard row (`audio_bytes` / `visual_npy`, with the paths they
-    came from) -> a training example: fbank by a feature extractor built from `extractor_config`, the speaker's class,
-    the transcript's tokens; optional columns empty where the row lacks them. Errors name the row's files.
+    came from) -> a training example: its audio by a feature extractor built from `extractor_config` (fbank, or a
+    speech encoder's waveform), the speaker's class, the transcript's characters, the text's tokens (characters or
+    `text_tokenizer`'s); optional columns empty where the row lacks them. Errors name the row's files.
     """
 
-    def __init__(self, speakers, feature_dtype: str, visual_columns: str, schema: dict, extractor_config: dict):
-        from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedTokenizer
+    def __init__(
+        self, speakers, feature_dtype: str, visual_columns: str, schema: dict, extractor_config: dict, text_tokenizer
+    ):
+        from modeling_mmembed import MMEmbedTokenizer
 
-        self.extractor, self.tokenizer = MMEmbedFeatureExtractor(**extractor_config), MMEmbedTokenizer()
+        self.featurize, self.tokenizer = InputFeaturizer(extractor_config, text_tokenizer), MMEmbedTokenizer()
         self.speaker_index = {speaker: index for index, speaker in enumerate(speakers)}
         self.feature_dtype, self.visual_columns, self.schema = feature_dtype, visual_columns, schema
 
@@ -329,12 +334,12 @@ class RowFeaturizer:
         audio = row.get("audio_path") or row.get("audio")
         if row.get("audio_bytes") is not None:
             samples, rate = load_audio_file(io.BytesIO(row["audio_bytes"]), name=audio)
-            features = self.extractor.featurize(samples, rate, name=audio)
+            features = self.featurize.audio(samples, rate, name=audio)
         else:
-            features = self.extractor.featurize(audio)
+            features = self.featurize.audio(audio, name=audio)
         example = {
             "id": row["id"],
-            "input_features": features.astype(self.feature_dtype),
+            self.featurize.audio_column: features.astype(self.feature_dtype),
             "speaker_labels": self.speaker_index[row["speaker"]],
             "labels": self.tokenizer(row["transcript"])["input_ids"],
             "transcript": normalize_transcript(row["transcript"]),
@@ -343,7 +348,7 @@ class RowFeaturizer:
             example["visual_features"] = self._visual(row)
         if self.schema["text"]:
             text = row.get("text") or ""
-            example["text_input_ids"] = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+            example["text_input_ids"] = self.featurize.text_ids(text)
         return example
 
     def _visual(self, row: dict) -> np.ndarray:
@@ -373,10 +378,10 @@ def read_visual_frames(path: str, visual_columns: str) -> np.ndarray:
     return np.asarray(frames, dtype=np.float32)
 
 
-def _features(speakers: list[str], feature_dtype: str, schema: dict, audio_size: int) -> datasets.Features:
+def _features(speakers: list[str], feature_dtype: str, schema: dict, extractor_config: dict) -> datasets.Features:
     features = {
         "id": datasets.Value("string"),
-        "input_features": datasets.Array2D(shape=(None, audio_size), dtype=feature_dtype),
+        **audio_feature(extractor_config, feature_dtype),
         "speaker_labels": datasets.ClassLabel(names=speakers),
         "labels": datasets.List(datasets.Value("int32")),
         "transcript": datasets.Value("string"),
@@ -405,15 +410,17 @@ def build_pretraining_corpus(
     shuffle_buffer_size: int = 1000,
     max_transcript_tokens: int = MMEmbedConfig.max_target_positions,
     feature_extractor=None,
+    text_tokenizer=None,
 ) -> PreparedCorpus:
     """
     The pre-training `PreparedCorpus` (splits `train`, `validation_speaker`, `validation_sentence`, `test_speaker`,
     `test_sentence`) with columns `id`,
-    `input_features` (fbank, `feature_dtype`), `speaker_labels` (`ClassLabel` of the speaker names),
+    `input_features` (fbank, `feature_dtype`; or `input_values`), `speaker_labels` (`ClassLabel` of the speaker names),
     `labels` (transcript characters + eos), `transcript` (normalised), and `visual_features` / `text_input_ids`
     when the manifest has them (empty for rows without). Audio is featurised by
-    `feature_extractor` (default: `MMEmbedFeatureExtractor()`), whose settings the result keeps as
-    `feature_extractor_config` (a model trained on it is saved with that extractor). Its `report["skipped"]`
+    `feature_extractor` (default: `MMEmbedFeatureExtractor()`; a speech encoder's extractor makes the waveform
+    `input_values` instead), whose settings the result keeps as `feature_extractor_config` (a model trained on it is
+    saved with that extractor), and `text` by `text_tokenizer` (default: characters). Its `report["skipped"]`
     lists `(row id, reason)` of the bad rows: a row that is not an object, without id or speaker, a
     repeated id (the later row), a transcript that is not a string, empty or longer than `max_transcript_tokens`
     (the decoder's `max_target_positions`), a `text` that is not a string, audio missing, unreadable or shorter than
@@ -440,6 +447,7 @@ def build_pretraining_corpus(
         return load_shard_corpus(
             folder, cache_dir=cache_dir, num_proc=num_proc, feature_dtype=feature_dtype, seed=seed, strict=strict,
             shuffle_buffer_size=shuffle_buffer_size, feature_extractor=feature_extractor,
+            text_tokenizer=text_tokenizer,
         )  # fmt: skip
     rows, skipped, checker = checked_rows(manifest, visual_columns, max_transcript_tokens)
     report_skipped(manifest, skipped, strict)
@@ -448,7 +456,7 @@ def build_pretraining_corpus(
     speakers = sorted({row["speaker"] for row in rows})
     text = any(row.get("text") for row in rows)
     features, generator_kwargs = featurisation(
-        speakers, text, checker.visual_width, feature_dtype, visual_columns, feature_extractor
+        speakers, text, checker.visual_width, feature_dtype, visual_columns, feature_extractor, text_tokenizer
     )
     built = {}
     splits = assign_splits(rows, heldout_sentence_fraction, heldout_utterance_fraction, seed, max_heldout_utterances)
@@ -459,11 +467,13 @@ def build_pretraining_corpus(
     return PreparedCorpus(datasets.DatasetDict(built), generator_kwargs["extractor_config"], {"skipped": skipped})
 
 
-def featurisation(speakers, text: bool, visual_size: int | None, feature_dtype: str, visual_columns: str, extractor):
+def featurisation(
+    speakers, text: bool, visual_size: int | None, feature_dtype: str, visual_columns: str, extractor, text_tokenizer
+):
     """
     The `datasets.Features` of a corpus's examples and the `RowFeaturizer` arguments that make them (the generators'
     keyword arguments, part of the cache key): its speakers, whether it has text, its visual width (None: no visual),
-    and the feature extractor's settings (`feature_extractor_config(extractor)`).
+    the feature extractor's settings (`feature_extractor_config(extractor)`) and the text tokenizer (None: characters).
     """
     schema = {"text": bool(text)} | ({"visual_size": visual_size} if visual_size is not None else {})
     extractor_config = feature_extractor_config(extractor)
@@ -473,8 +483,9 @@ def featurisation(speakers, text: bool, visual_size: int | None, feature_dtype: 
         "visual_columns": visual_columns,
         "schema": schema,
         "extractor_config": extractor_config,
+        "text_tokenizer": text_tokenizer,
     }
-    return _features(list(speakers), feature_dtype, schema, extractor_config["feature_size"]), featurizer
+    return _features(list(speakers), feature_dtype, schema, extractor_config), featurizer
 
 
 def empty_split(features) -> datasets.Dataset:
@@ -536,6 +547,7 @@ def load_shard_corpus(
     strict: bool = False,
     shuffle_buffer_size: int = 1000,
     feature_extractor=None,
+    text_tokenizer=None,
 ) -> PreparedCorpus:
     """The corpus of a shard folder: `train` streamed (`PretrainingStream`), the held-out splits cached."""
     from .pretraining_shards import read_shard_index, shard_rows
@@ -551,6 +563,7 @@ def load_shard_corpus(
         feature_dtype,
         index["visual_columns"],
         feature_extractor,
+        text_tokenizer,
     )
     splits = {}
     for name, file in index["heldout"].items():

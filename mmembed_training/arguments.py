@@ -59,6 +59,23 @@ class RunArguments:
             "'num_source_layers=1,pooling=attention,learn_modality_weights=true'."
         },
     )
+    audio_encoder: str | None = field(
+        default=None,
+        metadata={
+            "help": "A pretrained speech encoder in front of the audio stream: a transformers model id or folder "
+            "(WavLM, HuBERT, wav2vec 2.0, e.g. microsoft/wavlm-base-plus); the model then reads the raw waveform."
+        },
+    )
+    text_encoder: str | None = field(
+        default=None,
+        metadata={
+            "help": "A pretrained text encoder for the text stream: a model id or folder (e.g. bert-base-uncased)."
+        },
+    )
+    encoder_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the pretrained encoders' own weights (default: --learning_rate)."},
+    )
     modalities: list[str] | None = field(default=None, metadata={"help": "Subset used (ablations); default: all."})
     freeze_encoder: bool = field(default=False, metadata={"help": "Train the emotion/sentiment head only."})
     dropout: float | None = field(default=None, metadata={"help": "Set every dropout of a new or loaded model."})
@@ -156,6 +173,11 @@ class RunArguments:
                 "--streaming streams a pre-training corpus (--stage pretrain) whole (no --train_fraction)."
             )
         CORPORA[self.corpus].check_options(self)
+        if (self.audio_encoder or self.text_encoder) and self.model_name_or_path:
+            raise ValueError(
+                "--audio_encoder / --text_encoder build a new model; a checkpoint (--model_name_or_path) keeps its "
+                "own encoders."
+            )
 
 
 def parse_arguments(argv: list[str]) -> tuple[RunArguments, TrainingArguments]:

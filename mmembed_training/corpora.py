@@ -25,6 +25,8 @@ class CorpusSpec:
         needs_data_dir: it is read from `--data_dir`.
         on_hub: `--dataset_name` may be a Hub dataset id, which the card's metadata then names (and links).
         unserved: what to do instead when a stage it does not serve is asked for.
+        reads_audio: its loaders featurise raw audio and text strings with the feature extractor and text tokenizer
+            they are given (`feature_extractor=`, `text_tokenizer=`): a model with pretrained encoders can train on it.
         language: the language of its speech and text (a card's `language`), where known.
         label_meaning: `--stage` name -> what a label means on the card (`{label}` and `{dataset}` are filled in).
         data_terms: the card's paragraph on the terms its data come with.
@@ -38,19 +40,30 @@ class CorpusSpec:
     needs_data_dir: bool = False
     on_hub: bool = False
     unserved: str = ""
+    reads_audio: bool = False
     language: str | None = "en"
     label_meaning: Mapping[str, str] = field(default_factory=dict)
     data_terms: str = ""
 
-    def load(self, run, stage: str) -> PreparedCorpus:
-        """The corpus `stage` trains and evaluates on; a stage it does not serve, or a missing `--data_dir`, stops."""
+    def load(self, run, stage: str, model_inputs: dict | None = None) -> PreparedCorpus:
+        """
+        The corpus `stage` trains and evaluates on, its audio and text made by `model_inputs` (`feature_extractor`,
+        `text_tokenizer`: a model with pretrained encoders; default fbank and characters). A stage it does not serve,
+        a missing `--data_dir`, or encoders' inputs asked of a corpus that comes as features, stop.
+        """
         if stage not in self.loaders:
             raise ValueError(
                 f"--corpus {self.name} serves --stage {' / '.join(self.loaders)}, not {stage}. {self.unserved}".strip()
             )
         if self.needs_data_dir and not run.data_dir:
             raise ValueError(f"--corpus {self.name} needs --data_dir ({self.options['data_dir']}).")
-        return self.loaders[stage](run)
+        if model_inputs and not self.reads_audio:
+            readers = " / ".join(name for name, spec in CORPORA.items() if spec.reads_audio)
+            raise ValueError(
+                f"--corpus {self.name} comes as features; pretrained encoders (--audio_encoder / --text_encoder) read "
+                f"raw audio and text: use --corpus {readers}."
+            )
+        return self.loaders[stage](run, **(model_inputs or {}))
 
     def dataset_name(self, run) -> str:
         """The dataset's name on a model card (a dataset of your own: its `--dataset_name` or manifest)."""
@@ -73,18 +86,19 @@ class CorpusSpec:
                 )
 
 
-def demo_pretraining(run) -> PreparedCorpus:
+def demo_pretraining(run, **model_inputs) -> PreparedCorpus:
     from data_scripts.demo_corpus import DemoCorpora
     from data_scripts.pretraining_corpus import build_pretraining_corpus
 
-    return build_pretraining_corpus(DemoCorpora.prepare(run.demo_root).speech_manifest, **pretraining_options(run))
+    manifest = DemoCorpora.prepare(run.demo_root).speech_manifest
+    return build_pretraining_corpus(manifest, **pretraining_options(run), **model_inputs)
 
 
-def demo_emotion(run) -> PreparedCorpus:
+def demo_emotion(run, **model_inputs) -> PreparedCorpus:
     from data_scripts.demo_corpus import DemoCorpora
 
     corpora = DemoCorpora.prepare(run.demo_root)
-    return corpora.load_emotion(cache_dir=run.dataset_cache_dir, shuffled_labels=run.shuffled_labels)
+    return corpora.load_emotion(cache_dir=run.dataset_cache_dir, shuffled_labels=run.shuffled_labels, **model_inputs)
 
 
 def demo_mosei(run) -> PreparedCorpus:
@@ -117,17 +131,17 @@ def mosei_pickle(run) -> PreparedCorpus:
     return load_mosei_pickle(run.data_dir, cache_dir=run.dataset_cache_dir)
 
 
-def labelled_dataset(run) -> PreparedCorpus:
+def labelled_dataset(run, **model_inputs) -> PreparedCorpus:
     from data_scripts.labelled_dataset import DatasetOptions, load_labelled_dataset
 
     options = DatasetOptions(**{name: getattr(run, name) for name in DATASET_OPTIONS})
-    return load_labelled_dataset(options, cache_dir=run.dataset_cache_dir, num_proc=run.num_proc)
+    return load_labelled_dataset(options, cache_dir=run.dataset_cache_dir, num_proc=run.num_proc, **model_inputs)
 
 
-def manifest_pretraining(run) -> PreparedCorpus:
+def manifest_pretraining(run, **model_inputs) -> PreparedCorpus:
     from data_scripts.pretraining_corpus import build_pretraining_corpus
 
-    return build_pretraining_corpus(run.data_dir, **pretraining_options(run))
+    return build_pretraining_corpus(run.data_dir, **pretraining_options(run), **model_inputs)
 
 
 def pretraining_options(run) -> dict:
@@ -189,6 +203,7 @@ DEMO = CorpusSpec(
     loaders={"pretrain": demo_pretraining, "emotion": demo_emotion, "sentiment": demo_emotion},
     options=DEMO_OPTIONS,
     generated=True,
+    reads_audio=True,
     label_meaning={
         "emotion": "present when the generator planted the demo's cue for {label} in the synthetic utterance (a "
         "pattern in its prosody, its face features or its words: docs/training.md lists each)",
@@ -223,6 +238,7 @@ CORPORA = {
             card_name="mmembed CMU-MOSEI-format demo (synthetic)",
             loaders={"emotion": demo_mosei, "sentiment": demo_mosei},
             unserved="Pre-train on --corpus demo (its speech corpus).",
+            reads_audio=False,
         ),
         MOSEI,
         replace(  # CMU-MOSEI as the MMSA / MulT toolkits publish it
@@ -241,6 +257,7 @@ CORPORA = {
             options=DATASET_OPTIONS,
             on_hub=True,
             unserved=PRETRAIN_ON_SPEECH,
+            reads_audio=True,
             language=None,
             label_meaning=dict.fromkeys(
                 ("emotion", "sentiment", "multilabel", "classification", "regression"),
@@ -259,6 +276,7 @@ CORPORA = {
             },
             needs_data_dir=True,
             unserved="A manifest is pre-training speech; tune emotions on --corpus mosei, demo or demo-mosei.",
+            reads_audio=True,
             language=None,
             data_terms="The licence of the speech corpus the manifest lists applies (VoxCeleb2 and LRS3, the "
             "corpora of the paper, are released for research under their own terms); check that your use of a model "

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def load_corpus(run: "RunArguments", stage: str) -> PreparedCorpus:
-    """The corpus `--corpus` names, as `stage` reads it (`CorpusSpec.load`)."""
-    return CORPORA[run.corpus].load(run, stage)
+def load_corpus(run: "RunArguments", stage: str, model_inputs: dict | None = None) -> PreparedCorpus:
+    """The corpus `--corpus` names, as `stage` reads it, made by `model_inputs` where given (`CorpusSpec.load`)."""
+    return CORPORA[run.corpus].load(run, stage, model_inputs)
 
 
 def corpus_stream(corpus):
@@ -55,13 +55,15 @@ def corpus_input_sizes(features) -> dict:
     for modality, entry in MODALITY_INPUTS.items():
         if entry.values_name in features:
             sizes[entry.size_field] = features[entry.values_name].shape[1]
-        elif entry.token_ids_name in features:
+        elif entry.sequence_name in features and modality == "audio":
+            pass  # the waveform: a speech encoder's states are the stream's frames, sized by the encoder
+        elif entry.sequence_name in features:
             sizes[entry.size_field] = None
             sizes["text_vocab_size"] = MMEmbedTokenizer().vocab_size
         else:
             continue
         sizes["modalities"].append(modality)
-        if entry.token_ids_name and entry.values_name in features:
+        if entry.sequence_name and entry.values_name in features:
             sizes["text_vocab_size"] = None
     return sizes
 
@@ -80,11 +82,13 @@ def check_splits(corpus, names: list[str]) -> None:
 
 def with_lengths(dataset):
     """
-    Add the `length` column (audio frames) that length-grouped sampling reads, from the Arrow list lengths (no
-    feature is decoded), and return the dataset in numpy format: the collator gets arrays, not nested lists.
+    Add the `length` column (audio frames, or waveform samples) that length-grouped sampling reads, from the Arrow
+    list lengths (no feature is decoded), and return the dataset in numpy format: the collator gets arrays, not
+    nested lists.
     """
     import pyarrow.compute
 
-    chunks = dataset.with_format("arrow")["input_features"].chunks  # memory-mapped: nothing is copied
+    audio = "input_values" if "input_values" in dataset.column_names else "input_features"
+    chunks = dataset.with_format("arrow")[audio].chunks  # memory-mapped: nothing is copied
     lengths = [pyarrow.compute.list_value_length(getattr(chunk, "storage", chunk)).to_numpy() for chunk in chunks]
     return dataset.add_column("length", np.concatenate(lengths)).with_format("numpy")

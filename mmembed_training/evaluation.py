@@ -178,7 +178,9 @@ def pretraining_scores(
         for batch in batches(shard, collator, batch_size, model.device):
             truth.append(batch.pop("speaker_labels").cpu().numpy())
             batch.pop("labels")
-            audio_only = {key: batch[key] for key in ("input_features", "attention_mask")}
+            audio_only = {
+                key: batch[key] for key in ("input_features", "input_values", "attention_mask") if key in batch
+            }
             predictions["all"].append(model(**batch).speaker_logits.argmax(-1).cpu().numpy())
             predictions["audio"].append(model(**audio_only).speaker_logits.argmax(-1).cpu().numpy())
         return np.concatenate(truth), np.concatenate(predictions["all"]), np.concatenate(predictions["audio"])

@@ -72,23 +72,31 @@ def write_model_card(
         else None,
     )
     base_model = hub_base_model(run.model_name_or_path)
-    card_data.base_model = base_model
+    encoders = pretrained_encoders(config)
+    hub_models = [base_model] if base_model else []
+    hub_models += [name for name in encoders.values() if is_hub_id(name)]
+    card_data.base_model = hub_models[0] if len(hub_models) == 1 else hub_models or None
     card = ModelCard.from_template(
         card_data,
         template_path=str(MODEL_CARD_TEMPLATE),
         model_name=card_data.model_name,
         stage=stage.name,
-        provenance=provenance(run.model_name_or_path, base_model),
+        provenance=provenance(run.model_name_or_path, base_model, encoders),
         summary=stage.card_summary.format(dataset=dataset),
         usage=usage_example(training.hub_model_id or str(training.output_dir), config, audio_features),
         audio_input=(
             f"pre-extracted {audio_features} audio features, {config.audio_feature_size} per frame (not audio: the "
             "included feature extractor takes them as they are)"
             if audio_features
+            else f"16 kHz audio (the raw waveform, read by the speech encoder {encoder_link(encoders['audio'])} "
+            "after its own feature extractor, included)"
+            if "audio" in encoders
             else "16 kHz audio (80-bin Kaldi filterbanks are computed by the included feature extractor)"
         ),
         visual_input="FACET 4.2 / OpenFace 2 action units, 35 per frame by default",
-        text_input="word vectors or characters, as the config says",
+        text_input=f"text, read by the text encoder {encoder_link(encoders['text'])} after its tokenizer (included)"
+        if "text" in encoders
+        else "word vectors or characters, as the config says",
         method=method_description(config),
         intended_use=(
             "Research on multimodal affect recognition and on the transfer of multi-task speech embeddings; "
@@ -240,7 +248,7 @@ def usage_example(model_id: str, config: MMEmbedConfig, audio_features: str | No
     inputs = [f'    "audio": {audio}']
     if "visual" in config.modalities:
         inputs.append(f'    "visual": np.zeros((90, {config.visual_feature_size}), dtype=np.float32),  # frames')
-    if "text" in config.modalities and config.text_feature_size is None:
+    if "text" in config.modalities and config.input_name("text") == "text_input_ids":
         inputs.append('    "transcript": "what a day",')
     elif "text" in config.modalities:
         inputs.append(
@@ -281,13 +289,45 @@ def hub_base_model(model_name_or_path: str | None) -> str | None:
     return name if name and "/" in name else None
 
 
-def provenance(model_name_or_path: str | None, base_model: str | None) -> str:
-    """The card's sentence on where the weights started."""
+def pretrained_encoders(config) -> dict[str, str]:
+    """Modality -> the model id (or folder name) a model's pretrained speech / text encoder was loaded from."""
+    encoders = {}
+    for modality in ("audio", "text"):
+        spec = getattr(config, f"{modality}_encoder")
+        if spec is not None:
+            name = getattr(config, f"{modality}_encoder_name_or_path")
+            encoders[modality] = name or f"a {spec.get('model_type', 'pretrained')} model with random weights"
+    return encoders
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether an encoder's name is a Hub model id (`owner/name`), not a local folder."""
+    return name.count("/") == 1 and not Path(name).exists() and not Path(name).is_absolute()
+
+
+def encoder_link(name: str) -> str:
+    """An encoder's name on the card: a link for a Hub id, else the folder's name."""
+    return f"[`{name}`](https://huggingface.co/{name})" if is_hub_id(name) else f"`{Path(name).name}`"
+
+
+def provenance(model_name_or_path: str | None, base_model: str | None, encoders: dict[str, str]) -> str:
+    """The card's sentences on where the weights started: a checkpoint, or scratch; and the pretrained encoders."""
     if model_name_or_path is None:
-        return "Trained from scratch (no pre-training checkpoint)."
-    if base_model is not None:
-        return f"Tuned from the pre-training checkpoint [`{base_model}`](https://huggingface.co/{base_model})."
-    return f"Tuned from the local pre-training checkpoint `{Path(model_name_or_path).name}` (not on the Hub)."
+        start = "Trained from scratch (no pre-training checkpoint)."
+        if encoders:
+            start = "Trained without a pre-training checkpoint: the fusion layers and heads from scratch."
+    elif base_model is not None:
+        start = f"Tuned from the pre-training checkpoint [`{base_model}`](https://huggingface.co/{base_model})."
+    else:
+        start = f"Tuned from the local pre-training checkpoint `{Path(model_name_or_path).name}` (not on the Hub)."
+    role = {"audio": "speech encoder", "text": "text encoder"}
+    return " ".join(
+        [start]
+        + [
+            f"Its {role[modality]} started from {encoder_link(name)} (its weights are in this checkpoint)."
+            for modality, name in encoders.items()
+        ]
+    )
 
 
 def results_markdown(results: dict) -> str:

@@ -2,8 +2,9 @@
 
 import logging
 
-from modeling_mmembed import MMEmbedConfig
+from modeling_mmembed import MMEmbedConfig, MMEmbedProcessor, MMEmbedTokenizer
 from modeling_mmembed.configuration_mmembed import check_input_layers, input_layer_mismatches
+from modeling_mmembed.encoders_mmembed import load_pretrained
 
 from .arguments import RunArguments
 from .data import corpus_input_sizes
@@ -32,9 +33,12 @@ def build_model(run: RunArguments, stage: Stage, corpus):
     if run.align_to_words:
         run_fields["audio_subsampling"] = 1  # one row per word: nothing to subsample
     run_fields.update(stage.run_fields(run, corpus))
+    run_fields.update(encoder_fields(run))
     run_fields.update(config_overrides(run.config_overrides))
     model_class = stage.model_class
     inputs = {key: value for key, value in sizes.items() if key != "modalities"}
+    if run.text_encoder:  # the text encoder's states are the stream's vectors, sized by it
+        inputs = {key: value for key, value in inputs.items() if key not in ("text_feature_size", "text_vocab_size")}
     if run.model_name_or_path is None:
         return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **run_fields))
     saved = mmembed_checkpoint_config(run.model_name_or_path)
@@ -47,6 +51,55 @@ def build_model(run: RunArguments, stage: Stage, corpus):
     return load_checkpoint(
         model_class, run.model_name_or_path, **inputs, **run_fields, ignore_mismatched_sizes=differing
     )
+
+
+def encoder_fields(run: RunArguments) -> dict:
+    """
+    The config fields of `--audio_encoder` / `--text_encoder`: the encoders, and for a speech encoder (50 Hz frames,
+    half the fbank rate) half the preset's `audio_subsampling`, so that the audio stream keeps its rate.
+    """
+    fields = {}
+    if run.audio_encoder:
+        fields["audio_encoder"] = run.audio_encoder
+        fields["audio_subsampling"] = max(1, MMEmbedConfig.from_preset(run.preset).audio_subsampling // 2)
+    if run.text_encoder:
+        fields["text_encoder"] = run.text_encoder
+    return fields
+
+
+def encoder_processor(run: RunArguments) -> MMEmbedProcessor | None:
+    """
+    The processor of a model with pretrained encoders, which makes its corpus (`CorpusSpec.load`) and is saved with
+    it: the speech encoder's own feature extractor and the text encoder's own tokenizer (`--audio_encoder`,
+    `--text_encoder`; never with remote code), or a checkpoint's saved processor. None for a model without encoders
+    (its processor follows the corpus's features).
+    """
+    if run.model_name_or_path is not None:
+        saved = mmembed_checkpoint_config(run.model_name_or_path)
+        if saved.audio_encoder is None and saved.text_encoder is None:
+            return None
+        return MMEmbedProcessor.from_pretrained(run.model_name_or_path)
+    if not (run.audio_encoder or run.text_encoder):
+        return None
+    from transformers import AutoFeatureExtractor, AutoTokenizer
+
+    from modeling_mmembed import MMEmbedFeatureExtractor
+
+    extractor = MMEmbedFeatureExtractor()
+    if run.audio_encoder:
+        extractor = load_pretrained(AutoFeatureExtractor, run.audio_encoder, "--audio_encoder")
+    text_tokenizer = load_pretrained(AutoTokenizer, run.text_encoder, "--text_encoder") if run.text_encoder else None
+    return MMEmbedProcessor(extractor, MMEmbedTokenizer(), text_tokenizer)
+
+
+def processor_inputs(processor: MMEmbedProcessor | None) -> dict:
+    """What a corpus is made with for `processor` (`CorpusSpec.load`): its encoders' extractor and tokenizer."""
+    if processor is None:
+        return {}
+    inputs = {"feature_extractor": processor.feature_extractor}
+    if type(processor.text_tokenizer) is not MMEmbedTokenizer:
+        inputs["text_tokenizer"] = processor.text_tokenizer
+    return inputs
 
 
 def config_overrides(overrides: str | None) -> dict:

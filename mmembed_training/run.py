@@ -9,14 +9,15 @@ from transformers import (
     TrainingArguments,
 )
 
-from modeling_mmembed import MMEmbedFeatureExtractor, MMEmbedProcessor, MMEmbedTokenizer
+from modeling_mmembed import MMEmbedProcessor, MMEmbedTokenizer
+from modeling_mmembed.feature_extraction_mmembed import feature_extractor_from_settings
 
 from .arguments import RunArguments
 from .collator import MMEmbedDataCollator
 from .data import check_splits, load_corpus, with_train_fraction
 from .evaluation import write_results
 from .hub import push_output, training_compute, write_model_card
-from .models import build_model, mmembed_checkpoint_config
+from .models import build_model, encoder_processor, mmembed_checkpoint_config, processor_inputs
 from .stages import STAGES, stage_of_checkpoint, stage_of_corpus
 from .streaming import skipped_rows_report
 from .trainer import OutputFolder, stage_trainer
@@ -33,8 +34,10 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     if run.model_name_or_path is not None:
         mmembed_checkpoint_config(run.model_name_or_path)  # a wrong path fails now, not after corpus preparation
 
-    # 1. The corpus, the model, and the checks that stop a run before its first step
-    corpus = with_train_fraction(load_corpus(run, stage.name), run.train_fraction)
+    # 1. The corpus (made by the encoders' processor, for a model with pretrained encoders), the model, and the
+    # checks that stop a run before its first step
+    processor = encoder_processor(run)
+    corpus = with_train_fraction(load_corpus(run, stage.name, processor_inputs(processor)), run.train_fraction)
     stage = stage_of_corpus(corpus, stage)  # a dataset of your own: its labels decide
     splits = ["train", *stage.evaluation_splits]
     check_splits(corpus, splits)
@@ -42,14 +45,15 @@ def train_stage(run: RunArguments, training: TrainingArguments) -> dict:
     for split in splits[1:] if corpus.stream else splits:  # a stream's speakers are its index's classes
         stage.check_labels(corpus[split], model.config)
     collator = MMEmbedDataCollator(stage, model.config.modalities)
-    # saved with the model: the feature extractor that featurised the corpus, or that takes its given features
-    extractor_settings = corpus.feature_extractor_config or {}
-    processor = MMEmbedProcessor(MMEmbedFeatureExtractor(**extractor_settings), MMEmbedTokenizer())
+    if processor is None:  # saved with the model: the extractor that featurised the corpus, or takes its features
+        processor = MMEmbedProcessor(
+            feature_extractor_from_settings(corpus.feature_extractor_config), MMEmbedTokenizer()
+        )
 
     # 2. Trainer: the stage's own scores at each evaluation, the best checkpoint kept
     score = stage.scorer(corpus, collator, training.per_device_eval_batch_size, run.num_beams)
     callbacks = [EarlyStoppingCallback(run.early_stopping_patience)] if run.early_stopping_patience else []
-    trainer = stage_trainer(stage, model, training, corpus, collator, score, callbacks)
+    trainer = stage_trainer(stage, model, training, corpus, collator, score, callbacks, run.encoder_learning_rate)
     output = OutputFolder(training.output_dir)
     resume = resume_checkpoint(run, training, output, trainer)
     model.eval()
@@ -108,7 +112,7 @@ def evaluate_stage(run: RunArguments, training: TrainingArguments) -> dict:
     if run.model_name_or_path is None:
         raise ValueError("--stage evaluate needs --model_name_or_path.")
     stage = stage_of_checkpoint(mmembed_checkpoint_config(run.model_name_or_path))
-    corpus = load_corpus(run, stage.name)
+    corpus = load_corpus(run, stage.name, processor_inputs(encoder_processor(run)))
     stage = stage_of_corpus(corpus, stage)
     model = stage.model_class.from_pretrained(run.model_name_or_path).eval()
     collator = MMEmbedDataCollator(stage, model.config.modalities)

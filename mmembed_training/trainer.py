@@ -26,12 +26,33 @@ logger = logging.getLogger(__name__)
 class MMEmbedTrainer(Trainer):
     """`Trainer` whose evaluation computes the stage's own metrics (generation CER, tuned weighted accuracy, MAE)."""
 
-    def __init__(self, *args, score=None, stream=None, **kwargs):
+    def __init__(self, *args, score=None, stream=None, encoder_learning_rate=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.score, self.stream, self.stream_loader = score, stream, None
+        self.encoder_learning_rate = encoder_learning_rate
         self.step_examples = None  # speaker-labelled examples of the current optimizer step (`get_batch_samples`)
         if self.pop_callback(ProgressCallback) is not None:
             self.add_callback(ProgressWithoutEvaluationTime)
+
+    def create_optimizer(self, model=None):
+        """
+        Transformers' optimizer, with the pretrained encoders' own weights (`pretrained_encoder_parameters`) in groups
+        of their own at `encoder_learning_rate` (when set; the schedule scales every group alike).
+        """
+        optimizer = super().create_optimizer(model)
+        encoders = {id(value) for value in pretrained_encoder_parameters(self.model if model is None else model)}
+        if self.encoder_learning_rate is None or not encoders:
+            return optimizer
+        groups = []
+        for group in optimizer.param_groups:
+            for inside in (False, True):
+                params = [value for value in group["params"] if (id(value) in encoders) == inside]
+                if params:
+                    groups.append({**group, "params": params} | ({"lr": self.encoder_learning_rate} if inside else {}))
+        optimizer.param_groups.clear()  # nothing is stepped yet: the groups are re-made, the optimizer kept
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
         model = self.accelerator.unwrap_model(self.model)
@@ -212,11 +233,20 @@ class OutputFolder:
         staging.rmdir()
 
 
-def stage_trainer(stage: Stage, model, training: TrainingArguments, corpus, collator, score, callbacks=()):
+def pretrained_encoder_parameters(model) -> list:
+    """The weights of a model's pretrained speech and text encoders (not the weights of their layer mix)."""
+    base = getattr(model, "mmembed", model)
+    encoders = [getattr(base, name, None) for name in ("audio_encoder", "text_encoder")]
+    return [value for encoder in encoders if encoder is not None for value in encoder.model.parameters()]
+
+
+def stage_trainer(
+    stage: Stage, model, training: TrainingArguments, corpus, collator, score, callbacks=(), encoder_learning_rate=None
+):
     """
     The `MMEmbedTrainer` of `stage`: `training` configured for it (`configure_training`), `corpus["train"]` with its
     lengths for length grouping (or, streamed, read by a `StreamLoader` whose position checkpoints keep), evaluated by
-    `score` on the stage's first evaluation split.
+    `score` on the stage's first evaluation split; the pretrained encoders' weights at `encoder_learning_rate`.
     """
     stream = corpus_stream(corpus)
     seed = training.data_seed if training.data_seed is not None else training.seed
@@ -229,6 +259,7 @@ def stage_trainer(stage: Stage, model, training: TrainingArguments, corpus, coll
         callbacks=[*callbacks, *([StreamPositionCallback()] if stream else [])],
         score=score,
         stream=replace(stream, seed=seed) if stream else None,
+        encoder_learning_rate=encoder_learning_rate,
     )
 
 

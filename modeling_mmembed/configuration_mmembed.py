@@ -27,12 +27,15 @@ class Modality:
     values_name: str
     mask_name: str
     size_field: str
-    token_ids_name: str | None = None
-    """For text: the input name when the stream is given as token ids (`text_vocab_size`) instead of vectors."""
+    sequence_name: str | None = None
+    """
+    The input name when the stream is given as one value per step instead of frame vectors: text token ids
+    (`text_vocab_size`, or a pretrained text encoder's tokens), the raw audio waveform (a pretrained speech encoder's).
+    """
 
 
 MODALITY_INPUTS = {
-    "audio": Modality("audio", "input_features", "attention_mask", "audio_feature_size"),
+    "audio": Modality("audio", "input_features", "attention_mask", "audio_feature_size", "input_values"),
     "visual": Modality("visual", "visual_features", "visual_attention_mask", "visual_feature_size"),
     "text": Modality("text", "text_features", "text_attention_mask", "text_feature_size", "text_input_ids"),
 }
@@ -463,13 +466,21 @@ class MMEmbedConfig(PreTrainedConfig):
         return self.text_vocab_size is not None
 
     def values_name(self, modality: str) -> str:
-        """The model input holding `modality`: for text, `text_input_ids` when the stream takes token ids."""
+        """The input of `modality`'s stream: for text, `text_input_ids` when the stream takes token ids."""
         entry = MODALITY_INPUTS[modality]
-        return entry.token_ids_name if entry.token_ids_name and self.text_uses_token_ids else entry.values_name
+        return entry.sequence_name if modality == "text" and self.text_uses_token_ids else entry.values_name
+
+    def input_name(self, modality: str) -> str:
+        """
+        The model input a caller gives `modality` in: `values_name`, but the raw waveform `input_values` with a
+        pretrained speech encoder and `text_input_ids` with a pretrained text encoder (which make the stream's input).
+        """
+        encoder = {"audio": self.audio_encoder, "text": self.text_encoder}.get(modality)
+        return MODALITY_INPUTS[modality].sequence_name if encoder is not None else self.values_name(modality)
 
     def frame_shape(self, modality: str) -> tuple[int, ...]:
         """The shape of one frame of `modality` as the model takes it: `(size,)`, or `()` for token ids."""
-        if self.values_name(modality) == MODALITY_INPUTS[modality].token_ids_name:
+        if self.values_name(modality) == MODALITY_INPUTS[modality].sequence_name:
             return ()
         return (getattr(self, MODALITY_INPUTS[modality].size_field),)
 

@@ -47,19 +47,27 @@ def build_encoder(config: MMEmbedConfig, modality: str) -> nn.Module | None:
     if spec is None:
         return None
     if isinstance(spec, str):
-        try:
-            model = AutoModel.from_pretrained(spec, trust_remote_code=False)
-        except OSError as error:
-            raise ValueError(
-                f"MMEmbedConfig.{field}={spec!r} could not be loaded ({error}). A model id is fetched from the Hub "
-                f"once and cached: run once with network access, or download it (hf download {spec}) and give its "
-                "local folder, or give the encoder's config dict (random weights)."
-            ) from None
+        model = load_pretrained(AutoModel, spec, f"MMEmbedConfig.{field}")
         setattr(config, f"{field}_name_or_path", spec)
     else:
         model = AutoModel.from_config(encoder_config(spec, field))
     setattr(config, field, model.config.to_dict())
     return model
+
+
+def load_pretrained(auto_class, name_or_path: str, what: str):
+    """
+    `auto_class.from_pretrained(name_or_path)` of an encoder (its model, feature extractor or tokenizer), never with
+    remote code; one that cannot be fetched (offline, a wrong id) is refused naming `what` and the fix.
+    """
+    try:
+        return auto_class.from_pretrained(name_or_path, trust_remote_code=False)
+    except OSError as error:
+        raise ValueError(
+            f"{what}={name_or_path!r} could not be loaded ({error}). A model id is fetched from the Hub once and "
+            f"cached: run once with network access, or download it (hf download {name_or_path}) and give its local "
+            "folder, or give the encoder's config dict (random weights)."
+        ) from None
 
 
 def hidden_state_count(encoder_config) -> int:
@@ -131,4 +139,4 @@ class MMEmbedTextEncoder(nn.Module):
         return states * attention_mask[..., None].to(states.dtype)
 
 
-__all__ = ["MMEmbedLayerWeighting", "MMEmbedSpeechEncoder", "MMEmbedTextEncoder", "build_encoder"]
+__all__ = ["MMEmbedLayerWeighting", "MMEmbedSpeechEncoder", "MMEmbedTextEncoder", "build_encoder", "load_pretrained"]

@@ -6,6 +6,7 @@ training mode: `MMEmbedConfig.apply_spec_augment`.)
 """
 
 import os
+from functools import partial
 
 import numpy as np
 from transformers import SequenceFeatureExtractor
@@ -267,6 +268,68 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         ).T
 
 
+def featurize_audio_batch(
+    extractor, raw_speech, sampling_rate: int | None = None, names: list[str] | None = None
+) -> list[np.ndarray]:
+    """
+    One waveform or a list of them (arrays or file paths) -> per sample, the model's audio input unpadded: fbank
+    `(frames, feature_size)` of an [`MMEmbedFeatureExtractor`], or the waveform `(samples,)` as a pretrained speech
+    encoder's own extractor (`Wav2Vec2FeatureExtractor`: normalised when its `do_normalize` says) makes it. Errors
+    name each sample by `names` (default `audio[i]`; a file by its path).
+    """
+    if computes_fbank(extractor) and names is None:
+        return extractor.featurize_batch(raw_speech, sampling_rate)
+    batch = list(raw_speech) if is_sample_list(raw_speech) else [raw_speech]
+    names = names or [f"audio[{index}]" for index in range(len(batch))]
+    if sampling_rate is not None:
+        sampling_rate = check_sampling_rate(sampling_rate)
+    featurize = extractor.featurize if computes_fbank(extractor) else partial(featurize_waveform, extractor)
+    return [featurize(item, sampling_rate, name=name) for item, name in zip(batch, names, strict=True)]
+
+
+def computes_fbank(extractor) -> bool:
+    """
+    Whether `extractor` is an [`MMEmbedFeatureExtractor`] (fbank), not a speech encoder's. By class name: remote code
+    may load the checkpoint's copy of this file as another module than the one the processor imports.
+    """
+    return type(extractor).__name__ == MMEmbedFeatureExtractor.__name__
+
+
+def featurize_waveform(extractor, waveform, sampling_rate: int | None = None, name: str = "audio") -> np.ndarray:
+    """
+    One waveform (array or file path) -> the float32 `input_values` `(samples,)` of a speech encoder's feature
+    extractor: mono, resampled to its rate, then its own processing. Shorter than one 25 ms frame is refused (the
+    encoder's first convolution reads 400 samples at 16 kHz).
+    """
+    if isinstance(waveform, (str, os.PathLike)):
+        name = os.fspath(waveform)
+        waveform, sampling_rate = load_audio_file(waveform)
+    rate = extractor.sampling_rate
+    samples = resample(to_mono_float(waveform, name), sampling_rate or rate, rate)
+    if samples.size < round(0.025 * rate):
+        raise ValueError(f"{name} has {samples.size} samples at {rate} Hz, shorter than one 25 ms frame.")
+    values = extractor(samples, sampling_rate=rate, return_tensors="np")["input_values"][0]
+    return np.asarray(values, dtype=np.float32)
+
+
+def feature_extractor_from_settings(settings: dict | None):
+    """
+    The feature extractor of saved settings (`to_dict()`): an [`MMEmbedFeatureExtractor`], or the transformers class
+    `feature_extractor_type` names for a speech encoder's (`Wav2Vec2FeatureExtractor`; never code from elsewhere).
+    """
+    settings = dict(settings or {})
+    kind = settings.pop("feature_extractor_type", MMEmbedFeatureExtractor.__name__)
+    settings.pop("processor_class", None)
+    if kind == MMEmbedFeatureExtractor.__name__:
+        return MMEmbedFeatureExtractor(**settings)
+    import transformers
+
+    extractor_class = getattr(transformers, kind, None)
+    if not (isinstance(extractor_class, type) and issubclass(extractor_class, SequenceFeatureExtractor)):
+        raise ValueError(f"feature_extractor_type {kind!r} is no audio feature extractor of transformers.")
+    return extractor_class(**settings)
+
+
 def is_sample_list(items) -> bool:
     """Whether `items` is a list/tuple of samples (waveforms, paths) rather than one waveform given as numbers."""
     return isinstance(items, (list, tuple)) and len(items) > 0 and not isinstance(items[0], (int, float, np.number))
@@ -274,4 +337,12 @@ def is_sample_list(items) -> bool:
 
 MMEmbedFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
-__all__ = ["MMEmbedFeatureExtractor", "available_backends", "is_sample_list"]
+__all__ = [
+    "MMEmbedFeatureExtractor",
+    "available_backends",
+    "computes_fbank",
+    "feature_extractor_from_settings",
+    "featurize_audio_batch",
+    "featurize_waveform",
+    "is_sample_list",
+]

@@ -94,7 +94,7 @@ def _check_source(
     is not given.
     """
     entry = MODALITY_INPUTS[modality]
-    given = [name for name in (entry.values_name, entry.token_ids_name) if name and inputs.get(name) is not None]
+    given = [name for name in (entry.values_name, entry.sequence_name) if name and inputs.get(name) is not None]
     if not given:
         if inputs.get(entry.mask_name) is not None:
             raise ValueError(f"{entry.mask_name} ({modality}) was given without {entry.values_name}.")
@@ -108,13 +108,13 @@ def _check_source(
             "inputs or use a model configured with that modality."
         )
     if name != expected:
-        kind = "token ids" if expected == entry.token_ids_name else "vectors"
+        kind = "token ids" if expected == entry.sequence_name else "vectors"
         raise ValueError(
             f"{name} ({modality}) were given, but this model reads {modality} as {kind} "
             f"({entry.size_field}={getattr(config, entry.size_field)}, text_vocab_size={config.text_vocab_size}); "
             f"pass {expected}."
         )
-    if name == entry.token_ids_name:
+    if name == entry.sequence_name:
         return _check_token_stream(name, modality, inputs[name], config.text_vocab_size)
     return _check_features(modality, name, inputs[name], getattr(config, entry.size_field), dtype)
 

@@ -275,7 +275,7 @@ class MMEmbedEmotionPipeline(Pipeline):
             raise ValueError(
                 f"transcript must be text or (words, features) word vectors; got {type(transcript).__name__}."
             )
-        if isinstance(transcript, str) and not self.model.config.text_uses_token_ids:
+        if isinstance(transcript, str) and self.model.config.input_name("text") != "text_input_ids":
             raise ValueError(
                 "transcript was given as a string, but this model reads text as word vectors "
                 f"(text_feature_size={self.model.config.text_feature_size}); pass a (words, features) array."
@@ -350,10 +350,10 @@ def absent_inputs(config, modality: str, batch_size: int = 1) -> dict[str, torch
     `modality`'s inputs for samples that lack it, in the one way absence is said (the modality table): a mask row of
     zeros, here one frame wide, beside one zero frame.
     """
-    values_name = config.values_name(modality)
-    dtype = torch.float32 if config.frame_shape(modality) else torch.long
+    name = config.input_name(modality)
+    frame_shape = () if name == MODALITY_INPUTS[modality].sequence_name else config.frame_shape(modality)
     return {
-        values_name: torch.zeros((batch_size, 1, *config.frame_shape(modality)), dtype=dtype),
+        name: torch.zeros((batch_size, 1, *frame_shape), dtype=torch.float32 if frame_shape else torch.long),
         MODALITY_INPUTS[modality].mask_name: torch.zeros((batch_size, 1), dtype=torch.long),
     }
 

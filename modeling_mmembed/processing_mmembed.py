@@ -1,9 +1,11 @@
 # Copyright 2026 The mmembed authors. Licensed under the Apache License, Version 2.0.
 """
 MMEmbed processor: audio (waveforms or files), visual frames (arrays or OpenFace CSVs), text (strings or word vectors)
-and transcripts -> every model input, padded per modality.
+and transcripts -> every model input, padded per modality. A model with pretrained encoders gets its speech encoder's
+feature extractor (the raw waveform, `input_values`) and its text encoder's tokenizer (`text_tokenizer`).
 """
 
+import copy
 import os
 
 import numpy as np
@@ -12,22 +14,32 @@ from transformers.feature_extraction_utils import BatchFeature
 
 from .array_checks_mmembed import check_finite, check_max_length
 from .configuration_mmembed import MODALITY_INPUTS
+from .feature_extraction_mmembed import computes_fbank, featurize_audio_batch
 from .openface_mmembed import read_openface_csv
+from .tokenization_mmembed import MMEmbedTokenizer
 
 
 class MMEmbedProcessor(ProcessorMixin):
     r"""
-    Wraps [`MMEmbedFeatureExtractor`] and [`MMEmbedTokenizer`] into one callable that prepares a batch for any MMEmbed
-    model. Modalities not given are left out of the output; within a batch a sample may lack video or text (`None`),
-    which becomes an all-zero mask row for that sample.
+    Wraps a feature extractor and tokenizers into one callable that prepares a batch for any MMEmbed model. Modalities
+    not given are left out of the output; within a batch a sample may lack video or text (`None`), which becomes an
+    all-zero mask row for that sample.
 
     Args:
-        feature_extractor ([`MMEmbedFeatureExtractor`]): audio front-end.
-        tokenizer ([`MMEmbedTokenizer`]): characters of transcripts and of text given as strings.
+        feature_extractor ([`MMEmbedFeatureExtractor`] or a speech encoder's extractor): audio front-end: fbank
+            `input_features`, or for a model with a pretrained speech encoder (`config.audio_encoder`) that
+            encoder's own extractor (e.g. `Wav2Vec2FeatureExtractor`), which makes the waveform `input_values`.
+        tokenizer ([`MMEmbedTokenizer`]): the characters of transcripts (the ASR decoder's labels and output).
+        text_tokenizer (*optional*): tokenizes text given as strings (`text_input_ids`): a pretrained text
+            encoder's own tokenizer (`config.text_encoder`; with its special tokens), or by default `tokenizer`
+            (characters). Saved in the `text_tokenizer/` folder of a checkpoint.
     """
 
-    def __init__(self, feature_extractor, tokenizer):
-        super().__init__(feature_extractor, tokenizer)
+    def __init__(self, feature_extractor, tokenizer, text_tokenizer=None):
+        # by default a copy: transformers saves (and marks for remote code) each attribute on its own
+        super().__init__(
+            feature_extractor, tokenizer, copy.deepcopy(tokenizer) if text_tokenizer is None else text_tokenizer
+        )
 
     def __call__(
         self,
@@ -49,23 +61,26 @@ class MMEmbedProcessor(ProcessorMixin):
             sampling_rate (`int`, *optional*): rate of array audio (resampled to the feature extractor's rate).
             visual: per sample, a `(frames, features)` array or an OpenFace 2 CSV path; `None` for a sample without
                 video.
-            text: per sample, a string (-> `text_input_ids`, characters) or a `(words, features)` array of word
-                vectors (-> `text_features`); `None` for a sample without text. A string with nothing left after
-                normalisation ("", "!!!", emoji only) is a sample without text, too.
+            text: per sample, a string (-> `text_input_ids` of `text_tokenizer`: characters, or a text encoder's
+                tokens) or a `(words, features)` array of word vectors (-> `text_features`); `None` for a sample
+                without text. A string with no token ("", or with characters "!!!" and emoji only) is a sample
+                without text, too.
             transcript: per sample, the spoken text (-> `labels`: characters + eos, padded with -100).
             visual_columns: OpenFace columns to read from CSV files (a group name or a list).
             truncation (`bool`): each modality is padded to its longest sample; nothing is cut unless
                 `truncation=True`, and a sample longer than its `max_*` limit raises `ValueError` otherwise.
-            max_audio_frames, max_visual_frames, max_text_length (`int`, *optional*): per-modality length limits.
+            max_audio_frames, max_visual_frames, max_text_length (`int`, *optional*): per-modality length limits
+                (for the waveform of a speech encoder, `max_audio_frames` counts samples).
             return_tensors (`str`, *optional*): `"pt"` or `"np"`.
 
         Returns:
-            [`BatchFeature`] with `input_features`, `attention_mask`, and as given: `visual_features`,
-            `visual_attention_mask`, `text_input_ids` or `text_features`, `text_attention_mask`, `labels`.
+            [`BatchFeature`] with `input_features` (or `input_values`), `attention_mask`, and as given:
+            `visual_features`, `visual_attention_mask`, `text_input_ids` or `text_features`, `text_attention_mask`,
+            `labels`.
         """
         if audio is None:
             raise ValueError("audio is required: every MMEmbed input needs the audio stream.")
-        frames = self.feature_extractor.featurize_batch(audio, sampling_rate)
+        frames = featurize_audio_batch(self.feature_extractor, audio, sampling_rate)
         batch_size = len(frames)
         data = pad_modality("audio", frames, max_audio_frames, truncation)
         if visual is not None:
@@ -92,8 +107,8 @@ class MMEmbedProcessor(ProcessorMixin):
         return pad_modality("text", vectors, max_length, truncation)
 
     def _token_ids(self, text: str) -> np.ndarray | None:
-        """`text` as int64 character ids; None (no text) when normalisation leaves nothing ("", "!!!", emoji)."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        """`text` as int64 ids of `text_tokenizer` (`text_token_ids`); None (no text) when it has no token."""
+        ids = text_token_ids(self.text_tokenizer, text)
         return np.array(ids, dtype=np.int64) if ids else None
 
     def _labels(self, transcripts: list) -> np.ndarray:
@@ -115,6 +130,23 @@ class MMEmbedProcessor(ProcessorMixin):
     @property
     def model_input_names(self) -> list[str]:
         return [*MODEL_INPUT_COLUMNS, *(entry.mask_name for entry in MODALITY_INPUTS.values())]
+
+    @property
+    def reads_waveforms(self) -> bool:
+        """Whether audio becomes the raw waveform `input_values` (a speech encoder's extractor), not fbank."""
+        return not computes_fbank(self.feature_extractor)
+
+
+def text_token_ids(text_tokenizer, text: str) -> list[int]:
+    """
+    The ids of `text` as the text stream reads them: characters without special tokens ([`MMEmbedTokenizer`]), or a
+    text encoder's tokens with its own ([CLS] ... [SEP]); none for a text without a token (empty, or for characters
+    nothing left after normalisation: "!!!", emoji).
+    """
+    if not text.strip():
+        return []
+    characters = type(text_tokenizer).__name__ == MMEmbedTokenizer.__name__  # by name, as `computes_fbank`
+    return list(text_tokenizer(text, add_special_tokens=not characters)["input_ids"])
 
 
 def _per_sample(items, batch_size: int, name: str) -> list:
@@ -156,7 +188,7 @@ def _float_frames(item, name: str) -> np.ndarray:
 MODEL_INPUT_COLUMNS = {
     name: entry.name
     for entry in MODALITY_INPUTS.values()
-    for name in (entry.values_name, entry.token_ids_name)
+    for name in (entry.values_name, entry.sequence_name)
     if name is not None
 }
 """Per-example columns (as the dataset builders store them, named as the model inputs) -> their modality."""
@@ -185,8 +217,9 @@ def pad_modality(
 ) -> dict[str, np.ndarray]:
     """
     `modality`'s per-sample arrays (`None` = the sample lacks it) as its padded model input and mask (names from the
-    modality table; text given as token ids is `text_input_ids`); nothing when no sample has the modality. A sample
-    longer than `max_length` raises unless `truncation=True`.
+    modality table; one value per step is the `sequence_name`: text token ids `text_input_ids`, the audio waveform
+    `input_values`); nothing when no sample has the modality. A sample longer than `max_length` raises unless
+    `truncation=True`.
     """
     present = [item for item in items if item is not None]
     if not present:
@@ -198,16 +231,17 @@ def pad_modality(
     if not truncation:
         check_max_length(modality, lengths, max_length)
     entry = MODALITY_INPUTS[modality]
-    token_ids = present[0].ndim == 1 and entry.token_ids_name is not None
+    sequence = present[0].ndim == 1 and entry.sequence_name is not None
     width = max(lengths) if max_length is None else min(max(lengths), max_length)
     values, mask = pad_sequences(items, pad_value, width)
-    return {entry.token_ids_name if token_ids else entry.values_name: values, entry.mask_name: mask}
+    return {entry.sequence_name if sequence else entry.values_name: values, entry.mask_name: mask}
 
 
 def pad_examples(examples: list[dict], return_tensors: str | None = "pt") -> BatchFeature:
     """
-    Batch dataset examples holding per-example modality arrays (`input_features` `(frames, 80)`, `visual_features`,
-    `text_features` or `text_input_ids`): each modality padded on the right with its mask. An example whose array
+    Batch dataset examples holding per-example modality arrays (`input_features` `(frames, 80)` or the waveform
+    `input_values` `(samples,)`, `visual_features`, `text_features` or `text_input_ids`): each modality padded on the
+    right with its mask. An example whose array
     for a modality is empty (or None) has that modality absent (an all-zero mask row). Other columns are dropped.
     """
     batch = {}
@@ -217,8 +251,10 @@ def pad_examples(examples: list[dict], return_tensors: str | None = "pt") -> Bat
         items = [example[values_name] for example in examples]
         items = [None if item is None or len(item) == 0 else np.asarray(item) for item in items]
         batch.update(pad_modality(modality, items))
-    if "input_features" not in batch:
-        raise ValueError("Examples need input_features (audio): the audio stream is the query of every branch.")
+    if "attention_mask" not in batch:
+        raise ValueError(
+            "Examples need input_features or input_values (audio): the audio stream is the query of every branch."
+        )
     return BatchFeature(batch, tensor_type=return_tensors)
 
 
@@ -230,4 +266,5 @@ __all__ = [
     "pad_examples",
     "pad_modality",
     "pad_sequences",
+    "text_token_ids",
 ]

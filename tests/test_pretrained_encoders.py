@@ -1,18 +1,21 @@
 """Pretrained speech and text encoders inside MMEmbed (`config.audio_encoder` / `text_encoder`), with tiny random
 configs of WavLM, HuBERT, wav2vec 2.0, BERT and RoBERTa built here (no download)."""
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertConfig, HubertConfig, RobertaConfig, Wav2Vec2Config, WavLMConfig, WavLMModel
 
 from modeling_mmembed import MMEmbedConfig, MMEmbedForEmotionRecognition, MMEmbedForPreTraining
+from modeling_mmembed.audio_mmembed import resample
 from modeling_mmembed.onnx_mmembed import export_onnx
 
 from .remote_code import load_with_remote_code
 
 SPEECH = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64,
-          "conv_dim": (16, 16), "conv_stride": (5, 4), "conv_kernel": (10, 8), "num_conv_pos_embeddings": 16,
-          "num_conv_pos_embedding_groups": 2, "feat_extract_norm": "layer"}  # fmt: skip
+          "conv_dim": (16, 16, 16), "conv_stride": (5, 8, 8), "conv_kernel": (10, 8, 8),
+          "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2, "feat_extract_norm": "layer"}  # fmt: skip
+"""A tiny speech encoder with the real ones' 320-sample stride: 50 frames per second of 16 kHz audio."""
 TEXT = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": 99}
 SPEECH_CONFIGS = {
     "wavlm": lambda: WavLMConfig(**SPEECH, num_buckets=32, max_bucket_distance=64),
@@ -140,6 +143,14 @@ def test_a_model_id_that_cannot_be_fetched_offline_names_the_fix(monkeypatch):
         ValueError, match=r"(?s)audio_encoder='mmembed-tests/no-such-speech-model' could not be loaded .*hf download"
     ):
         MMEmbedForEmotionRecognition(config)
+    from mmembed_training.arguments import RunArguments
+    from mmembed_training.models import encoder_processor
+
+    run = RunArguments(text_encoder="mmembed-tests/no-such-text-model")  # train.py's tokenizer of the encoder
+    with pytest.raises(
+        ValueError, match=r"(?s)--text_encoder='mmembed-tests/no-such-text-model' could not .*hf download"
+    ):
+        encoder_processor(run)
 
 
 @pytest.mark.parametrize(
@@ -184,7 +195,7 @@ def test_a_few_training_steps_move_the_encoders_and_their_layer_weights(stage):
     else:
         model = MMEmbedForEmotionRecognition(encoder_config())
         targets = {"labels": torch.tensor([[1.0, 0, 0, 1, 0, 0], [0, 1, 0, 0, 0, 1]])}
-    model.gradient_checkpointing_enable()
+    model.activation_checkpointing_enable()
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     before = {name: value.detach().clone() for name, value in model.named_parameters()}
@@ -225,3 +236,220 @@ def test_layerdrop_is_off_where_every_layer_is_weighted():
     for seed in range(5):  # with LayerDrop 0.9 some layer would be dropped in one of these
         torch.manual_seed(seed)
         model(input_values=torch.randn(2, 8000)).logits.sum().backward()
+
+
+# --- The processor, pipelines, handler and train.py of a model with pretrained encoders (local folders, no download)
+
+LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789'")
+WORDPIECES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *LETTERS, *(f"##{letter}" for letter in LETTERS)]
+
+
+@pytest.fixture(scope="module")
+def encoder_folders(tmp_path_factory) -> dict:
+    """A tiny random WavLM with its feature extractor, and a tiny random BERT with a letter-piece tokenizer, saved as
+    `save_pretrained` saves a Hub model (what `--audio_encoder` / `--text_encoder` take)."""
+    from transformers import BertModel, BertTokenizer, Wav2Vec2FeatureExtractor
+
+    root = tmp_path_factory.mktemp("encoders")
+    torch.manual_seed(0)
+    WavLMModel(SPEECH_CONFIGS["wavlm"]()).save_pretrained(root / "wavlm")
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(root / "wavlm")
+    (root / "bert").mkdir()
+    (root / "bert" / "vocab.txt").write_text("\n".join(WORDPIECES) + "\n")
+    BertTokenizer(str(root / "bert" / "vocab.txt")).save_pretrained(root / "bert")
+    BertModel(BertConfig(**{**TEXT, "vocab_size": len(WORDPIECES)})).save_pretrained(root / "bert")
+    return {"audio": str(root / "wavlm"), "text": str(root / "bert")}
+
+
+def encoder_processor(folders: dict):
+    from transformers import AutoFeatureExtractor, AutoTokenizer
+
+    from modeling_mmembed import MMEmbedProcessor, MMEmbedTokenizer
+
+    extractor = AutoFeatureExtractor.from_pretrained(folders["audio"])
+    return MMEmbedProcessor(extractor, MMEmbedTokenizer(), AutoTokenizer.from_pretrained(folders["text"]))
+
+
+@pytest.fixture(scope="module")
+def emotion_dir(encoder_folders, tmp_path_factory):
+    """An emotion model with both encoders that learned the pipeline tests' three clips (with and without text)."""
+    from .test_pipelines import EMOTIONS, TRANSCRIPTS, clips, emotion_targets, train
+
+    config = MMEmbedConfig.from_preset(
+        "tiny", audio_encoder=encoder_folders["audio"], text_encoder=encoder_folders["text"], audio_subsampling=2,
+        hidden_dropout=0.0, attention_dropout=0.0, modalities=["audio", "text"],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = MMEmbedForEmotionRecognition(config)
+    processor = encoder_processor(encoder_folders)
+    labels = emotion_targets(config)
+    with_text = dict(processor(audio=clips(), sampling_rate=16000, text=TRANSCRIPTS, return_tensors="pt"))
+    audio_only = dict(processor(audio=clips(), sampling_rate=16000, return_tensors="pt"))
+    train(model, [with_text | {"labels": labels}, audio_only | {"labels": labels}], steps=150)
+    with torch.no_grad():
+        for inputs in (with_text, audio_only):
+            present = model(**inputs).logits.sigmoid() >= 0.5
+            assert [{config.id2label[i] for i in row.nonzero().flatten().tolist()} for row in present] == [
+                set(names) for names in EMOTIONS
+            ]  # learned: the pipelines below must give these answers
+    directory = tmp_path_factory.mktemp("emotion-encoders") / "model"
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def test_the_processor_makes_the_encoders_inputs_and_reloads(encoder_folders, tmp_path):
+    from transformers import AutoProcessor, Wav2Vec2FeatureExtractor
+
+    processor = encoder_processor(encoder_folders)
+    audio = np.random.default_rng(0).standard_normal(22050).astype(np.float32)
+    batch = processor(audio=[audio, audio[:11025]], sampling_rate=22050, text=["well done", None],
+                      transcript=["well done", "hi"])  # fmt: skip
+    assert batch["input_values"].shape == (2, 16000) and batch["attention_mask"][1].sum() == 8000
+    waveform = resample(audio, 22050, 16000)
+    expected = Wav2Vec2FeatureExtractor(return_attention_mask=True)(waveform, sampling_rate=16000)["input_values"][0]
+    np.testing.assert_allclose(batch["input_values"][0], expected, rtol=1e-5, atol=1e-6)  # its own normalisation
+    tokens = processor.text_tokenizer.convert_ids_to_tokens(
+        batch["text_input_ids"][0][: batch["text_attention_mask"][0].sum()]
+    )
+    assert tokens == ["[CLS]", "w", "##e", "##l", "##l", "d", "##o", "##n", "##e", "[SEP]"]
+    assert batch["text_attention_mask"][1].sum() == 0 and "input_features" not in batch
+    assert (
+        processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] >= 0], skip_special_tokens=True)
+        == "well done"
+    )
+    processor.save_pretrained(tmp_path)
+    assert (tmp_path / "text_tokenizer" / "tokenizer_config.json").is_file()
+    reloaded = AutoProcessor.from_pretrained(tmp_path)
+    again = reloaded(audio=[audio, audio[:11025]], sampling_rate=22050, text=["well done", None],
+                     transcript=["well done", "hi"])  # fmt: skip
+    assert type(reloaded.feature_extractor).__name__ == "Wav2Vec2FeatureExtractor"
+    for name, value in batch.items():
+        np.testing.assert_array_equal(again[name], value, err_msg=name)
+
+
+def test_pipelines_and_handler_take_raw_audio_and_transcripts(emotion_dir):
+    from transformers import pipeline
+
+    from .test_pipelines import EMOTIONS, TRANSCRIPTS, clips, module_from_file, wav_base64
+
+    emotion = pipeline("multimodal-emotion-recognition", model=str(emotion_dir), trust_remote_code=True)
+    classifier = pipeline("audio-classification", model=str(emotion_dir), trust_remote_code=True, top_k=None)
+    handler = module_from_file(emotion_dir / "handler.py").EndpointHandler(str(emotion_dir))
+    for clip, transcript, names in zip(clips(), TRANSCRIPTS, EMOTIONS, strict=True):
+        for inputs in ({"audio": clip, "sampling_rate": 16000, "transcript": transcript}, {"audio": clip}):
+            assert {item["label"] for item in emotion(inputs) if item["present"]} == set(names)
+        assert {item["label"] for item in classifier(clip) if item["score"] >= 0.5} == set(names)
+        response = handler({"inputs": {"audio": wav_base64(clip), "transcript": transcript}})
+        assert {item["label"] for item in response if item["present"]} == set(names)
+    # the transcript reaches the text encoder: the scores are the model's on the processor's text inputs
+    model, processor = emotion.model, emotion.processor
+    with torch.no_grad():
+        for text in ("good morning", None):
+            batch = processor(audio=[clips()[0]], sampling_rate=16000, text=[text], return_tensors="pt")
+            expected = model(**batch).logits.sigmoid()[0].tolist()
+            scores = [item["score"] for item in emotion({"audio": clips()[0], "transcript": text})]
+            np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    without = [item["score"] for item in emotion({"audio": clips()[0]})]
+    with_text = [item["score"] for item in emotion({"audio": clips()[0], "transcript": "good morning"})]
+    assert not np.allclose(with_text, without, atol=1e-4)
+
+
+LOAD_PIPELINE = """
+import numpy as np, transformers
+
+directory = sys.argv[1]
+emotion = transformers.pipeline("multimodal-emotion-recognition", model=directory, trust_remote_code=True)
+assert "modeling_mmembed" not in sys.modules
+audio = np.load(f"{directory}/../audio.npy")
+scores = [item["score"] for item in emotion({"audio": audio, "sampling_rate": 16000, "transcript": "see you soon"})]
+np.save(f"{directory}/../remote_scores.npy", np.array(scores))
+print(type(emotion.processor.feature_extractor).__name__, type(emotion.processor.text_tokenizer).__name__)
+"""
+
+
+def test_the_pipeline_runs_from_the_checkpoint_alone_with_remote_code(emotion_dir, tmp_path):
+    from transformers import pipeline
+
+    from .remote_code import run_without_installed_package
+    from .test_pipelines import clips
+
+    np.save(emotion_dir.parent / "audio.npy", clips()[1])
+    names = run_without_installed_package(LOAD_PIPELINE, [emotion_dir], tmp_path)
+    assert names == "Wav2Vec2FeatureExtractor BertTokenizer"
+    local = pipeline("multimodal-emotion-recognition", model=str(emotion_dir), trust_remote_code=True)
+    scores = [
+        item["score"] for item in local({"audio": clips()[1], "sampling_rate": 16000, "transcript": "see you soon"})
+    ]
+    np.testing.assert_allclose(np.load(emotion_dir.parent / "remote_scores.npy"), scores, rtol=1e-5, atol=1e-6)
+
+
+def test_a_corpus_is_made_as_the_processor_makes_inputs(encoder_folders, demo_root, tmp_path):
+    from data_scripts.demo_corpus import load_demo_emotion
+    from data_scripts.pretraining_corpus import read_manifest
+
+    processor = encoder_processor(encoder_folders)
+    made_by = {"feature_extractor": processor.feature_extractor, "text_tokenizer": processor.text_tokenizer}
+    corpus = load_demo_emotion(demo_root / "emotion", cache_dir=tmp_path, **made_by)
+    assert "input_values" in corpus["train"].column_names and "input_features" not in corpus["train"].column_names
+    example = corpus["train"].with_format("numpy")[0]
+    row = next(
+        row for row in read_manifest(demo_root / "emotion" / "labels.jsonl") if f"{row['id']}[0]" == example["id"]
+    )
+    made = processor(audio=row["audio"], text=row["transcript"])
+    np.testing.assert_allclose(example["input_values"], made["input_values"][0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(example["text_input_ids"], made["text_input_ids"][0])
+
+
+def test_corpora_that_come_as_features_refuse_the_encoders(encoder_folders, demo_root, tmp_path):
+    from mmembed_training import cli
+
+    refusal = r"--corpus demo-mosei comes as features; pretrained encoders .* use --corpus demo / dataset / manifest"
+    with pytest.raises(ValueError, match=refusal):
+        cli.main(["--stage", "emotion", "--corpus", "demo-mosei", "--demo_root", str(demo_root), "--output_dir",
+                  str(tmp_path), "--audio_encoder", encoder_folders["audio"], "--max_steps", "1"])  # fmt: skip
+
+
+def test_both_stages_train_with_the_encoders_and_save_what_loads_offline(encoder_folders, demo_root, tmp_path):
+    from huggingface_hub import ModelCard
+    from transformers import AutoProcessor
+
+    from mmembed_training import cli
+
+    common = ["--demo_root", str(demo_root), "--dataset_cache_dir", str(tmp_path / "cache"), "--report_to", "none",
+              "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "16", "--max_steps", "2",
+              "--eval_strategy", "no", "--save_strategy", "no"]  # fmt: skip
+    pretrained = cli.main(["--stage", "pretrain", "--output_dir", str(tmp_path / "pretrain"), *common,
+                           "--audio_encoder", encoder_folders["audio"], "--text_encoder", encoder_folders["text"],
+                           "--encoder_learning_rate", "1e-4", "--activation_checkpointing", "--num_beams", "1",
+                           "--max_heldout_utterances", "8"])  # fmt: skip
+    assert np.isfinite(pretrained["validation"]["cer"]) and pretrained["training_compute"]["train_seconds"] > 0
+    tuned = cli.main(["--stage", "emotion", "--output_dir", str(tmp_path / "emotion"), *common,
+                      "--model_name_or_path", str(tmp_path / "pretrain")])  # fmt: skip
+    assert 0 <= tuned["validation"]["mean_auc"] <= 1
+    folder = tmp_path / "emotion"
+    model = MMEmbedForEmotionRecognition.from_pretrained(folder)
+    assert model.config.audio_encoder["model_type"] == "wavlm" and model.config.text_encoder["model_type"] == "bert"
+    assert model.config.audio_subsampling == 2  # 50 Hz encoder frames -> the fbank stream's 25 Hz
+    processor = AutoProcessor.from_pretrained(folder)
+    assert type(processor.text_tokenizer).__name__ == "BertTokenizer" and processor.reads_waveforms
+    card = ModelCard.load(folder / "README.md")
+    assert "Its speech encoder started from `wavlm`" in card.text and "text encoder `bert`" in card.text
+    assert '"transcript": "what a day"' in card.text  # the usage example gives text as a string
+
+
+def test_the_encoders_learn_at_their_own_rate(tmp_path):
+    from transformers import TrainingArguments
+
+    from mmembed_training.trainer import MMEmbedTrainer, pretrained_encoder_parameters
+
+    model = MMEmbedForEmotionRecognition(encoder_config(freeze_audio_encoder="feature_encoder"))
+    arguments = TrainingArguments(str(tmp_path), learning_rate=1e-3, weight_decay=0.01, use_cpu=True, report_to=[])
+    optimizer = MMEmbedTrainer(model=model, args=arguments, encoder_learning_rate=1e-5).create_optimizer()
+    encoders = {id(value) for value in pretrained_encoder_parameters(model)}
+    grouped = [id(value) for group in optimizer.param_groups for value in group["params"]]
+    assert sorted(grouped) == sorted(id(value) for value in model.parameters() if value.requires_grad)
+    for group in optimizer.param_groups:
+        inside = {id(value) in encoders for value in group["params"]}
+        assert len(inside) == 1 and group["lr"] == (1e-5 if inside == {True} else 1e-3)
+    assert {group["weight_decay"] for group in optimizer.param_groups} == {0.0, 0.01}

@@ -361,7 +361,7 @@ def test_the_processor_saved_with_the_model_is_the_one_that_featurised_its_corpu
     extractor = MMEmbedFeatureExtractor(global_mean=10.0, global_std=5.0)
     corpus = load_demo_emotion(demo_root / "emotion", cache_dir=tmp_path / "cache", feature_extractor=extractor)
     assert corpus.feature_extractor_config["global_mean"] == 10.0
-    monkeypatch.setattr(run, "load_corpus", lambda run_arguments, stage: corpus)
+    monkeypatch.setattr(run, "load_corpus", lambda run_arguments, stage, model_inputs: corpus)
     cli.main(stage_arguments("emotion", "demo", demo_root, tmp_path / "run", "--max_steps", "1", *QUICK))
     saved = MMEmbedFeatureExtractor.from_pretrained(tmp_path / "run")
     assert (saved.global_mean, saved.global_std) == (10.0, 5.0)
