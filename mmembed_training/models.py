@@ -37,11 +37,12 @@ def build_model(run: RunArguments, stage: Stage, corpus):
     run_fields.update(config_overrides(run.config_overrides))
     model_class = stage.model_class
     inputs = {key: value for key, value in sizes.items() if key != "modalities"}
-    if run.text_encoder:  # the text encoder's states are the stream's vectors, sized by it
+    saved = None if run.model_name_or_path is None else mmembed_checkpoint_config(run.model_name_or_path)
+    if run.text_encoder or (saved is not None and saved.text_encoder is not None):
+        # the text encoder's states are the stream's vectors, sized by it (the corpus holds its token ids)
         inputs = {key: value for key, value in inputs.items() if key not in ("text_feature_size", "text_vocab_size")}
-    if run.model_name_or_path is None:
+    if saved is None:
         return model_class(MMEmbedConfig.from_preset(run.preset, **inputs, **run_fields))
-    saved = mmembed_checkpoint_config(run.model_name_or_path)
     if not run.reinit_input_layers:
         check_input_layers(run.model_name_or_path, saved, inputs)  # the corpus's sizes are what is requested
     relabelled = "id2label" in run_fields and len(run_fields["id2label"]) != saved.num_labels

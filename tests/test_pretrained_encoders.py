@@ -436,6 +436,9 @@ def test_both_stages_train_with_the_encoders_and_save_what_loads_offline(encoder
     card = ModelCard.load(folder / "README.md")
     assert "Its speech encoder started from `wavlm`" in card.text and "text encoder `bert`" in card.text
     assert '"transcript": "what a day"' in card.text  # the usage example gives text as a string
+    again = cli.main(["--stage", "emotion", "--output_dir", str(tmp_path / "again"), *common,
+                      "--model_name_or_path", str(folder)])  # fmt: skip  # its text branch is carried over
+    assert np.isfinite(again["validation"]["mean_auc"])
 
 
 def test_the_encoders_learn_at_their_own_rate(tmp_path):
