@@ -456,3 +456,24 @@ def test_the_encoders_learn_at_their_own_rate(tmp_path):
         inside = {id(value) in encoders for value in group["params"]}
         assert len(inside) == 1 and group["lr"] == (1e-5 if inside == {True} else 1e-3)
     assert {group["weight_decay"] for group in optimizer.param_groups} == {0.0, 0.01}
+
+
+def test_the_speech_recognition_pipeline_transcribes_raw_audio_as_generate_does(encoder_folders, tmp_path):
+    from transformers import pipeline
+
+    from .test_pipelines import clips
+
+    config = MMEmbedConfig.from_preset("tiny", audio_encoder=encoder_folders["audio"], audio_subsampling=2,
+                                       num_speakers=3, modalities=["audio"])  # fmt: skip
+    torch.manual_seed(0)
+    model = MMEmbedForPreTraining(config).eval()
+    processor = encoder_processor(encoder_folders)
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    asr = pipeline("automatic-speech-recognition", model=str(tmp_path / "model"), trust_remote_code=True)
+    clip = clips()[0]
+    with torch.no_grad():
+        inputs = processor(audio=[clip], sampling_rate=16000, return_tensors="pt")
+        tokens = model.generate(**inputs, max_new_tokens=8, num_beams=3)
+    expected = processor.batch_decode(tokens, skip_special_tokens=True)[0]
+    assert asr(clip, generate_kwargs={"max_new_tokens": 8, "num_beams": 3})["text"] == expected and expected
