@@ -29,6 +29,10 @@ class MMEmbedTrainer(Trainer):
     def __init__(self, *args, score=None, stream=None, encoder_learning_rate=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.score, self.stream, self.stream_loader = score, stream, None
+        if encoder_learning_rate is not None and not pretrained_encoder_parameters(self.model):
+            raise ValueError(
+                "--encoder_learning_rate is set, but the model has no pretrained encoder (--audio_encoder)."
+            )
         self.encoder_learning_rate = encoder_learning_rate
         self.step_examples = None  # speaker-labelled examples of the current optimizer step (`get_batch_samples`)
         if self.pop_callback(ProgressCallback) is not None:

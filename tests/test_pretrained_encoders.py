@@ -456,6 +456,9 @@ def test_the_encoders_learn_at_their_own_rate(tmp_path):
         inside = {id(value) in encoders for value in group["params"]}
         assert len(inside) == 1 and group["lr"] == (1e-5 if inside == {True} else 1e-3)
     assert {group["weight_decay"] for group in optimizer.param_groups} == {0.0, 0.01}
+    fbank_model = MMEmbedForEmotionRecognition(MMEmbedConfig.from_preset("tiny"))
+    with pytest.raises(ValueError, match="--encoder_learning_rate is set, but the model has no pretrained encoder"):
+        MMEmbedTrainer(model=fbank_model, args=arguments, encoder_learning_rate=1e-5)
 
 
 def test_the_speech_recognition_pipeline_transcribes_raw_audio_as_generate_does(encoder_folders, tmp_path):
