@@ -47,4 +47,18 @@ def console(argv: list[str] | None = None) -> int:
             raise
         print(f"train.py: error: {error}\n(run with --debug for the traceback)", file=sys.stderr)
         return 2
+    finally:
+        end_process_group()
     return 0
+
+
+def end_process_group() -> None:
+    """
+    Destroy the process group of a run with several processes before the interpreter exits, as PyTorch asks: left to
+    exit, a process's gloo threads were destroyed while running and the process aborted ("terminate called without
+    an active exception", exit -6) after a complete run.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
