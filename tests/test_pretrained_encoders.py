@@ -261,7 +261,8 @@ def encoder_folders(tmp_path_factory) -> dict:
     return {"audio": str(root / "wavlm"), "text": str(root / "bert")}
 
 
-def encoder_processor(folders: dict):
+def processor_of(folders: dict):
+    """The processor of a model with the encoders in `folders`: their own feature extractor and tokenizer."""
     from transformers import AutoFeatureExtractor, AutoTokenizer
 
     from modeling_mmembed import MMEmbedProcessor, MMEmbedTokenizer
@@ -281,7 +282,7 @@ def emotion_dir(encoder_folders, tmp_path_factory):
     )  # fmt: skip
     torch.manual_seed(0)
     model = MMEmbedForEmotionRecognition(config)
-    processor = encoder_processor(encoder_folders)
+    processor = processor_of(encoder_folders)
     labels = emotion_targets(config)
     with_text = dict(processor(audio=clips(), sampling_rate=16000, text=TRANSCRIPTS, return_tensors="pt"))
     audio_only = dict(processor(audio=clips(), sampling_rate=16000, return_tensors="pt"))
@@ -301,7 +302,7 @@ def emotion_dir(encoder_folders, tmp_path_factory):
 def test_the_processor_makes_the_encoders_inputs_and_reloads(encoder_folders, tmp_path):
     from transformers import AutoProcessor, Wav2Vec2FeatureExtractor
 
-    processor = encoder_processor(encoder_folders)
+    processor = processor_of(encoder_folders)
     audio = np.random.default_rng(0).standard_normal(22050).astype(np.float32)
     batch = processor(audio=[audio, audio[:11025]], sampling_rate=22050, text=["well done", None],
                       transcript=["well done", "hi"])  # fmt: skip
@@ -388,7 +389,7 @@ def test_a_corpus_is_made_as_the_processor_makes_inputs(encoder_folders, demo_ro
     from data_scripts.demo_corpus import load_demo_emotion
     from data_scripts.pretraining_corpus import read_manifest
 
-    processor = encoder_processor(encoder_folders)
+    processor = processor_of(encoder_folders)
     made_by = {"feature_extractor": processor.feature_extractor, "text_tokenizer": processor.text_tokenizer}
     corpus = load_demo_emotion(demo_root / "emotion", cache_dir=tmp_path, **made_by)
     assert "input_values" in corpus["train"].column_names and "input_features" not in corpus["train"].column_names
@@ -470,7 +471,7 @@ def test_the_speech_recognition_pipeline_transcribes_raw_audio_as_generate_does(
                                        num_speakers=3, modalities=["audio"])  # fmt: skip
     torch.manual_seed(0)
     model = MMEmbedForPreTraining(config).eval()
-    processor = encoder_processor(encoder_folders)
+    processor = processor_of(encoder_folders)
     model.save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
     asr = pipeline("automatic-speech-recognition", model=str(tmp_path / "model"), trust_remote_code=True)
