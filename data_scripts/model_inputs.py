@@ -62,9 +62,9 @@ class InputFeaturizer:
 
     def audio(self, audio, sampling_rate: int | None = None, name: str = "audio") -> np.ndarray:
         """A waveform (array at `sampling_rate`, or a file path) -> fbank `(frames, size)` or waveform `(samples,)`."""
-        from modeling_mmembed.feature_extraction_mmembed import featurize_audio_batch
+        from modeling_mmembed.feature_extraction_mmembed import featurize_audio
 
-        return featurize_audio_batch(self.extractor, [audio], sampling_rate, names=[name])[0]
+        return featurize_audio(self.extractor, audio, sampling_rate, name)
 
     def text_ids(self, text: str) -> list[int]:
         """The token ids the processor gives `text` (empty: no text)."""

@@ -193,9 +193,7 @@ def read_shard_index(folder) -> dict:
         try:
             found = pq.read_metadata(path).num_rows
         except (OSError, ValueError) as error:  # pyarrow: ArrowInvalid (a ValueError) for a footer that is not there
-            raise ValueError(
-                f"Shard {path} is cut off or damaged ({error}); write it again with mmembed-shard."
-            ) from None
+            raise damaged_shard(path, error) from None
         if rows is not None and found != rows:
             raise ValueError(f"Shard {path} holds {found} rows; the index {index_path} says {rows}.")
     return index
@@ -209,7 +207,12 @@ def shard_rows(path, columns=None):
         for batch in pq.ParquetFile(path).iter_batches(batch_size=ROW_GROUP_SIZE, columns=columns):
             yield from batch.to_pylist()
     except (OSError, ValueError) as error:
-        raise ValueError(f"Shard {path} is cut off or damaged ({error}); write it again with mmembed-shard.") from None
+        raise damaged_shard(path, error) from None
+
+
+def damaged_shard(path, error) -> ValueError:
+    """The error naming a shard that cannot be read (cut off or damaged) and the fix."""
+    return ValueError(f"Shard {path} is cut off or damaged ({error}); write it again with mmembed-shard.")
 
 
 def main(argv=None) -> int:

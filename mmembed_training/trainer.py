@@ -44,9 +44,9 @@ class MMEmbedTrainer(Trainer):
         of their own at `encoder_learning_rate` (when set; the schedule scales every group alike).
         """
         optimizer = super().create_optimizer(model)
-        encoders = {id(value) for value in pretrained_encoder_parameters(self.model if model is None else model)}
-        if self.encoder_learning_rate is None or not encoders:
+        if self.encoder_learning_rate is None:
             return optimizer
+        encoders = {id(value) for value in pretrained_encoder_parameters(self.model if model is None else model)}
         groups = []
         for group in optimizer.param_groups:
             for inside in (False, True):

@@ -6,7 +6,6 @@ training mode: `MMEmbedConfig.apply_spec_augment`.)
 """
 
 import os
-from functools import partial
 
 import numpy as np
 from transformers import SequenceFeatureExtractor
@@ -268,23 +267,26 @@ class MMEmbedFeatureExtractor(SequenceFeatureExtractor):
         ).T
 
 
-def featurize_audio_batch(
-    extractor, raw_speech, sampling_rate: int | None = None, names: list[str] | None = None
-) -> list[np.ndarray]:
+def featurize_audio_batch(extractor, raw_speech, sampling_rate: int | None = None) -> list[np.ndarray]:
     """
     One waveform or a list of them (arrays or file paths) -> per sample, the model's audio input unpadded: fbank
-    `(frames, feature_size)` of an [`MMEmbedFeatureExtractor`], or the waveform `(samples,)` as a pretrained speech
-    encoder's own extractor (`Wav2Vec2FeatureExtractor`: normalised when its `do_normalize` says) makes it. Errors
-    name each sample by `names` (default `audio[i]`; a file by its path).
+    `(frames, feature_size)` of an [`MMEmbedFeatureExtractor`] (`featurize_batch`), or the waveform `(samples,)` as a
+    pretrained speech encoder's own extractor (`Wav2Vec2FeatureExtractor`: normalised when its `do_normalize` says)
+    makes it.
     """
-    if computes_fbank(extractor) and names is None:
+    if computes_fbank(extractor):
         return extractor.featurize_batch(raw_speech, sampling_rate)
     batch = list(raw_speech) if is_sample_list(raw_speech) else [raw_speech]
-    names = names or [f"audio[{index}]" for index in range(len(batch))]
     if sampling_rate is not None:
         sampling_rate = check_sampling_rate(sampling_rate)
-    featurize = extractor.featurize if computes_fbank(extractor) else partial(featurize_waveform, extractor)
-    return [featurize(item, sampling_rate, name=name) for item, name in zip(batch, names, strict=True)]
+    return [featurize_waveform(extractor, item, sampling_rate, f"audio[{index}]") for index, item in enumerate(batch)]
+
+
+def featurize_audio(extractor, waveform, sampling_rate: int | None = None, name: str = "audio") -> np.ndarray:
+    """One sample of `featurize_audio_batch`, named `name` in errors (a file by its path)."""
+    if computes_fbank(extractor):
+        return extractor.featurize(waveform, sampling_rate, name=name)
+    return featurize_waveform(extractor, waveform, sampling_rate, name)
 
 
 def computes_fbank(extractor) -> bool:
@@ -342,6 +344,7 @@ __all__ = [
     "available_backends",
     "computes_fbank",
     "feature_extractor_from_settings",
+    "featurize_audio",
     "featurize_audio_batch",
     "featurize_waveform",
     "is_sample_list",

@@ -1433,13 +1433,16 @@ class MMEmbedForPreTraining(MMEmbedPreTrainedModel, GenerationMixin):
             logits_processor = LogitsProcessorList([*(logits_processor or []), scorer])
         return super().generate(inputs, generation_config, logits_processor, **kwargs)
 
-    @staticmethod
-    def _batch_size(input_features: torch.Tensor | None, encoder_outputs: MMEmbedASRMemoryOutput | None) -> int:
+    def _batch_size(self, audio: torch.Tensor | None, encoder_outputs: MMEmbedASRMemoryOutput | None) -> int:
+        """The batch size of the audio given (`input_features`, or `input_values` with a speech encoder)."""
         if encoder_outputs is not None:
             return encoder_outputs.last_hidden_state.shape[0]
-        if input_features is None:
-            raise ValueError("input_features (audio) is required: the audio stream is the query of every branch.")
-        return input_features.shape[0]  # or input_values: the audio given
+        if audio is None:
+            raise ValueError(
+                f"{self.config.input_name('audio')} (audio) is required: the audio stream is the query of every "
+                "branch."
+            )
+        return audio.shape[0]
 
     def pretraining_losses(
         self,
